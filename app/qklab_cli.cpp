@@ -1,0 +1,59 @@
+// qklab-cli — headless QKLab: train, presets, forward, convert. Argument parsing only; the
+// commands live in engine/commands.cpp. User errors print one line and exit 2.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+#include "error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"qklab-cli — does a transformer need separate query and key matrices?"};
+  app.require_subcommand(1);
+
+  qk::TrainOptions topt;
+  auto* train = app.add_subcommand("train", "train the experiment's variants side by side");
+  train->add_option("--config", topt.config_path, "experiment JSON file");
+  train->add_option("--preset", topt.preset, "built-in preset (see `presets`)");
+  train->add_option("--set", topt.overrides, "override a key, e.g. --set train.lr=0.001")->take_all();
+  train->add_option("--out", topt.out_dir, "run folder to write")->required();
+  train->add_flag("--overwrite", topt.overwrite, "replace an earlier run in --out");
+  train->add_flag("--quiet", topt.quiet, "no live progress line");
+
+  bool as_json = false;
+  std::string dump;
+  auto* pre = app.add_subcommand("presets", "list the built-in presets");
+  pre->add_flag("--json", as_json, "machine-readable list");
+  pre->add_option("--dump", dump, "print one preset's full config as JSON");
+
+  std::string ckpt, ids, out_path;
+  auto* fwd = app.add_subcommand("forward", "one forward pass: logits and attention weights");
+  fwd->add_option("--checkpoint", ckpt, "model .safetensors")->required();
+  fwd->add_option("--ids", ids, "JSON list of lists of token ids")->required();
+  fwd->add_option("--out", out_path, "output .safetensors (logits, attn.{layer})")->required();
+
+  std::string to, cin, cout_path;
+  auto* conv = app.add_subcommand("convert", "exact standard -> merged conversion");
+  conv->add_option("--to", to, "target variant (merged)")->required();
+  conv->add_option("input", cin, "standard checkpoint")->required();
+  conv->add_option("output", cout_path, "merged checkpoint to write")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (*train) return qk::cmd_train(topt, std::cout, std::cerr);
+    if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
+    if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
+    if (*conv) return qk::cmd_convert(to, cin, cout_path, std::cout);
+  } catch (const qk::Error& e) {
+    std::cerr << "qklab-cli: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "qklab-cli: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

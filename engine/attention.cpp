@@ -1,0 +1,97 @@
+// QKLab engine — standard and merged causal self-attention (see attention.h for the maths).
+#include "attention.h"
+
+#include <cmath>
+
+namespace qk {
+
+torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
+                     const torch::Tensor& values, torch::nn::Dropout& dropout,
+                     torch::nn::Linear& out_proj, torch::Tensor* weights) {
+  // scores (B, H, T, T), values (B, H, T, hd). Op order follows the book exactly so that results
+  // are bit-identical to its PyTorch code: masked_fill_, divide by √hd, softmax, dropout.
+  const int64_t B = scores.size(0), T = scores.size(2);
+  auto mask_bool = mask.to(torch::kBool).index({torch::indexing::Slice(0, T),
+                                                torch::indexing::Slice(0, T)});
+  scores.masked_fill_(mask_bool, -std::numeric_limits<double>::infinity());
+  auto attn = torch::softmax(scores / std::pow(static_cast<double>(head_dim), 0.5), -1);
+  if (weights) *weights = attn.detach();
+  attn = dropout(attn);
+  auto context = torch::matmul(attn, values).transpose(1, 2);  // (B, T, H, hd)
+  context = context.contiguous().view({B, T, -1});              // (B, T, d)
+  return out_proj(context);
+}
+
+StandardAttentionImpl::StandardAttentionImpl(const ModelConfig& cfg)
+    : n_heads(cfg.n_heads), head_dim(cfg.head_dim()), qk_head_dim(cfg.effective_qk_head_dim()) {
+  const int d = cfg.emb_dim;
+  // Registration (and so random initialisation) order follows the book: W_query, W_key, W_value,
+  // out_proj, dropout, mask.
+  W_query = register_module(
+      "W_query", torch::nn::Linear(torch::nn::LinearOptions(d, n_heads * qk_head_dim).bias(cfg.qkv_bias)));
+  W_key = register_module(
+      "W_key", torch::nn::Linear(torch::nn::LinearOptions(d, n_heads * qk_head_dim).bias(cfg.qkv_bias)));
+  W_value = register_module(
+      "W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
+  out_proj = register_module("out_proj", torch::nn::Linear(d, d));
+  dropout = register_module("dropout", torch::nn::Dropout(cfg.drop_rate));
+  mask = register_buffer("mask", torch::triu(torch::ones({cfg.context_length, cfg.context_length}), 1));
+}
+
+torch::Tensor StandardAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto keys = W_key(x);       // (B, T, H·qk)
+  auto queries = W_query(x);  // (B, T, H·qk)
+  auto values = W_value(x);   // (B, T, d)
+  keys = keys.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);        // (B, H, T, qk)
+  queries = queries.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk)
+  values = values.view({B, T, n_heads, head_dim}).transpose(1, 2);       // (B, H, T, hd)
+  auto scores = torch::matmul(queries, keys.transpose(2, 3));            // (B, H, T, T)
+  return attend(scores, mask, head_dim, values, dropout, out_proj, weights);
+}
+
+torch::Tensor StandardAttentionImpl::bilinear_forms() const {
+  const int64_t d = W_query->weight.size(1);
+  auto wq = W_query->weight.to(torch::kFloat64).view({n_heads, qk_head_dim, d});  // (H, qk, d)
+  auto wk = W_key->weight.to(torch::kFloat64).view({n_heads, qk_head_dim, d});    // (H, qk, d)
+  return torch::matmul(wq.transpose(1, 2), wk);  // (H, d, d) float64 = W_q[h]ᵀ W_k[h]
+}
+
+MergedAttentionImpl::MergedAttentionImpl(const ModelConfig& cfg)
+    : n_heads(cfg.n_heads), head_dim(cfg.head_dim()), d(cfg.emb_dim) {
+  // S_h initialised as a per-head nn.Linear(d, d, bias=False) would be: U(-1/√d, 1/√d), drawn
+  // head by head where the standard variant draws W_query and W_key.
+  S = torch::empty({n_heads, d, d});
+  {
+    torch::NoGradGuard ng;
+    for (int h = 0; h < n_heads; ++h)
+      torch::nn::init::kaiming_uniform_(S[h], std::sqrt(5.0));
+  }
+  S = register_parameter("S", S);
+  W_value = register_module(
+      "W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
+  out_proj = register_module("out_proj", torch::nn::Linear(d, d));
+  dropout = register_module("dropout", torch::nn::Dropout(cfg.drop_rate));
+  mask = register_buffer("mask", torch::triu(torch::ones({cfg.context_length, cfg.context_length}), 1));
+}
+
+torch::Tensor MergedAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
+  const int64_t B = x.size(0), T = x.size(1);
+  // One matmul for all heads: W[k, h·d + j] = S[h, j, k], so (x·W)[.., h·d + j] = (S_h x)_j.
+  auto w = S.permute({2, 0, 1}).reshape({d, n_heads * d});                  // (d, H·d)
+  auto qt = torch::matmul(x, w).view({B, T, n_heads, d}).transpose(1, 2);   // (B, H, T, d)
+  auto scores = torch::matmul(qt, x.unsqueeze(1).transpose(2, 3));          // (B, H, T, T)
+  auto values = W_value(x).view({B, T, n_heads, head_dim}).transpose(1, 2); // (B, H, T, hd)
+  return attend(scores, mask, head_dim, values, dropout, out_proj, weights);
+}
+
+torch::Tensor MergedAttentionImpl::bilinear_forms() const {
+  return S.detach().to(torch::kFloat64).transpose(1, 2);  // (H, d, d) float64
+}
+
+std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig& cfg) {
+  if (v == Variant::Standard) return std::make_shared<StandardAttentionImpl>(cfg);
+  return std::make_shared<MergedAttentionImpl>(cfg);
+}
+
+}  // namespace qk

@@ -1,0 +1,67 @@
+// QKLab engine — causal self-attention variants behind one interface.
+//
+//   standard: per head h, scores = (X·W_Q,hᵀ)(X·W_K,hᵀ)ᵀ / √head_dim   (the book's MultiHeadAttention)
+//   merged:   per head h, scores = (X·S_hᵀ)·Xᵀ / √head_dim, S of shape (H, d, d)
+//
+// Weights use nn.Linear layout (out, in): W_query.weight is (H·qk_head_dim, d) and head h owns
+// rows [h·qk, (h+1)·qk). The bilinear form of a standard head is x_iᵀ·M_h·x_j with
+// M_h = W_query[h]ᵀ·W_key[h] (d×d, rank ≤ qk_head_dim); the merged head's form is M_h = S_hᵀ, so the
+// exact conversion is S_h = W_key[h]ᵀ·W_query[h]. Both share the value path (W_value, out_proj),
+// the causal mask and dropout on the attention weights.
+#pragma once
+#include <torch/torch.h>
+
+#include "config.h"
+
+namespace qk {
+
+// Interface of an attention variant. forward() writes the attention weights (B, H, T, T) into
+// *weights when weights != nullptr (after dropout is NOT applied: the softmax output).
+class CausalAttentionImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) = 0;  // (B,T,d)
+  virtual Variant variant() const = 0;
+  // Per-head bilinear forms M_h with scores_ij = x_iᵀ M_h x_j (before scaling): (H, d, d), float64.
+  virtual torch::Tensor bilinear_forms() const = 0;
+};
+
+// The book's MultiHeadAttention (chapter 3/4), with an optional query/key head size.
+class StandardAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit StandardAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::Standard; }
+  torch::Tensor bilinear_forms() const override;
+
+  torch::nn::Linear W_query{nullptr}, W_key{nullptr}, W_value{nullptr}, out_proj{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
+  int n_heads, head_dim, qk_head_dim;
+};
+TORCH_MODULE(StandardAttention);
+
+// Merged query-key attention: one d×d matrix per head, batched over heads.
+class MergedAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit MergedAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::Merged; }
+  torch::Tensor bilinear_forms() const override;
+
+  torch::Tensor S;  // (H, d, d), nn.Linear(d, d) layout per head
+  torch::nn::Linear W_value{nullptr}, out_proj{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::Tensor mask;
+  int n_heads, head_dim, d;
+};
+TORCH_MODULE(MergedAttention);
+
+std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig& cfg);
+
+// Shared by both variants: causal mask, 1/√head_dim scaling, softmax, optional weight capture,
+// dropout, weighted sum of values and the output projection.
+torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
+                     const torch::Tensor& values, torch::nn::Dropout& dropout,
+                     torch::nn::Linear& out_proj, torch::Tensor* weights);
+
+}  // namespace qk

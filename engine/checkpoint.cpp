@@ -1,0 +1,103 @@
+// QKLab engine — checkpoint save/load and exact conversion.
+#include "checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include "error.h"
+#include "safetensors.h"
+
+namespace qk {
+
+void save_model(const std::string& path, GPTModel& model, const ExperimentConfig& cfg,
+                const std::string& tokenizer_json, int64_t step) {
+  TensorFile f;
+  for (const auto& p : model->named_parameters()) f.tensors.emplace_back(p.key(), p.value());
+  for (const auto& b : model->named_buffers()) f.tensors.emplace_back(b.key(), b.value());
+  ExperimentConfig c = cfg;
+  c.variants = {model->variant()};
+  f.metadata["format"] = "pt";
+  f.metadata["qklab.config"] = config_to_json(c).dump();
+  f.metadata["qklab.variant"] = variant_name(model->variant());
+  f.metadata["qklab.step"] = std::to_string(step);
+  if (!tokenizer_json.empty()) f.metadata["qklab.tokenizer"] = tokenizer_json;
+  save_safetensors(path, f);
+}
+
+void load_weights(GPTModel& model, const std::map<std::string, torch::Tensor>& weights,
+                  const std::string& source) {
+  torch::NoGradGuard ng;
+  auto params = model->named_parameters();
+  for (const auto& p : params) {
+    auto it = weights.find(p.key());
+    if (it == weights.end()) throw Error(source + ": missing tensor '" + p.key() + "'");
+    if (it->second.sizes() != p.value().sizes()) {
+      std::ostringstream ss;
+      ss << source << ": tensor '" << p.key() << "' has shape " << it->second.sizes()
+         << ", the model expects " << p.value().sizes();
+      throw Error(ss.str());
+    }
+    p.value().copy_(it->second.to(p.value().dtype()));
+  }
+  auto buffers = model->named_buffers();
+  for (const auto& [name, t] : weights)
+    if (!params.contains(name) && !buffers.contains(name))
+      throw Error(source + ": unexpected tensor '" + name + "' (not a parameter of a " +
+                  variant_name(model->variant()) + " model)");
+}
+
+LoadedModel load_model(const std::string& path) {
+  TensorFile f = load_safetensors(path);
+  auto meta = [&](const std::string& key) -> std::string {
+    auto it = f.metadata.find(key);
+    if (it == f.metadata.end())
+      throw Error(path + ": not a QKLab checkpoint: __metadata__ lacks '" + key + "'");
+    return it->second;
+  };
+  LoadedModel lm;
+  nlohmann::json cj;
+  try {
+    cj = nlohmann::json::parse(meta("qklab.config"));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(path + ": __metadata__.qklab.config: malformed JSON: " + e.what());
+  }
+  lm.config = config_from_json(cj, path + " (qklab.config)");
+  try {
+    lm.variant = parse_variant(meta("qklab.variant"));
+  } catch (const Error& e) {
+    throw Error(path + ": __metadata__.qklab.variant: " + e.what());
+  }
+  if (lm.config.model.vocab_size <= 0)
+    throw Error(path + ": qklab.config: model.vocab_size must be resolved (> 0)");
+  validate_config(lm.config, path + " (qklab.config)");
+  auto tk = f.metadata.find("qklab.tokenizer");
+  if (tk != f.metadata.end()) lm.tokenizer_json = tk->second;
+  auto st = f.metadata.find("qklab.step");
+  if (st != f.metadata.end()) lm.step = std::stoll(st->second);
+  lm.model = GPTModel(lm.variant, lm.config.model);
+  std::map<std::string, torch::Tensor> w(f.tensors.begin(), f.tensors.end());
+  load_weights(lm.model, w, path);
+  return lm;
+}
+
+GPTModel convert_to_merged(GPTModel& standard) {
+  if (standard->variant() != Variant::Standard)
+    throw Error("convert: the source model is already " + variant_name(standard->variant()));
+  ModelConfig cfg = standard->config();
+  cfg.qk_head_dim = 0;
+  GPTModel merged(Variant::Merged, cfg);
+  torch::NoGradGuard ng;
+  auto src = standard->named_parameters();
+  for (auto& p : merged->named_parameters()) {
+    if (src.contains(p.key())) p.value().copy_(src[p.key()]);
+  }
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    auto& sa = static_cast<StandardAttentionImpl&>(standard->attention(l));
+    auto& ma = static_cast<MergedAttentionImpl&>(merged->attention(l));
+    // M_h = W_q[h]ᵀ W_k[h] (bilinear form), S_h = M_hᵀ.
+    auto m = sa.bilinear_forms().to(torch::kFloat64);  // (H, d, d)
+    ma.S.copy_(m.transpose(1, 2).to(ma.S.dtype()));
+  }
+  return merged;
+}
+
+}  // namespace qk

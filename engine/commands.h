@@ -1,0 +1,24 @@
+// QKLab engine — the headless commands behind `qklab-cli` (parsing lives in app/qklab_cli.cpp).
+// Each returns the process exit code and reports to the given streams; user errors surface as
+// qk::Error (exit 2 in the CLI).
+#pragma once
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace qk {
+
+struct TrainOptions {
+  std::string config_path, preset, out_dir;
+  std::vector<std::string> overrides;
+  bool overwrite = false;
+  bool quiet = false;
+};
+int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err);
+int cmd_presets(bool as_json, const std::string& dump, std::ostream& out);
+int cmd_forward(const std::string& checkpoint, const std::string& ids_json, const std::string& out_path,
+                std::ostream& out);
+int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path,
+                std::ostream& out);
+
+}  // namespace qk

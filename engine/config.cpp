@@ -1,0 +1,252 @@
+// QKLab engine — experiment configuration: strict JSON parsing, overrides, validation.
+#include "config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "error.h"
+
+namespace qk {
+using json = nlohmann::json;
+
+std::string variant_name(Variant v) { return v == Variant::Standard ? "standard" : "merged"; }
+
+Variant parse_variant(const std::string& s) {
+  if (s == "standard") return Variant::Standard;
+  if (s == "merged") return Variant::Merged;
+  throw Error("unknown variant '" + s + "': expected 'standard' or 'merged'");
+}
+
+namespace {
+
+const char* type_name(const int&) { return "an integer"; }
+const char* type_name(const double&) { return "a number"; }
+const char* type_name(const bool&) { return "true or false"; }
+const char* type_name(const std::string&) { return "a string"; }
+
+bool json_fits(const json& v, const int&) { return v.is_number_integer(); }
+bool json_fits(const json& v, const double&) { return v.is_number(); }
+bool json_fits(const json& v, const bool&) { return v.is_boolean(); }
+bool json_fits(const json& v, const std::string&) { return v.is_string(); }
+
+// Reads the members of one section object, rejecting unknown keys and wrong types.
+struct Reader {
+  const json& obj;
+  std::string where;  // "file: section"
+  std::set<std::string> seen;
+  template <class T> void operator()(const char* key, T& field) {
+    seen.insert(key);
+    auto it = obj.find(key);
+    if (it == obj.end()) return;
+    if (!json_fits(*it, field))
+      throw Error(where + "." + key + ": expected " + type_name(field) + ", got " + it->dump());
+    field = it->get<T>();
+  }
+  void check_unknown() const {
+    for (auto it = obj.begin(); it != obj.end(); ++it)
+      if (!seen.count(it.key())) {
+        std::string known;
+        for (auto& k : seen) known += (known.empty() ? "" : ", ") + k;
+        throw Error(where + ": unknown key '" + it.key() + "' (known: " + known + ")");
+      }
+  }
+};
+
+struct Writer {
+  json& obj;
+  template <class T> void operator()(const char* key, const T& field) { obj[key] = field; }
+};
+
+struct KeyLister {
+  std::string prefix;
+  std::vector<std::pair<std::string, std::string>>& out;
+  template <class T> void operator()(const char* key, const T& field) {
+    out.emplace_back(prefix + key, json(field).dump());
+  }
+};
+
+template <class Section>
+void read_section(const json& j, const char* name, Section& s, const std::string& source) {
+  auto it = j.find(name);
+  if (it == j.end()) return;
+  if (!it->is_object()) throw Error(source + ": '" + name + "' must be an object");
+  Reader r{*it, source + ": " + name, {}};
+  s.visit(r);
+  r.check_unknown();
+}
+
+}  // namespace
+
+ExperimentConfig config_from_json(const json& j, const std::string& source) {
+  if (!j.is_object()) throw Error(source + ": expected a JSON object at top level");
+  static const std::set<std::string> top{"name", "variants", "model", "data", "train"};
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!top.count(it.key()))
+      throw Error(source + ": unknown key '" + it.key() +
+                  "' (known: name, variants, model, data, train)");
+  ExperimentConfig c;
+  if (j.contains("name")) {
+    if (!j["name"].is_string()) throw Error(source + ": name: expected a string");
+    c.name = j["name"].get<std::string>();
+  }
+  if (j.contains("variants")) {
+    const auto& v = j["variants"];
+    if (!v.is_array() || v.empty())
+      throw Error(source + ": variants: expected a non-empty list such as [\"standard\", \"merged\"]");
+    c.variants.clear();
+    for (const auto& e : v) {
+      if (!e.is_string()) throw Error(source + ": variants: expected strings, got " + e.dump());
+      try {
+        c.variants.push_back(parse_variant(e.get<std::string>()));
+      } catch (const Error& err) {
+        throw Error(source + ": variants: " + err.what());
+      }
+    }
+  }
+  read_section(j, "model", c.model, source);
+  read_section(j, "data", c.data, source);
+  read_section(j, "train", c.train, source);
+  return c;
+}
+
+json config_to_json(const ExperimentConfig& c) {
+  json j;
+  j["name"] = c.name;
+  j["variants"] = json::array();
+  for (auto v : c.variants) j["variants"].push_back(variant_name(v));
+  json m = json::object(), d = json::object(), t = json::object();
+  Writer wm{m}, wd{d}, wt{t};
+  ExperimentConfig copy = c;  // visit() is non-const: it also serves the readers
+  copy.model.visit(wm);
+  copy.data.visit(wd);
+  copy.train.visit(wt);
+  j["model"] = m;
+  j["data"] = d;
+  j["train"] = t;
+  return j;
+}
+
+ExperimentConfig load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open config file");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw Error(path + ": malformed JSON: " + e.what());
+  }
+  return config_from_json(j, path);
+}
+
+void apply_override(ExperimentConfig& c, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error("--set '" + assignment + "': expected key=value, e.g. train.lr=0.001");
+  std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  json value;
+  try {
+    value = json::parse(text);
+  } catch (const json::parse_error&) {
+    value = text;  // bare string
+  }
+  json j = config_to_json(c);
+  auto dot = key.find('.');
+  if (dot == std::string::npos) {
+    if (key == "variants" && value.is_string()) {  // allow variants=standard,merged
+      json arr = json::array();
+      std::stringstream ss(value.get<std::string>());
+      for (std::string part; std::getline(ss, part, ',');) arr.push_back(part);
+      value = arr;
+    }
+    if (!j.contains(key)) throw Error("--set: unknown key '" + key + "'");
+    j[key] = value;
+  } else {
+    std::string section = key.substr(0, dot), field = key.substr(dot + 1);
+    if (!j.contains(section) || !j[section].is_object())
+      throw Error("--set: unknown section '" + section + "' in '" + key +
+                  "' (known: model, data, train)");
+    if (!j[section].contains(field)) throw Error("--set: unknown key '" + key + "'");
+    // Numbers given for string fields stay text (e.g. data.path=123).
+    if (j[section][field].is_string() && !value.is_string()) value = text;
+    if (j[section][field].is_number_float() && value.is_number_integer())
+      value = value.get<double>();
+    j[section][field] = value;
+  }
+  c = config_from_json(j, "--set " + key);
+}
+
+void validate_config(const ExperimentConfig& c, const std::string& source) {
+  auto fail = [&](const std::string& key, const std::string& what) {
+    throw Error(source + ": " + key + ": " + what);
+  };
+  const auto& m = c.model;
+  if (m.vocab_size < 0) fail("model.vocab_size", "must be >= 0 (0 = from the data)");
+  if (m.context_length <= 0) fail("model.context_length", "must be a positive integer");
+  if (m.emb_dim <= 0) fail("model.emb_dim", "must be a positive integer");
+  if (m.n_heads <= 0) fail("model.n_heads", "must be a positive integer");
+  if (m.n_layers <= 0) fail("model.n_layers", "must be a positive integer");
+  if (m.emb_dim % m.n_heads != 0)
+    fail("model.emb_dim", "must be divisible by model.n_heads (" + std::to_string(m.emb_dim) +
+                              " % " + std::to_string(m.n_heads) + " != 0)");
+  if (m.drop_rate < 0 || m.drop_rate >= 1) fail("model.drop_rate", "must be in [0, 1)");
+  if (m.qk_head_dim < 0) fail("model.qk_head_dim", "must be >= 0 (0 = emb_dim / n_heads)");
+  if (m.dtype != "float32" && m.dtype != "float64")
+    fail("model.dtype", "expected 'float32' or 'float64', got '" + m.dtype + "'");
+  const auto& d = c.data;
+  if (d.kind != "recall" && d.kind != "text")
+    fail("data.kind", "expected 'recall' or 'text', got '" + d.kind + "'");
+  if (d.kind == "text") {
+    if (d.path.empty()) fail("data.path", "a text corpus needs a file path");
+    if (d.tokenizer != "char" && d.tokenizer != "gpt2")
+      fail("data.tokenizer", "expected 'char' or 'gpt2', got '" + d.tokenizer + "'");
+    if (d.max_length < 0) fail("data.max_length", "must be >= 0 (0 = model.context_length)");
+    if (d.max_length > m.context_length)
+      fail("data.max_length", "must not exceed model.context_length");
+    if (d.stride < 0) fail("data.stride", "must be >= 0 (0 = max_length)");
+    if (d.train_ratio <= 0 || d.train_ratio >= 1) fail("data.train_ratio", "must be in (0, 1)");
+  } else {
+    if (d.num_pairs <= 0) fail("data.num_pairs", "must be a positive integer");
+    if (d.num_keys < d.num_pairs)
+      fail("data.num_keys", "must be >= data.num_pairs (keys in a sequence are distinct)");
+    if (d.num_values <= 0) fail("data.num_values", "must be a positive integer");
+    if (d.val_sequences <= 0) fail("data.val_sequences", "must be a positive integer");
+    if (2 * d.num_pairs + 2 > m.context_length)
+      fail("model.context_length", "must be >= 2*data.num_pairs+2 = " +
+                                       std::to_string(2 * d.num_pairs + 2) + " for the recall task");
+  }
+  const auto& t = c.train;
+  if (t.batch_size <= 0) fail("train.batch_size", "must be a positive integer");
+  if (t.steps <= 0 && t.epochs <= 0) fail("train.steps", "must be positive (or set train.epochs)");
+  if (t.epochs < 0) fail("train.epochs", "must be >= 0");
+  if (t.lr <= 0) fail("train.lr", "must be positive");
+  if (t.beta1 < 0 || t.beta1 >= 1) fail("train.beta1", "must be in [0, 1)");
+  if (t.beta2 < 0 || t.beta2 >= 1) fail("train.beta2", "must be in [0, 1)");
+  if (t.eps <= 0) fail("train.eps", "must be positive");
+  if (t.weight_decay < 0) fail("train.weight_decay", "must be >= 0");
+  if (t.warmup_steps < 0) fail("train.warmup_steps", "must be >= 0");
+  if (t.grad_clip < 0) fail("train.grad_clip", "must be >= 0 (0 = off)");
+  if (t.eval_every <= 0) fail("train.eval_every", "must be a positive integer");
+  if (t.eval_batches <= 0) fail("train.eval_batches", "must be a positive integer");
+  if (t.mode != "fair" && t.mode != "book")
+    fail("train.mode", "expected 'fair' or 'book', got '" + t.mode + "'");
+  if (t.threads <= 0) fail("train.threads", "must be a positive integer");
+  if (t.blas_threads <= 0) fail("train.blas_threads", "must be a positive integer");
+  if (t.device != "cpu" && t.device != "cuda")
+    fail("train.device", "expected 'cpu' or 'cuda', got '" + t.device + "'");
+  if (c.variants.empty()) fail("variants", "must name at least one variant");
+}
+
+std::vector<std::pair<std::string, std::string>> config_keys(const ExperimentConfig& c) {
+  std::vector<std::pair<std::string, std::string>> out;
+  KeyLister lm{"model.", out}, ld{"data.", out}, lt{"train.", out};
+  ExperimentConfig copy = c;
+  copy.model.visit(lm);
+  copy.data.visit(ld);
+  copy.train.visit(lt);
+  return out;
+}
+
+}  // namespace qk

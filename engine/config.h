@@ -1,0 +1,118 @@
+// QKLab engine — experiment configuration.
+// One ExperimentConfig describes a whole paired run: model size, data (synthetic task or text file),
+// training schedule and which attention variants to train. Every field has a dotted key
+// ("model.emb_dim", "train.lr", ...) used by JSON files, `--set key=value` overrides and the GUI.
+// Parsing is strict: unknown keys and wrong types are errors that name the key.
+// No torch in this header (the GUI includes it).
+#pragma once
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace qk {
+
+enum class Variant { Standard, Merged };
+std::string variant_name(Variant v);
+Variant parse_variant(const std::string& s);  // throws qk::Error naming the value
+inline std::ostream& operator<<(std::ostream& o, Variant v) { return o << variant_name(v); }
+
+struct ModelConfig {
+  int vocab_size = 0;        // 0 = taken from the tokenizer / task
+  int context_length = 16;   // learned position embeddings
+  int emb_dim = 64;          // d
+  int n_heads = 4;           // H
+  int n_layers = 2;
+  double drop_rate = 0.0;    // embedding, attention-weight and shortcut dropout
+  bool qkv_bias = false;
+  int qk_head_dim = 0;       // standard variant: query/key size per head; 0 = emb_dim / n_heads
+  std::string dtype = "float32";  // float32 | float64
+
+  template <class V> void visit(V& v) {
+    v("vocab_size", vocab_size); v("context_length", context_length); v("emb_dim", emb_dim);
+    v("n_heads", n_heads); v("n_layers", n_layers); v("drop_rate", drop_rate);
+    v("qkv_bias", qkv_bias); v("qk_head_dim", qk_head_dim); v("dtype", dtype);
+  }
+  int head_dim() const { return emb_dim / n_heads; }
+  int effective_qk_head_dim() const { return qk_head_dim > 0 ? qk_head_dim : head_dim(); }
+};
+
+struct DataConfig {
+  std::string kind = "recall";   // recall | text
+  // text corpus
+  std::string path;               // UTF-8 text file
+  std::string tokenizer = "char";   // char | gpt2
+  std::string gpt2_dir;             // holds gpt2-encoder.json + gpt2-vocab.bpe ("" = corpus's folder)
+  int max_length = 0;             // 0 = model.context_length
+  int stride = 0;                 // 0 = max_length
+  double train_ratio = 0.9;       // split by characters, as in the book's chapter 5
+  // associative recall: k1 v1 ... kn vn SEP q -> v
+  int num_pairs = 4;
+  int num_keys = 16;
+  int num_values = 16;
+  int val_sequences = 512;        // held-out sequences for validation
+  // samples (text data): greedy continuation of this prompt at each epoch's end
+  std::string prompt = "Every effort moves you";
+  int sample_tokens = 50;
+
+  template <class V> void visit(V& v) {
+    v("kind", kind); v("path", path); v("tokenizer", tokenizer); v("gpt2_dir", gpt2_dir); v("max_length", max_length);
+    v("stride", stride); v("train_ratio", train_ratio); v("num_pairs", num_pairs);
+    v("num_keys", num_keys); v("num_values", num_values); v("val_sequences", val_sequences);
+    v("prompt", prompt); v("sample_tokens", sample_tokens);
+  }
+};
+
+struct TrainConfig {
+  int batch_size = 32;
+  int steps = 800;            // optimiser steps (used when epochs == 0)
+  int epochs = 0;             // text data: passes over the training windows (overrides steps)
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+  int warmup_steps = 0;       // linear warm-up from 0
+  bool cosine = false;        // cosine decay to min_lr after warm-up
+  double min_lr = 0.0;
+  double grad_clip = 0.0;     // max global grad norm; 0 = off
+  int eval_every = 25;        // steps between evaluations (the first is after step 0)
+  int eval_batches = 5;       // batches of each split per evaluation
+  int seed = 123;
+  std::string mode = "fair";  // fair: shared weights copied, same data order | book: book's RNG order
+  int threads = 1;            // LibTorch intra-op threads
+  int blas_threads = 2;       // OpenBLAS threads
+  std::string device = "cpu"; // cpu | cuda
+
+  template <class V> void visit(V& v) {
+    v("batch_size", batch_size); v("steps", steps); v("epochs", epochs); v("lr", lr);
+    v("beta1", beta1); v("beta2", beta2); v("eps", eps); v("weight_decay", weight_decay);
+    v("warmup_steps", warmup_steps); v("cosine", cosine); v("min_lr", min_lr);
+    v("grad_clip", grad_clip); v("eval_every", eval_every); v("eval_batches", eval_batches);
+    v("seed", seed); v("mode", mode); v("threads", threads); v("blas_threads", blas_threads);
+    v("device", device);
+  }
+};
+
+struct ExperimentConfig {
+  std::string name = "default";
+  std::vector<Variant> variants{Variant::Standard, Variant::Merged};
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+};
+
+// JSON <-> config. `source` names the file (or "--set") in error messages.
+ExperimentConfig config_from_json(const nlohmann::json& j, const std::string& source);
+nlohmann::json config_to_json(const ExperimentConfig& c);
+ExperimentConfig load_config_file(const std::string& path);
+// Applies "section.key=value" (value parsed as JSON, or as a bare string if that fails).
+void apply_override(ExperimentConfig& c, const std::string& assignment);
+// Checks sizes and combinations; throws qk::Error naming `source` and the key.
+void validate_config(const ExperimentConfig& c, const std::string& source);
+// Every dotted key with its current value as text (GUI forms, docs).
+std::vector<std::pair<std::string, std::string>> config_keys(const ExperimentConfig& c);
+
+}  // namespace qk

@@ -1,0 +1,87 @@
+// QKLab engine — training data: text corpora with the book's sliding windows and DataLoader
+// semantics, and synthetic tasks generated from the seed.
+//
+// DataLoader reproduces PyTorch 1.13's single-process DataLoader draw for draw: each iteration
+// (epoch, or an evaluation's pass) first draws a 64-bit base seed from the generator; a shuffled
+// loader then draws its RandomSampler seed on the first batch and permutes with a private
+// generator. In "book" mode the generator is the global one (so the draws interleave with
+// dropout exactly as in the book's notebook); in "fair" mode every variant gets its own
+// generator with the same seed, hence the same data order.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config.h"
+#include "tokenizer.h"
+
+namespace qk {
+
+struct Batch {
+  torch::Tensor inputs;   // (B, T) int64
+  torch::Tensor targets;  // (B, T) int64, -100 where no loss is taken
+};
+
+// Windows of a token stream: input ids[i : i+L], target ids[i+1 : i+L+1], i = 0, s, 2s, ... while
+// i < n - L (the book's GPTDatasetV1).
+struct WindowDataset {
+  torch::Tensor inputs, targets;  // (N, L) int64
+  int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
+};
+WindowDataset make_windows(const std::vector<int64_t>& ids, int max_length, int stride);
+
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const WindowDataset> ds, int batch_size, bool shuffle, bool drop_last,
+             at::Generator gen);
+  int64_t num_batches() const;  // len(loader)
+  void begin();                 // iter(loader): draws the base seed
+  std::optional<Batch> next();  // next(it); the first call of a shuffled loader draws its seed
+ private:
+  std::shared_ptr<const WindowDataset> ds_;
+  int batch_size_;
+  bool shuffle_, drop_last_;
+  at::Generator gen_;
+  std::vector<int64_t> order_;
+  int64_t pos_ = 0;
+  bool started_ = false, active_ = false;
+};
+
+// The text corpus of a run: read, validated, split by characters, tokenised once and shared by
+// every variant's loaders.
+struct TextCorpus {
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::shared_ptr<const WindowDataset> train, val;
+  int64_t train_tokens = 0, val_tokens = 0;
+};
+std::string read_text_file(const std::string& path);  // throws naming the file (missing, binary, UTF-8)
+TextCorpus load_text_corpus(const DataConfig& d, int max_length);
+
+// What a trainer needs from any data: a training stream and evaluation batches.
+class DataSource {
+ public:
+  virtual ~DataSource() = default;
+  // Next training batch, or nullopt at the end of an epoch (the following call starts the next).
+  virtual std::optional<Batch> next_train() = 0;
+  // Up to max_batches batches of the train (val=false) or validation split.
+  virtual std::vector<Batch> eval_batches(bool val, int max_batches) = 0;
+  virtual int64_t batches_per_epoch() const = 0;  // 0 for an endless task stream
+  virtual bool has_accuracy() const = 0;          // masked tasks report exact-match accuracy
+};
+
+std::unique_ptr<DataSource> make_text_source(const TextCorpus& corpus, int batch_size, at::Generator gen);
+
+// Associative recall: k1 v1 k2 v2 ... kn vn SEP q, predict the value bound to q at the last
+// position (loss only there). Keys are distinct within a sequence. Solving it needs a head that
+// attends from the query to the matching key and copies the value that follows it.
+struct RecallTask {
+  int num_pairs, num_keys, num_values;
+  int64_t vocab_size() const { return num_keys + num_values + 1; }
+  int seq_len() const { return 2 * num_pairs + 2; }
+  Batch generate(int batch_size, uint64_t seed) const;  // deterministic in the seed
+};
+std::unique_ptr<DataSource> make_recall_source(const DataConfig& d, int batch_size, uint64_t seed);
+
+}  // namespace qk

@@ -1,0 +1,71 @@
+// QKLab engine — GPT in the chapter-4 architecture of "Build a Large Language Model (From
+// Scratch)": token + learned position embeddings, embedding dropout, pre-LayerNorm blocks
+// (eps 1e-5, learnable scale/shift), GELU (tanh), 4× feed-forward, dropout on attention weights and
+// shortcuts, final norm, untied bias-free output head. Parameter names match the book's
+// GPTModel.state_dict(); the attention submodule is either variant (attention.h).
+#pragma once
+#include <torch/torch.h>
+
+#include "attention.h"
+#include "config.h"
+
+namespace qk {
+
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  explicit LayerNormImpl(int64_t dim);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor scale, shift;
+  double eps = 1e-5;
+};
+TORCH_MODULE(LayerNorm);
+
+torch::Tensor gelu_tanh(const torch::Tensor& x);  // the book's GELU, op for op
+
+class FeedForwardImpl : public torch::nn::Module {
+ public:
+  explicit FeedForwardImpl(int64_t d);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Sequential layers{nullptr};  // 0: Linear(d,4d), 1: GELU, 2: Linear(4d,d)
+};
+TORCH_MODULE(FeedForward);
+
+class TransformerBlockImpl : public torch::nn::Module {
+ public:
+  TransformerBlockImpl(Variant v, const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* attn_weights);
+  std::shared_ptr<CausalAttentionImpl> att;
+  FeedForward ff{nullptr};
+  LayerNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::Dropout drop_shortcut{nullptr};
+};
+TORCH_MODULE(TransformerBlock);
+
+class GPTModelImpl : public torch::nn::Module {
+ public:
+  GPTModelImpl(Variant v, const ModelConfig& cfg);
+  // in_idx (B, T) int64 -> logits (B, T, V). If attn != nullptr it receives one (B, H, T, T)
+  // tensor per layer.
+  torch::Tensor forward(const torch::Tensor& in_idx, std::vector<torch::Tensor>* attn = nullptr);
+  Variant variant() const { return variant_; }
+  const ModelConfig& config() const { return cfg_; }
+  CausalAttentionImpl& attention(int layer) { return *blocks_.at(layer)->att; }
+
+  torch::nn::Embedding tok_emb{nullptr}, pos_emb{nullptr};
+  torch::nn::Dropout drop_emb{nullptr};
+  torch::nn::ModuleList trf_blocks{nullptr};
+  LayerNorm final_norm{nullptr};
+  torch::nn::Linear out_head{nullptr};
+
+ private:
+  Variant variant_;
+  ModelConfig cfg_;
+  std::vector<TransformerBlock> blocks_;
+};
+TORCH_MODULE(GPTModel);
+
+torch::Dtype model_dtype(const ModelConfig& cfg);
+// Number of trainable parameters.
+int64_t parameter_count(torch::nn::Module& m);
+
+}  // namespace qk

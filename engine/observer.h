@@ -1,0 +1,50 @@
+// QKLab engine — what the trainer reports, as plain values (no tensors): safe to copy across
+// threads and to hand to the GUI.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace qk {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct StepRecord {
+  int lane = 0;             // index into the experiment's variants
+  std::string variant;
+  int64_t step = 0;         // 0-based index of the optimiser step just taken
+  int64_t tokens_seen = 0;  // input tokens consumed by this variant so far
+  double loss = kNaN;       // training loss of this step's batch
+  double lr = kNaN;
+  double grad_norm = kNaN;  // before clipping; NaN when clipping is off
+  double step_seconds = 0;  // wall time of this step (forward, backward, update)
+};
+
+struct EvalRecord {
+  int lane = 0;
+  std::string variant;
+  int64_t step = 0;
+  int64_t tokens_seen = 0;
+  double wall_time_s = 0;  // this variant's cumulative training + evaluation time
+  double train_loss = kNaN, val_loss = kNaN;
+  double train_acc = kNaN, val_acc = kNaN;  // exact-match accuracy on masked tasks
+};
+
+struct SampleRecord {
+  int lane = 0;
+  std::string variant;
+  int64_t step = 0;
+  int epoch = 0;
+  std::string text;
+};
+
+class TrainerObserver {
+ public:
+  virtual ~TrainerObserver() = default;
+  virtual void on_step(const StepRecord&) {}
+  virtual void on_eval(const EvalRecord&) {}
+  virtual void on_sample(const SampleRecord&) {}
+};
+
+}  // namespace qk

@@ -1,0 +1,292 @@
+// QKLab engine — the paired trainer (see trainer.h).
+#include "trainer.h"
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.h"
+#include "data.h"
+#include "error.h"
+#include "model.h"
+#include "optim.h"
+
+namespace qk {
+
+void configure_threads(int torch_threads, int blas_threads) {
+  at::set_num_threads(torch_threads);
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    fn(blas_threads);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The global CPU generator's state, swapped in and out per lane.
+torch::Tensor get_rng_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+void set_rng_state(const torch::Tensor& s) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(s);
+}
+
+struct Lane {
+  Variant variant;
+  GPTModel model{nullptr};
+  std::unique_ptr<AdamW> opt;
+  std::unique_ptr<DataSource> data;
+  torch::Tensor rng_state;
+  int64_t tokens_seen = 0;
+  double seconds = 0;
+  bool evaluated_last = false;
+};
+
+}  // namespace
+
+struct Experiment::Impl {
+  ExperimentConfig cfg;
+  std::shared_ptr<TextCorpus> corpus;
+  std::vector<Lane> lanes;
+  int64_t total = 0, done = 0;
+  torch::Device device{torch::kCPU};
+
+  // Runs `f` with lane l's generator state installed, saving it afterwards.
+  template <class F> auto with_lane_rng(Lane& l, F&& f) {
+    set_rng_state(l.rng_state);
+    struct Save {
+      Lane& l;
+      ~Save() { l.rng_state = get_rng_state(); }
+    } save{l};
+    return f();
+  }
+
+  torch::Tensor loss_of(Lane& l, const Batch& b, torch::Tensor* logits_out = nullptr) {
+    auto inputs = b.inputs.to(device), targets = b.targets.to(device);
+    auto logits = l.model->forward(inputs);  // (B, T, V)
+    if (logits_out) *logits_out = logits;
+    return torch::nn::functional::cross_entropy(logits.flatten(0, 1), targets.flatten());
+  }
+
+  EvalRecord evaluate(int i, int max_batches) {
+    Lane& l = lanes[i];
+    EvalRecord r;
+    r.lane = i;
+    r.variant = variant_name(l.variant);
+    r.step = done - 1;
+    r.tokens_seen = l.tokens_seen;
+    l.model->eval();
+    {
+      torch::NoGradGuard ng;
+      for (int split = 0; split < 2; ++split) {
+        auto batches = l.data->eval_batches(split == 1, max_batches);
+        double total_loss = 0;
+        int64_t correct = 0, counted = 0;
+        for (const auto& b : batches) {
+          torch::Tensor logits;
+          total_loss += loss_of(l, b, &logits).item<double>();
+          if (l.data->has_accuracy()) {
+            auto tg = b.targets.to(device);
+            auto mask = tg.ne(-100);
+            correct += logits.argmax(-1).eq(tg).logical_and(mask).sum().item<int64_t>();
+            counted += mask.sum().item<int64_t>();
+          }
+        }
+        const double loss = batches.empty() ? kNaN : total_loss / batches.size();
+        const double acc = counted ? static_cast<double>(correct) / counted : kNaN;
+        (split == 0 ? r.train_loss : r.val_loss) = loss;
+        (split == 0 ? r.train_acc : r.val_acc) = acc;
+      }
+    }
+    l.model->train();
+    r.wall_time_s = l.seconds;
+    return r;
+  }
+
+  std::string generate(Lane& l, const std::string& prompt, int max_new) {
+    if (!corpus) return "";
+    std::vector<int64_t> ids = corpus->tokenizer->encode(prompt);
+    if (ids.empty()) ids.push_back(0);
+    const bool was_training = l.model->is_training();
+    l.model->eval();
+    {
+      torch::NoGradGuard ng;
+      const int64_t ctx = cfg.model.context_length;
+      for (int k = 0; k < max_new; ++k) {
+        const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - ctx);
+        auto idx = torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64)
+                       .view({1, -1}).to(device);
+        auto logits = l.model->forward(idx).select(1, -1);  // (1, V)
+        auto probas = torch::softmax(logits, -1);
+        ids.push_back(probas.argmax(-1).item<int64_t>());
+      }
+    }
+    if (was_training) l.model->train();
+    return corpus->tokenizer->decode(ids);
+  }
+};
+
+Experiment::Experiment(const ExperimentConfig& input)
+    : impl_(std::make_unique<Impl>()) {
+  auto& I = *impl_;
+  I.cfg = input;
+  ExperimentConfig& cfg = I.cfg;
+  validate_config(cfg, "config");
+  if (cfg.train.device == "cuda") {
+    if (!torch::cuda::is_available())
+      throw Error("config: train.device: 'cuda' requested but this LibTorch build sees no CUDA device");
+    I.device = torch::Device(torch::kCUDA);
+  }
+  configure_threads(cfg.train.threads, cfg.train.blas_threads);
+
+  int64_t data_vocab = 0;
+  if (cfg.data.kind == "text") {
+    if (cfg.data.max_length == 0) cfg.data.max_length = cfg.model.context_length;
+    if (cfg.data.stride == 0) cfg.data.stride = cfg.data.max_length;
+    I.corpus = std::make_shared<TextCorpus>(load_text_corpus(cfg.data, cfg.data.max_length));
+    data_vocab = I.corpus->tokenizer->vocab_size();
+  } else {
+    data_vocab = RecallTask{cfg.data.num_pairs, cfg.data.num_keys, cfg.data.num_values}.vocab_size();
+    if (cfg.train.epochs > 0)
+      throw Error("config: train.epochs: synthetic tasks are an endless stream; use train.steps");
+  }
+  if (cfg.model.vocab_size == 0) cfg.model.vocab_size = static_cast<int>(data_vocab);
+  if (cfg.model.vocab_size < data_vocab)
+    throw Error("config: model.vocab_size " + std::to_string(cfg.model.vocab_size) +
+                " is smaller than the data's vocabulary (" + std::to_string(data_vocab) + ")");
+
+  const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
+  const bool book = cfg.train.mode == "book";
+  for (size_t i = 0; i < cfg.variants.size(); ++i) {
+    Lane l;
+    l.variant = cfg.variants[i];
+    torch::manual_seed(seed);
+    l.model = GPTModel(l.variant, cfg.model);
+    l.model->to(I.device);
+    if (!book && i > 0) {  // fair pair: shared parameters start equal
+      torch::NoGradGuard ng;
+      auto ref = I.lanes[0].model->named_parameters();
+      for (auto& p : l.model->named_parameters())
+        if (ref.contains(p.key()) && ref[p.key()].sizes() == p.value().sizes())
+          p.value().copy_(ref[p.key()]);
+    }
+    at::Generator gen = book ? at::detail::getDefaultCPUGenerator()
+                             : at::make_generator<at::CPUGeneratorImpl>(seed);
+    if (I.corpus) l.data = make_text_source(*I.corpus, cfg.train.batch_size, gen);
+    else l.data = make_recall_source(cfg.data, cfg.train.batch_size, seed);
+    l.opt = std::make_unique<AdamW>(l.model->parameters(), cfg.train);
+    if (!book) torch::manual_seed(seed + 1);  // the same dropout stream for every variant
+    l.rng_state = get_rng_state();
+    l.model->train();
+    I.lanes.push_back(std::move(l));
+  }
+  const int64_t bpe = I.lanes[0].data->batches_per_epoch();
+  I.total = cfg.train.epochs > 0 ? cfg.train.epochs * bpe : cfg.train.steps;
+}
+
+Experiment::~Experiment() = default;
+
+const ExperimentConfig& Experiment::config() const { return impl_->cfg; }
+int64_t Experiment::total_steps() const { return impl_->total; }
+int64_t Experiment::steps_done() const { return impl_->done; }
+bool Experiment::finished() const { return impl_->done >= impl_->total; }
+
+std::vector<std::string> Experiment::lane_names() const {
+  std::vector<std::string> out;
+  for (auto& l : impl_->lanes) out.push_back(variant_name(l.variant));
+  return out;
+}
+
+std::vector<int64_t> Experiment::parameter_counts() const {
+  std::vector<int64_t> out;
+  for (auto& l : impl_->lanes) out.push_back(parameter_count(*l.model));
+  return out;
+}
+
+std::vector<EvalRecord> Experiment::evaluate_now(int max_batches) {
+  auto& I = *impl_;
+  std::vector<EvalRecord> out;
+  for (size_t i = 0; i < I.lanes.size(); ++i) {
+    auto saved = I.lanes[i].rng_state;
+    out.push_back(I.with_lane_rng(I.lanes[i], [&] { return I.evaluate(static_cast<int>(i), max_batches); }));
+    I.lanes[i].rng_state = saved;  // leaves no trace in the training run's random stream
+  }
+  return out;
+}
+
+void Experiment::step(TrainerObserver* obs) {
+  auto& I = *impl_;
+  if (finished()) return;
+  const auto& tc = I.cfg.train;
+  const int64_t k = I.done;
+  const double lr = scheduled_lr(tc, k, I.total);
+  const int64_t bpe = I.lanes[0].data->batches_per_epoch();
+  const bool last = k + 1 == I.total;
+  for (size_t i = 0; i < I.lanes.size(); ++i) {
+    Lane& l = I.lanes[i];
+    I.with_lane_rng(l, [&] {
+      auto t0 = Clock::now();
+      auto batch = l.data->next_train();
+      if (!batch) batch = l.data->next_train();  // epoch boundary: a new iteration of the loader
+      l.opt->zero_grad();
+      auto loss = I.loss_of(l, *batch);
+      loss.backward();
+      double gnorm = kNaN;
+      if (tc.grad_clip > 0) gnorm = clip_grad_norm(l.model->parameters(), tc.grad_clip);
+      l.opt->step(lr);
+      const double loss_v = loss.item<double>();
+      l.tokens_seen += batch->inputs.numel();
+      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      l.seconds += secs;
+      if (!std::isfinite(loss_v))
+        throw Error("training diverged: " + variant_name(l.variant) + " loss is " +
+                    std::to_string(loss_v) + " at step " + std::to_string(k) +
+                    " (lower train.lr or enable train.grad_clip)");
+      if (obs) obs->on_step({static_cast<int>(i), variant_name(l.variant), k, l.tokens_seen, loss_v, lr, gnorm, secs});
+      const bool due = k % tc.eval_every == 0 || (last && tc.mode != "book");
+      if (due) {
+        auto t1 = Clock::now();
+        I.done = k + 1;  // evaluate() reports step done - 1 = k
+        auto r = I.evaluate(static_cast<int>(i), tc.eval_batches);
+        l.seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+        r.wall_time_s = l.seconds;
+        if (obs) obs->on_eval(r);
+      }
+      if (bpe > 0 && (k + 1) % bpe == 0 && obs) {
+        const int epoch = static_cast<int>((k + 1) / bpe);
+        obs->on_sample({static_cast<int>(i), variant_name(l.variant), k, epoch,
+                        I.generate(l, I.cfg.data.prompt, I.cfg.data.sample_tokens)});
+      }
+      return 0;
+    });
+  }
+  I.done = k + 1;
+}
+
+void Experiment::run(TrainerObserver* obs, const std::atomic<bool>* stop) {
+  while (!finished() && !(stop && stop->load())) step(obs);
+}
+
+void Experiment::save_checkpoints(const std::string& dir) const {
+  for (auto& l : impl_->lanes)
+    save_model(dir + "/" + variant_name(l.variant) + ".safetensors", const_cast<GPTModel&>(l.model),
+               impl_->cfg, tokenizer_json(), impl_->done);
+}
+
+std::string Experiment::tokenizer_json() const {
+  return impl_->corpus ? impl_->corpus->tokenizer->to_json().dump() : std::string();
+}
+
+std::string Experiment::generate(int lane, const std::string& prompt, int max_new_tokens) const {
+  return impl_->generate(impl_->lanes.at(lane), prompt, max_new_tokens);
+}
+
+}  // namespace qk

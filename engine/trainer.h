@@ -1,0 +1,58 @@
+// QKLab engine — an experiment: several attention variants trained side by side as a fair pair.
+//
+// Each variant is a "lane" with its own model, optimiser, data iterator and random-generator
+// state. Lanes advance in lockstep (step k of every lane, then step k+1), and the global torch
+// generator is swapped per lane, so each lane draws exactly the random numbers it would draw if it
+// ran alone — in "book" mode the book's notebook order, draw for draw. In "fair" mode every
+// parameter the variants share starts from the first lane's values and every lane sees the same
+// batches. No torch in this header: the GUI's worker uses it.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "observer.h"
+
+namespace qk {
+
+class Experiment {
+ public:
+  // Resolves the config (vocab size from the data, max_length, ...), loads or generates data and
+  // builds every lane.
+  explicit Experiment(const ExperimentConfig& cfg);
+  ~Experiment();
+  Experiment(const Experiment&) = delete;
+  Experiment& operator=(const Experiment&) = delete;
+
+  const ExperimentConfig& config() const;  // resolved
+  int64_t total_steps() const;
+  int64_t steps_done() const;
+  bool finished() const;
+  std::vector<std::string> lane_names() const;
+  std::vector<int64_t> parameter_counts() const;
+
+  // Evaluates every lane (train/val loss over eval_batches) without training; no random draws
+  // beyond what the data loaders do.
+  std::vector<EvalRecord> evaluate_now(int max_batches);
+  // One optimiser step of every lane (plus evaluation when due, samples at epoch ends).
+  void step(TrainerObserver* obs);
+  // Steps until finished or *stop becomes true.
+  void run(TrainerObserver* obs, const std::atomic<bool>* stop);
+  // Writes <dir>/<variant>.safetensors for every lane.
+  void save_checkpoints(const std::string& dir) const;
+  std::string tokenizer_json() const;
+  // Greedy continuation of `prompt` by lane `lane` (text data only).
+  std::string generate(int lane, const std::string& prompt, int max_new_tokens) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Applies the thread settings (LibTorch intra-op threads, OpenBLAS threads when present).
+void configure_threads(int torch_threads, int blas_threads);
+
+}  // namespace qk

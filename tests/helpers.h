@@ -1,0 +1,47 @@
+// QKLab tests — shared helpers: small configs, max-abs-diff, temp folders, data-folder lookup.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "config.h"
+
+namespace qkt {
+
+inline qk::ModelConfig tiny_model(const std::string& dtype = "float32") {
+  qk::ModelConfig m;
+  m.vocab_size = 23;
+  m.context_length = 8;
+  m.emb_dim = 16;
+  m.n_heads = 4;
+  m.n_layers = 2;
+  m.drop_rate = 0.0;
+  m.dtype = dtype;
+  return m;
+}
+
+inline double maxdiff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// A fresh empty folder under the system temp dir.
+inline std::string temp_dir(const std::string& tag) {
+  auto p = std::filesystem::temp_directory_path() /
+           ("qklab-test-" + tag + "-" + std::to_string(std::rand()) + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+// ../shared/data (the-verdict.txt, GPT-2 files) from QKLAB_DATA_DIR; "" when absent.
+inline std::string data_dir() {
+  const char* env = std::getenv("QKLAB_DATA_DIR");
+  std::string d = env ? env : "";
+  if (d.empty() || !std::filesystem::exists(d + "/the-verdict.txt")) return "";
+  return d;
+}
+
+}  // namespace qkt

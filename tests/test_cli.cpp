@@ -1,0 +1,104 @@
+// QKLab tests — qklab-cli end to end: train writes a run folder, forward and convert work on its
+// checkpoints, and bad input exits 2 with one clear line and no half-written output.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "helpers.h"
+#include "run_dir.h"
+#include "safetensors.h"
+
+using Catch::Matchers::Contains;
+
+namespace {
+struct Result {
+  int code;
+  std::string out, err;
+};
+Result cli(const std::string& args, const std::string& dir) {
+  const std::string o = dir + "/stdout.txt", e = dir + "/stderr.txt";
+  std::string cmd = std::string(QKLAB_CLI) + " " + args + " > " + o + " 2> " + e;
+  int rc = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  return {WEXITSTATUS(rc), slurp(o), slurp(e)};
+}
+bool exists(const std::string& p) { return std::filesystem::exists(p); }
+}  // namespace
+
+TEST_CASE("cli: train, forward, convert end to end", "[cli]") {
+  auto dir = qkt::temp_dir("cli");
+  auto run = dir + "/run";
+  auto r = cli("train --preset default --set train.steps=30 --set train.eval_every=10 --out " + run, dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("standard") && Contains("merged"));
+  CHECK_THAT(r.err, Contains("tok/s") && Contains("ETA"));
+  for (auto f : {"/config.json", "/metrics.csv", "/standard.safetensors", "/merged.safetensors"})
+    CHECK(exists(run + f));
+  auto rows = qk::read_metrics_csv(run + "/metrics.csv");
+  CHECK(rows.size() == 8);  // steps 0, 10, 20, 29 for two variants
+  CHECK(rows.back().step == 29);
+
+  // A second train into the same folder is refused and leaves it untouched.
+  auto before = std::filesystem::last_write_time(run + "/metrics.csv");
+  auto again = cli("train --preset default --set train.steps=5 --out " + run, dir);
+  CHECK(again.code == 2);
+  CHECK_THAT(again.err, Contains("already holds a run"));
+  CHECK(std::filesystem::last_write_time(run + "/metrics.csv") == before);
+
+  std::ofstream(dir + "/ids.json") << "[[1, 2, 3, 4], [5, 6, 7, 8]]";
+  auto fw = cli("forward --checkpoint " + run + "/standard.safetensors --ids " + dir + "/ids.json --out " + dir + "/fw.safetensors", dir);
+  REQUIRE(fw.code == 0);
+  auto f = qk::load_safetensors(dir + "/fw.safetensors");
+  REQUIRE(f.find("logits"));
+  CHECK(f.find("logits")->sizes() == torch::IntArrayRef({2, 4, 33}));
+  CHECK(f.find("attn.1")->sizes() == torch::IntArrayRef({2, 4, 4, 4}));
+
+  auto cv = cli("convert --to merged " + run + "/standard.safetensors " + dir + "/conv.safetensors", dir);
+  REQUIRE(cv.code == 0);
+  auto fw2 = cli("forward --checkpoint " + dir + "/conv.safetensors --ids " + dir + "/ids.json --out " + dir + "/fw2.safetensors", dir);
+  REQUIRE(fw2.code == 0);
+  auto g = qk::load_safetensors(dir + "/fw2.safetensors");
+  const double d = qkt::maxdiff(*f.find("logits"), *g.find("logits"));
+  std::cout << "cli convert: logits maxdiff " << d << "\n";
+  CHECK(d <= 1e-4);
+}
+
+TEST_CASE("cli: bad input exits 2 with one line naming the problem", "[cli]") {
+  auto dir = qkt::temp_dir("clibad");
+  auto expect_error = [&](const std::string& args, const std::string& needle) {
+    auto r = cli(args, dir);
+    INFO(args << "\n" << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains(needle));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  };
+  std::ofstream(dir + "/bad.json") << "{ not json";
+  std::ofstream(dir + "/unknown.json") << R"({"train": {"learning_rate": 1}})";
+  std::ofstream(dir + "/heads.json") << R"({"model": {"emb_dim": 30, "n_heads": 4}})";
+  std::ofstream(dir + "/variant.json") << R"({"variants": ["fused"]})";
+  std::ofstream(dir + "/neg.json") << R"({"model": {"n_layers": -2}})";
+  std::ofstream(dir + "/empty.txt") << "";
+  std::ofstream(dir + "/short.txt") << "far too short";
+  std::ofstream(dir + "/ids.json") << "[[1, 2, 3]]";
+  std::ofstream(dir + "/junk.safetensors") << "junk";
+  expect_error("train --config " + dir + "/bad.json --out " + dir + "/r1", "bad.json: malformed JSON");
+  expect_error("train --config " + dir + "/unknown.json --out " + dir + "/r2", "unknown key 'learning_rate'");
+  expect_error("train --config " + dir + "/heads.json --out " + dir + "/r3", "must be divisible by model.n_heads");
+  expect_error("train --config " + dir + "/variant.json --out " + dir + "/r4", "unknown variant 'fused'");
+  expect_error("train --config " + dir + "/neg.json --out " + dir + "/r5", "model.n_layers");
+  expect_error("train --preset nope --out " + dir + "/r6", "unknown preset 'nope'");
+  expect_error("train --set data.kind=text --set data.path=" + dir + "/missing.txt --out " + dir + "/r7", "missing.txt: cannot open");
+  expect_error("train --set data.kind=text --set data.path=" + dir + "/empty.txt --out " + dir + "/r8", "empty.txt: corpus file is empty");
+  expect_error("train --set data.kind=text --set data.path=" + dir + "/short.txt --out " + dir + "/r9", "short.txt: corpus too short");
+  expect_error("forward --checkpoint " + dir + "/junk.safetensors --ids " + dir + "/ids.json --out " + dir + "/o.st", "junk.safetensors: not a valid safetensors");
+  expect_error("convert --to fused a b", "--to: expected 'merged'");
+  CHECK(!exists(dir + "/o.st"));
+}

@@ -1,0 +1,76 @@
+// QKLab tests — the paired trainer: determinism, fairness, learning on the default task.
+#include <catch2/catch.hpp>
+
+#include "helpers.h"
+#include "presets.h"
+#include "trainer.h"
+
+using namespace qk;
+
+namespace {
+struct Collect : TrainerObserver {
+  std::vector<StepRecord> steps;
+  std::vector<EvalRecord> evals;
+  void on_step(const StepRecord& s) override { steps.push_back(s); }
+  void on_eval(const EvalRecord& r) override { evals.push_back(r); }
+};
+
+ExperimentConfig small_recall(int steps) {
+  ExperimentConfig c = preset_config("default");
+  c.train.steps = steps;
+  c.train.eval_every = 10;
+  c.model.drop_rate = 0.1;  // exercise dropout's random stream too
+  return c;
+}
+}  // namespace
+
+TEST_CASE("same config and seed give a bit-identical loss sequence", "[trainer]") {
+  auto run = [](ExperimentConfig c) {
+    Experiment e(c);
+    Collect obs;
+    e.run(&obs, nullptr);
+    std::vector<double> l;
+    for (auto& s : obs.steps) l.push_back(s.loss);
+    for (auto& r : obs.evals) l.push_back(r.val_loss);
+    return l;
+  };
+  auto c = small_recall(25);
+  auto a = run(c), b = run(c);
+  REQUIRE(a.size() == 25 * 2 + 3 * 2 + 2);  // steps, evals at 0/10/20 and the last
+  CHECK(a == b);
+  c.train.seed = 124;
+  CHECK(run(c) != a);
+}
+
+TEST_CASE("fair pair: shared parameters start equal, data order identical", "[trainer]") {
+  auto c = small_recall(3);
+  c.model.drop_rate = 0.0;
+  Experiment e(c);
+  Collect obs;
+  e.run(&obs, nullptr);
+  // Same data order and same shared weights: with S initialised to W_Q W_K^T the two would be the
+  // same function; here only the first loss (before any update) is checked to be close, since
+  // both start near-uniform on the same batch.
+  REQUIRE(obs.steps.size() == 6);
+  CHECK(obs.steps[0].tokens_seen == obs.steps[1].tokens_seen);
+  CHECK(std::abs(obs.steps[0].loss - obs.steps[1].loss) < 0.2);
+}
+
+TEST_CASE("default task: both variants learn (val loss < 0.5 within 800 steps)", "[trainer][learn]") {
+  ExperimentConfig c = preset_config("default");
+  Experiment e(c);
+  auto init = e.evaluate_now(c.train.eval_batches);
+  Collect obs;
+  e.run(&obs, nullptr);
+  REQUIRE(e.finished());
+  for (int lane = 0; lane < 2; ++lane) {
+    const EvalRecord* last = nullptr;
+    for (auto& r : obs.evals) if (r.lane == lane) last = &r;
+    REQUIRE(last);
+    std::cout << last->variant << ": val loss " << init[lane].val_loss << " -> " << last->val_loss
+              << ", val acc " << last->val_acc << "\n";
+    CHECK(init[lane].val_loss > 2.5);
+    CHECK(last->val_loss < 0.5);
+    CHECK(last->val_acc > 0.85);
+  }
+}
