@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# QKLab set-up for a fresh Debian 12 machine: installs the Debian packages QKLab needs (only
+# those missing, so it is idempotent), builds with CMake + Ninja (+ ccache), then either
+#   bash setup.sh run    launches qklab on its default experiment, or
+#   bash setup.sh test   runs every test (CTest) — what CI runs.
+# Run it as root or as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")"
+mode="${1:-run}"
+case "$mode" in run|test|build) ;; *) echo "usage: bash setup.sh [run|test|build]" >&2; exit 2 ;; esac
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+packages=(build-essential cmake ninja-build ccache pkg-config
+          qt6-base-dev qt6-svg-dev libqcustomplot-dev libtorch-dev libopenblas0-pthread
+          catch2 nlohmann-json3-dev libcli11-dev libpcre2-dev
+          python3-torch xvfb xauth imagemagick)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/qklab-ccache}"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+jobs=$(nproc)
+ninja -C build -j "$jobs"
+
+case "$mode" in
+  run)
+    exec ./build/app/qklab --autostart ;;
+  test)
+    # Tests read the book's corpus and GPT-2 files from QKLAB_DATA_DIR when set (.ci/run sets it);
+    # without them those tests report themselves skipped.
+    ctest --test-dir build --output-on-failure -j 2 --timeout 900 ;;
+esac

@@ -1,0 +1,33 @@
+// QKLab ui — what the training worker hands to the GUI thread: plain values, copied by value
+// through queued signals. No torch here (moc reads this header).
+#pragma once
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+#include <vector>
+
+#include "observer.h"
+
+namespace qkui {
+
+struct TrainingSnapshot {
+  std::vector<qk::StepRecord> steps;    // new since the previous snapshot
+  std::vector<qk::EvalRecord> evals;    // new since the previous snapshot
+  std::vector<qk::SampleRecord> samples;
+  qint64 steps_done = 0, total_steps = 0;
+  double tokens_per_s = 0;   // all variants together, over the last snapshot interval
+  double seconds_per_step = 0;
+  bool running = false, finished = false;
+};
+
+struct ExperimentInfo {
+  QStringList variants;
+  std::vector<qint64> parameters;
+  qint64 total_steps = 0;
+  QString name;
+};
+
+}  // namespace qkui
+
+Q_DECLARE_METATYPE(qkui::TrainingSnapshot)
+Q_DECLARE_METATYPE(qkui::ExperimentInfo)
