@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
@@ -128,6 +129,12 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
     out << "  " << names[i] << ": " << counts[i] << " parameters\n";
   out << std::flush;
 
+  if (rc.train.mode == "book" && rc.data.kind == "text") {
+    // The book's notebook prints the untrained model's loss over the whole loaders first.
+    for (const auto& r : exp.evaluate_now(INT32_MAX))
+      out << "untrained " << r.variant << ": train loss " << std::fixed << std::setprecision(3)
+          << r.train_loss << ", val loss " << r.val_loss << std::defaultfloat << "\n";
+  }
   ProgressPrinter progress(out, err, exp.total_steps(), names.size(), o.quiet);
   Fanout fan;
   fan.obs = {&writer, &progress};
