@@ -3,6 +3,7 @@
 // saves a picture of the window and quits (used by CI under Xvfb).
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QIcon>
 #include <QTimer>
 
 #include "main_window.h"
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   QApplication::setApplicationName("QKLab");
   QApplication::setOrganizationName("QKLab");
   QApplication::setApplicationVersion("0.1.0");
+  QApplication::setWindowIcon(QIcon(":/qklab/qklab.svg"));
   QCommandLineParser cli;
   cli.setApplicationDescription("QKLab — does a transformer need separate query and key matrices?");
   cli.addHelpOption();

@@ -102,3 +102,22 @@ TEST_CASE("cli: bad input exits 2 with one line naming the problem", "[cli]") {
   expect_error("convert --to fused a b", "--to: expected 'merged'");
   CHECK(!exists(dir + "/o.st"));
 }
+
+TEST_CASE("book mode reproduces the book's chapter-5 losses at steps 0 and 5", "[cli][book]") {
+  const std::string dd = qkt::data_dir();
+  if (dd.empty()) {
+    WARN("QKLAB_DATA_DIR not set or lacks the-verdict.txt: skipped");
+    SUCCEED();
+    return;
+  }
+  auto dir = qkt::temp_dir("book");
+  // Six optimiser steps of the full-size model: evaluations after steps 0 and 5.
+  auto r = cli("train --preset book-ch5 --set data.path=" + dd + "/the-verdict.txt --set variants=standard "
+               "--set train.epochs=0 --set train.steps=6 --quiet --out " + dir + "/run", dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  // The book's printed numbers (chapter 5 notebook, PyTorch on the same LibTorch 1.13).
+  CHECK_THAT(r.out, Contains("untrained standard: train loss 10.988, val loss 10.981"));
+  CHECK_THAT(r.out, Contains("step 000000  standard train loss 9.781, val loss 9.933"));
+  CHECK_THAT(r.out, Contains("step 000005  standard train loss 8.111, val loss 8.339"));
+}
