@@ -1,4 +1,4 @@
-// qklab-cli — headless QKLab: train, presets, forward, convert. Argument parsing only; the
+// qklab-cli — headless QKLab: train, presets, forward, convert, tokenize, bpe-train. Argument parsing only; the
 // commands live in engine/commands.cpp. User errors print one line and exit 2.
 #include <iostream>
 
@@ -32,6 +32,21 @@ int main(int argc, char** argv) {
   fwd->add_option("--ids", ids, "JSON list of lists of token ids")->required();
   fwd->add_option("--out", out_path, "output .safetensors (logits, attn.{layer})")->required();
 
+  qk::TokenizeOptions kopt;
+  auto* tokc = app.add_subcommand("tokenize", "count tokens of a text file and write the ids as JSON");
+  tokc->add_option("--tokenizer", kopt.tokenizer, "gpt2 | bpe:FILE | char")->capture_default_str();
+  tokc->add_option("--encoder", kopt.encoder, "GPT-2 encoder.json");
+  tokc->add_option("--vocab", kopt.vocab, "GPT-2 vocab.bpe");
+  tokc->add_option("--ids-out", kopt.ids_out, "write the ids as a JSON list");
+  tokc->add_option("text", kopt.text_file, "UTF-8 text file")->required();
+
+  std::string bpe_text, bpe_out;
+  int bpe_vocab = 1024;
+  auto* bpe = app.add_subcommand("bpe-train", "train a byte-level BPE tokenizer on a text file");
+  bpe->add_option("--vocab-size", bpe_vocab, "target vocabulary (>= 256)")->capture_default_str();
+  bpe->add_option("--out", bpe_out, "tokenizer JSON to write")->required();
+  bpe->add_option("text", bpe_text, "UTF-8 text file")->required();
+
   std::string to, cin, cout_path;
   auto* conv = app.add_subcommand("convert", "exact standard -> merged conversion");
   conv->add_option("--to", to, "target variant (merged)")->required();
@@ -48,6 +63,8 @@ int main(int argc, char** argv) {
     if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
     if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
     if (*conv) return qk::cmd_convert(to, cin, cout_path, std::cout);
+    if (*tokc) return qk::cmd_tokenize(kopt, std::cout, std::cerr);
+    if (*bpe) return qk::cmd_bpe_train(bpe_text, bpe_vocab, bpe_out, std::cout, std::cerr);
   } catch (const qk::Error& e) {
     std::cerr << "qklab-cli: error: " << e.what() << "\n";
     return 2;

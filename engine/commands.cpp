@@ -14,7 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bpe_tokenizer.h"
 #include "checkpoint.h"
+#include "data.h"
+#include "gpt2_tokenizer.h"
 #include "error.h"
 #include "fsutil.h"
 #include "presets.h"
@@ -97,6 +100,32 @@ class ProgressPrinter : public TrainerObserver {
   double last_print_ = 0;
 };
 
+// A progress line with rate and ETA for long preparation work (bytes).
+class PrepProgress {
+ public:
+  explicit PrepProgress(std::ostream& err, bool bytes = true)
+      : err_(err), bytes_(bytes), tty_(isatty(fileno(stderr))), t0_(std::chrono::steady_clock::now()) {}
+  void operator()(const std::string& stage, int64_t done, int64_t total) {
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (done < total && el - last_ < (tty_ ? 0.2 : 5.0)) return;
+    last_ = el;
+    const double rate = done / std::max(el, 1e-9);
+    std::ostringstream line;
+    line << stage << " " << (100 * done / std::max<int64_t>(total, 1)) << "% (";
+    if (bytes_) line << fmt(done / 1e6, 1) << "/" << fmt(total / 1e6, 1) << " MB, " << fmt(rate / 1e6, 1) << " MB/s";
+    else line << done << "/" << total << ", " << fmt(rate, 1) << "/s";
+    line << ", ETA " << fmt_duration((total - done) / std::max(rate, 1e-9)) << ")";
+    if (tty_) err_ << "\r" << line.str() << "\033[K" << (done >= total ? "\n" : "") << std::flush;
+    else err_ << line.str() << "\n";
+  }
+
+ private:
+  std::ostream& err_;
+  bool bytes_, tty_;
+  std::chrono::steady_clock::time_point t0_;
+  double last_ = -1e9;
+};
+
 struct Fanout : TrainerObserver {
   std::vector<TrainerObserver*> obs;
   void on_step(const StepRecord& s) override { for (auto* o : obs) o->on_step(s); }
@@ -118,7 +147,9 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
   if (o.out_dir.empty()) throw Error("train: --out RUN_DIR is required");
   RunWriter writer(o.out_dir, o.overwrite);  // refuses to clobber an earlier run
 
-  Experiment exp(cfg);
+  if (cfg.data.kind == "text" && cfg.data.cache_dir.empty()) cfg.data.cache_dir = o.out_dir;
+  PrepProgress prep(err);
+  Experiment exp(cfg, [&](const std::string& s, int64_t d, int64_t t) { prep(s, d, t); });
   const auto& rc = exp.config();
   writer.write_config(rc);
   if (!exp.tokenizer_json().empty()) writer.write_text("tokenizer.json", exp.tokenizer_json() + "\n");
@@ -200,6 +231,43 @@ int cmd_forward(const std::string& checkpoint, const std::string& ids_json, cons
   save_safetensors(out_path, f);
   out << "wrote " << out_path << ": logits " << logits.sizes() << ", " << attn.size()
       << " attention tensors\n";
+  return 0;
+}
+
+int cmd_tokenize(const TokenizeOptions& o, std::ostream& out, std::ostream& err) {
+  std::unique_ptr<Tokenizer> tok;
+  if (o.tokenizer == "gpt2") {
+    if (o.encoder.empty() || o.vocab.empty())
+      throw Error("tokenize: --tokenizer gpt2 needs --encoder encoder.json and --vocab vocab.bpe");
+    tok = std::make_unique<Gpt2Tokenizer>(o.encoder, o.vocab);
+  } else if (o.tokenizer.rfind("bpe:", 0) == 0) {
+    tok = std::make_unique<BpeTokenizer>(BpeTokenizer::load(o.tokenizer.substr(4)));
+  } else if (o.tokenizer != "char") {
+    throw Error("tokenize: --tokenizer: expected gpt2, bpe:FILE or char, got '" + o.tokenizer + "'");
+  }
+  const std::string text = read_text_file(o.text_file);
+  if (!tok) tok = std::make_unique<CharTokenizer>(CharTokenizer::from_corpus(text));
+  PrepProgress prep(err);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ids = encode_chunked(*tok, text, [&](const std::string& s, int64_t d, int64_t t) { prep(s, d, t); });
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out << o.text_file << ": " << ids.size() << " tokens (" << tok->kind() << ", vocabulary "
+      << tok->vocab_size() << ", " << fmt(text.size() / std::max(secs, 1e-9) / 1e6, 2) << " MB/s)\n";
+  if (!o.ids_out.empty()) write_file_atomic(o.ids_out, nlohmann::json(ids).dump() + "\n");
+  return 0;
+}
+
+int cmd_bpe_train(const std::string& text_file, int vocab_size, const std::string& out_path,
+                  std::ostream& out, std::ostream& err) {
+  const std::string text = read_text_file(text_file);
+  PrepProgress prep(err, /*bytes=*/false);
+  auto tok = BpeTokenizer::train(text, vocab_size, [&](int64_t d, int64_t t) { prep("merging", d, t); });
+  tok.save(out_path);
+  auto ids = tok.encode(text);
+  if (tok.vocab_size() < vocab_size)
+    out << "note: stopped at " << tok.vocab_size() << ": no pair of tokens occurs twice any more\n";
+  out << "wrote " << out_path << ": vocabulary " << tok.vocab_size() << ", " << text_file << " encodes to "
+      << ids.size() << " tokens (" << fmt(double(text.size()) / ids.size(), 2) << " bytes/token)\n";
   return 0;
 }
 

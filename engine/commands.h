@@ -18,6 +18,12 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err);
 int cmd_presets(bool as_json, const std::string& dump, std::ostream& out);
 int cmd_forward(const std::string& checkpoint, const std::string& ids_json, const std::string& out_path,
                 std::ostream& out);
+struct TokenizeOptions {
+  std::string tokenizer = "gpt2", encoder, vocab, ids_out, text_file;
+};
+int cmd_tokenize(const TokenizeOptions& o, std::ostream& out, std::ostream& err);
+int cmd_bpe_train(const std::string& text_file, int vocab_size, const std::string& out_path,
+                  std::ostream& out, std::ostream& err);
 int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path,
                 std::ostream& out);
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "tasks.h"
 
 namespace qk {
 using json = nlohmann::json;
@@ -196,26 +197,34 @@ void validate_config(const ExperimentConfig& c, const std::string& source) {
   if (m.dtype != "float32" && m.dtype != "float64")
     fail("model.dtype", "expected 'float32' or 'float64', got '" + m.dtype + "'");
   const auto& d = c.data;
-  if (d.kind != "recall" && d.kind != "text")
-    fail("data.kind", "expected 'recall' or 'text', got '" + d.kind + "'");
+  if (d.kind != "text" && !is_task_kind(d.kind)) {
+    std::string known = "text";
+    for (const auto& k : task_kinds()) known += ", " + k;
+    fail("data.kind", "expected one of " + known + ", got '" + d.kind + "'");
+  }
   if (d.kind == "text") {
     if (d.path.empty()) fail("data.path", "a text corpus needs a file path");
-    if (d.tokenizer != "char" && d.tokenizer != "gpt2")
-      fail("data.tokenizer", "expected 'char' or 'gpt2', got '" + d.tokenizer + "'");
+    if (d.tokenizer != "char" && d.tokenizer != "gpt2" && d.tokenizer.rfind("bpe:", 0) != 0)
+      fail("data.tokenizer", "expected 'char', 'gpt2' or 'bpe:FILE', got '" + d.tokenizer + "'");
+    if (d.char_unknown != "unk" && d.char_unknown != "error")
+      fail("data.char_unknown", "expected 'unk' or 'error', got '" + d.char_unknown + "'");
     if (d.max_length < 0) fail("data.max_length", "must be >= 0 (0 = model.context_length)");
     if (d.max_length > m.context_length)
       fail("data.max_length", "must not exceed model.context_length");
     if (d.stride < 0) fail("data.stride", "must be >= 0 (0 = max_length)");
     if (d.train_ratio <= 0 || d.train_ratio >= 1) fail("data.train_ratio", "must be in (0, 1)");
   } else {
-    if (d.num_pairs <= 0) fail("data.num_pairs", "must be a positive integer");
-    if (d.num_keys < d.num_pairs)
-      fail("data.num_keys", "must be >= data.num_pairs (keys in a sequence are distinct)");
-    if (d.num_values <= 0) fail("data.num_values", "must be a positive integer");
     if (d.val_sequences <= 0) fail("data.val_sequences", "must be a positive integer");
-    if (2 * d.num_pairs + 2 > m.context_length)
-      fail("model.context_length", "must be >= 2*data.num_pairs+2 = " +
-                                       std::to_string(2 * d.num_pairs + 2) + " for the recall task");
+    std::unique_ptr<SyntheticTask> task;
+    try {
+      task = make_task(d);
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      throw Error(source + msg.substr(msg.find(':')));
+    }
+    if (task->seq_len() > m.context_length)
+      fail("model.context_length", "must be >= " + std::to_string(task->seq_len()) + ", the " +
+                                       d.kind + " task's sequence length");
   }
   const auto& t = c.train;
   if (t.batch_size <= 0) fail("train.batch_size", "must be a positive integer");

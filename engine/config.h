@@ -40,27 +40,37 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string kind = "recall";   // recall | text
+  std::string kind = "recall";   // text | copy | reverse | sort | recall | induction | modadd | bilinear
   // text corpus
   std::string path;               // UTF-8 text file
-  std::string tokenizer = "char";   // char | gpt2
+  std::string tokenizer = "char";   // char | gpt2 | bpe:FILE (a tokenizer trained by bpe-train)
+  std::string char_unknown = "unk"; // char tokenizer, unseen characters: unk (map to <unk>) | error
   std::string gpt2_dir;             // holds gpt2-encoder.json + gpt2-vocab.bpe ("" = corpus's folder)
   int max_length = 0;             // 0 = model.context_length
   int stride = 0;                 // 0 = max_length
   double train_ratio = 0.9;       // split by characters, as in the book's chapter 5
-  // associative recall: k1 v1 ... kn vn SEP q -> v
-  int num_pairs = 4;
-  int num_keys = 16;
-  int num_values = 16;
+  std::string cache_dir;           // where tokenised corpora are cached ("" = no cache)
+  // synthetic tasks (tasks.h)
+  int num_pairs = 4;               // recall, bilinear: key-value pairs per sequence
+  int num_keys = 16;               // recall, bilinear: key vocabulary
+  int num_values = 16;             // recall, bilinear: value vocabulary
+  int num_queries = 1;             // recall, bilinear: queries per sequence
+  int perm_seed = 0;               // bilinear: seed of the fixed permutation
+  int seq_items = 8;               // copy, reverse, sort, induction: items per sequence
+  int task_vocab = 16;             // copy, reverse, sort, induction: symbol vocabulary
+  int modulus = 23;                // modadd
   int val_sequences = 512;        // held-out sequences for validation
   // samples (text data): greedy continuation of this prompt at each epoch's end
   std::string prompt = "Every effort moves you";
   int sample_tokens = 50;
 
   template <class V> void visit(V& v) {
-    v("kind", kind); v("path", path); v("tokenizer", tokenizer); v("gpt2_dir", gpt2_dir); v("max_length", max_length);
+    v("kind", kind); v("path", path); v("tokenizer", tokenizer); v("char_unknown", char_unknown);
+    v("gpt2_dir", gpt2_dir); v("max_length", max_length); v("cache_dir", cache_dir);
     v("stride", stride); v("train_ratio", train_ratio); v("num_pairs", num_pairs);
-    v("num_keys", num_keys); v("num_values", num_values); v("val_sequences", val_sequences);
+    v("num_keys", num_keys); v("num_values", num_values); v("num_queries", num_queries);
+    v("perm_seed", perm_seed); v("seq_items", seq_items); v("task_vocab", task_vocab);
+    v("modulus", modulus); v("val_sequences", val_sequences);
     v("prompt", prompt); v("sample_tokens", sample_tokens);
   }
 };

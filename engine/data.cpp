@@ -1,11 +1,14 @@
 // QKLab engine — text windows, PyTorch-compatible DataLoader, corpus loading, recall task.
 #include "data.h"
 
+#include <filesystem>
 #include <fstream>
-#include <random>
+#include <functional>
 #include <sstream>
 
 #include "error.h"
+#include "bpe_tokenizer.h"
+#include "fsutil.h"
 #include "gpt2_tokenizer.h"
 
 namespace qk {
@@ -88,27 +91,101 @@ std::string read_text_file(const std::string& path) {
   return text;
 }
 
-TextCorpus load_text_corpus(const DataConfig& d, int max_length) {
-  const std::string text = read_text_file(d.path);
-  TextCorpus c;
+std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus) {
   if (d.tokenizer == "gpt2") {
     std::string dir = d.gpt2_dir;
     if (dir.empty()) {
       auto slash = d.path.find_last_of('/');
       dir = slash == std::string::npos ? "." : d.path.substr(0, slash);
     }
-    c.tokenizer = std::make_shared<Gpt2Tokenizer>(dir + "/gpt2-encoder.json",
-                                                  dir + "/gpt2-vocab.bpe");
-  } else {
-    c.tokenizer = std::make_shared<CharTokenizer>(CharTokenizer::from_corpus(text));
+    return std::make_shared<Gpt2Tokenizer>(dir + "/gpt2-encoder.json", dir + "/gpt2-vocab.bpe");
   }
-  // Split by characters (code points) as the book's chapter 5 does.
-  auto cps = utf8_decode(text, d.path);
-  const size_t split = static_cast<size_t>(d.train_ratio * static_cast<double>(cps.size()));
-  std::string train_text = utf8_encode(std::vector<uint32_t>(cps.begin(), cps.begin() + split));
-  std::string val_text = utf8_encode(std::vector<uint32_t>(cps.begin() + split, cps.end()));
-  auto train_ids = c.tokenizer->encode(train_text);
-  auto val_ids = c.tokenizer->encode(val_text);
+  if (d.tokenizer.rfind("bpe:", 0) == 0)
+    return std::make_shared<BpeTokenizer>(BpeTokenizer::load(d.tokenizer.substr(4)));
+  return std::make_shared<CharTokenizer>(CharTokenizer::from_corpus(corpus, d.char_unknown == "unk"));
+}
+
+std::vector<int64_t> encode_chunked(const Tokenizer& t, const std::string& text, const ProgressFn& progress) {
+  constexpr size_t kChunk = 1 << 20;
+  std::vector<int64_t> ids;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = std::min(text.size(), pos + kChunk);
+    while (end < text.size() && !(text[end] == ' ' && text[end - 1] > ' ' && text[end - 1] < 0x7F)) ++end;
+    auto part = t.encode(text.substr(pos, end - pos));
+    ids.insert(ids.end(), part.begin(), part.end());
+    pos = end;
+    if (progress) progress("tokenizing", static_cast<int64_t>(pos), static_cast<int64_t>(text.size()));
+  }
+  return ids;
+}
+
+namespace {
+
+std::string cache_key(const DataConfig& d, const Tokenizer& t) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(d.path, ec);
+  auto mtime = std::filesystem::last_write_time(d.path, ec).time_since_epoch().count();
+  std::string key = std::filesystem::absolute(d.path).string() + "|" + std::to_string(size) + "|" +
+                    std::to_string(mtime) + "|" + std::to_string(d.train_ratio) + "|" + t.to_json().dump();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(std::hash<std::string>{}(key)));
+  return hex;
+}
+
+// Cache file: "QKTOKENS" magic, int64 train count, int64 val count, then int32 ids.
+bool read_cache(const std::string& path, std::vector<int64_t>& train, std::vector<int64_t>& val) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  char magic[8];
+  int64_t n[2];
+  if (!in.read(magic, 8) || std::string(magic, 8) != "QKTOKENS" || !in.read(reinterpret_cast<char*>(n), 16))
+    return false;
+  std::vector<int32_t> buf(n[0] + n[1]);
+  if (!in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * 4))) return false;
+  train.assign(buf.begin(), buf.begin() + n[0]);
+  val.assign(buf.begin() + n[0], buf.end());
+  return true;
+}
+
+void write_cache(const std::string& path, const std::vector<int64_t>& train, const std::vector<int64_t>& val) {
+  std::string out = "QKTOKENS";
+  int64_t n[2] = {static_cast<int64_t>(train.size()), static_cast<int64_t>(val.size())};
+  out.append(reinterpret_cast<const char*>(n), 16);
+  for (const auto* v : {&train, &val})
+    for (int64_t id : *v) {
+      int32_t x = static_cast<int32_t>(id);
+      out.append(reinterpret_cast<const char*>(&x), 4);
+    }
+  write_file_atomic(path, out);
+}
+
+}  // namespace
+
+TextCorpus load_text_corpus(const DataConfig& d, int max_length, const ProgressFn& progress) {
+  const std::string text = read_text_file(d.path);
+  TextCorpus c;
+  c.tokenizer = make_tokenizer(d, text);
+  std::vector<int64_t> train_ids, val_ids;
+  const std::string cache = d.cache_dir.empty() ? "" : d.cache_dir + "/tokens-" + cache_key(d, *c.tokenizer) + ".bin";
+  if (cache.empty() || !read_cache(cache, train_ids, val_ids)) {
+    // Split by characters (code points) as the book's chapter 5 does.
+    auto cps = utf8_decode(text, d.path);
+    const size_t split = static_cast<size_t>(d.train_ratio * static_cast<double>(cps.size()));
+    const std::string train_text = utf8_encode(std::vector<uint32_t>(cps.begin(), cps.begin() + split));
+    const std::string val_text = utf8_encode(std::vector<uint32_t>(cps.begin() + split, cps.end()));
+    const int64_t total = static_cast<int64_t>(text.size());
+    train_ids = encode_chunked(*c.tokenizer, train_text, [&](const std::string& s, int64_t done, int64_t) {
+      if (progress) progress(s, done, total);
+    });
+    val_ids = encode_chunked(*c.tokenizer, val_text, [&](const std::string& s, int64_t done, int64_t) {
+      if (progress) progress(s, static_cast<int64_t>(train_text.size()) + done, total);
+    });
+    if (!cache.empty()) {
+      make_dirs(d.cache_dir);
+      write_cache(cache, train_ids, val_ids);
+    }
+  }
   c.train_tokens = static_cast<int64_t>(train_ids.size());
   c.val_tokens = static_cast<int64_t>(val_ids.size());
   const int stride = d.stride > 0 ? d.stride : max_length;
@@ -170,81 +247,10 @@ class TextSource : public DataSource {
   bool in_epoch_ = false;
 };
 
-// Bounded integer in [0, n) from a 64-bit engine, identical on every platform.
-uint64_t bounded(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t x;
-  do x = rng(); while (x >= limit);
-  return x % n;
-}
-
-class RecallSource : public DataSource {
- public:
-  RecallSource(const DataConfig& d, int batch_size, uint64_t seed)
-      : task_{d.num_pairs, d.num_keys, d.num_values}, batch_size_(batch_size), seed_(seed) {
-    // Fixed evaluation sets: the validation set and a probe of the training distribution.
-    val_ = task_.generate(d.val_sequences, seed ^ 0x5eed0001ULL);
-    train_probe_ = task_.generate(d.val_sequences, seed ^ 0x5eed0002ULL);
-  }
-  std::optional<Batch> next_train() override {
-    return task_.generate(batch_size_, seed_ * 1000003ULL + static_cast<uint64_t>(counter_++));
-  }
-  std::vector<Batch> eval_batches(bool val, int max_batches) override {
-    const Batch& src = val ? val_ : train_probe_;
-    std::vector<Batch> out;
-    const int64_t n = src.inputs.size(0);
-    for (int64_t s = 0; s < n && static_cast<int>(out.size()) < max_batches; s += batch_size_) {
-      const int64_t e = std::min<int64_t>(n, s + batch_size_);
-      out.push_back({src.inputs.slice(0, s, e), src.targets.slice(0, s, e)});
-    }
-    return out;
-  }
-  int64_t batches_per_epoch() const override { return 0; }
-  bool has_accuracy() const override { return true; }
-
- private:
-  RecallTask task_;
-  int batch_size_;
-  uint64_t seed_;
-  int64_t counter_ = 0;
-  Batch val_, train_probe_;
-};
-
 }  // namespace
 
 std::unique_ptr<DataSource> make_text_source(const TextCorpus& corpus, int batch_size, at::Generator gen) {
   return std::make_unique<TextSource>(corpus, batch_size, std::move(gen));
-}
-
-Batch RecallTask::generate(int batch_size, uint64_t seed) const {
-  std::mt19937_64 rng(seed);
-  const int T = seq_len();
-  const int64_t sep = num_keys + num_values;
-  std::vector<int64_t> in(static_cast<size_t>(batch_size) * T), tg(in.size(), -100);
-  std::vector<int64_t> keys(num_keys);
-  for (int b = 0; b < batch_size; ++b) {
-    for (int k = 0; k < num_keys; ++k) keys[k] = k;
-    for (int i = 0; i < num_pairs; ++i) {  // partial Fisher–Yates: distinct keys
-      std::swap(keys[i], keys[i + bounded(rng, num_keys - i)]);
-    }
-    int64_t* row = &in[static_cast<size_t>(b) * T];
-    std::vector<int64_t> vals(num_pairs);
-    for (int i = 0; i < num_pairs; ++i) {
-      vals[i] = num_keys + static_cast<int64_t>(bounded(rng, num_values));
-      row[2 * i] = keys[i];
-      row[2 * i + 1] = vals[i];
-    }
-    const int q = static_cast<int>(bounded(rng, num_pairs));
-    row[T - 2] = sep;
-    row[T - 1] = keys[q];
-    tg[static_cast<size_t>(b) * T + T - 1] = vals[q];
-  }
-  return {torch::tensor(in, torch::kInt64).view({batch_size, T}),
-          torch::tensor(tg, torch::kInt64).view({batch_size, T})};
-}
-
-std::unique_ptr<DataSource> make_recall_source(const DataConfig& d, int batch_size, uint64_t seed) {
-  return std::make_unique<RecallSource>(d, batch_size, seed);
 }
 
 }  // namespace qk

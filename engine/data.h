@@ -10,6 +10,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,7 +58,17 @@ struct TextCorpus {
   int64_t train_tokens = 0, val_tokens = 0;
 };
 std::string read_text_file(const std::string& path);  // throws naming the file (missing, binary, UTF-8)
-TextCorpus load_text_corpus(const DataConfig& d, int max_length);
+// Progress of long work: stage ("tokenizing"), units done and total (bytes).
+using ProgressFn = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
+// The tokenizer named by d.tokenizer: char (built from `corpus`), gpt2 (files in d.gpt2_dir or
+// the corpus's folder), bpe:FILE.
+std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus);
+// Encodes in ~1 MB chunks cut only where GPT-2's pre-tokeniser splits anyway (before a space that
+// follows a printable ASCII character), so the ids equal encode(text); reports progress.
+std::vector<int64_t> encode_chunked(const Tokenizer& t, const std::string& text, const ProgressFn& progress);
+// Reads, validates, splits by characters and tokenises; with d.cache_dir set, token ids are cached
+// there (keyed by file path, size, mtime, tokenizer and split) and reused.
+TextCorpus load_text_corpus(const DataConfig& d, int max_length, const ProgressFn& progress = {});
 
 // What a trainer needs from any data: a training stream and evaluation batches.
 class DataSource {
@@ -72,16 +83,5 @@ class DataSource {
 };
 
 std::unique_ptr<DataSource> make_text_source(const TextCorpus& corpus, int batch_size, at::Generator gen);
-
-// Associative recall: k1 v1 k2 v2 ... kn vn SEP q, predict the value bound to q at the last
-// position (loss only there). Keys are distinct within a sequence. Solving it needs a head that
-// attends from the query to the matching key and copies the value that follows it.
-struct RecallTask {
-  int num_pairs, num_keys, num_values;
-  int64_t vocab_size() const { return num_keys + num_values + 1; }
-  int seq_len() const { return 2 * num_pairs + 2; }
-  Batch generate(int batch_size, uint64_t seed) const;  // deterministic in the seed
-};
-std::unique_ptr<DataSource> make_recall_source(const DataConfig& d, int batch_size, uint64_t seed);
 
 }  // namespace qk

@@ -87,16 +87,21 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& encoder_json_path, const std::st
   }
   if (ranks_.empty()) throw Error(vocab_bpe_path + ": no merges found");
 
+}
+
+Gpt2Tokenizer::~Gpt2Tokenizer() = default;
+
+Gpt2Pretokenizer::Gpt2Pretokenizer() {
   int err = 0;
   PCRE2_SIZE off = 0;
   auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kPattern), PCRE2_ZERO_TERMINATED,
                              PCRE2_UTF | PCRE2_UCP, &err, &off, nullptr);
   if (!code) throw Error("GPT-2 pre-tokenizer regex failed to compile");
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-  regex_ = code;
+  code_ = code;
 }
 
-Gpt2Tokenizer::~Gpt2Tokenizer() { pcre2_code_free(static_cast<pcre2_code*>(regex_)); }
+Gpt2Pretokenizer::~Gpt2Pretokenizer() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 std::unique_ptr<Tokenizer> Gpt2Tokenizer::from_json(const nlohmann::json& j) {
   try {
@@ -114,8 +119,12 @@ nlohmann::json Gpt2Tokenizer::to_json() const {
 }
 
 std::vector<std::string> Gpt2Tokenizer::pretokenize(const std::string& text) const {
+  return pretok_.split(text);
+}
+
+std::vector<std::string> Gpt2Pretokenizer::split(const std::string& text) const {
   std::vector<std::string> pieces;
-  auto* code = static_cast<pcre2_code*>(regex_);
+  auto* code = static_cast<pcre2_code*>(code_);
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
   PCRE2_SIZE start = 0;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());

@@ -14,6 +14,20 @@
 
 namespace qk {
 
+// GPT-2's pre-tokenisation regex (contractions, letter runs, digit runs, punctuation runs,
+// whitespace) compiled once with PCRE2 (UTF + Unicode properties, JIT).
+class Gpt2Pretokenizer {
+ public:
+  Gpt2Pretokenizer();
+  ~Gpt2Pretokenizer();
+  Gpt2Pretokenizer(const Gpt2Pretokenizer&) = delete;
+  Gpt2Pretokenizer& operator=(const Gpt2Pretokenizer&) = delete;
+  std::vector<std::string> split(const std::string& text) const;
+
+ private:
+  void* code_ = nullptr;  // pcre2_code*
+};
+
 class Gpt2Tokenizer : public Tokenizer {
  public:
   Gpt2Tokenizer(const std::string& encoder_json_path, const std::string& vocab_bpe_path,
@@ -38,7 +52,7 @@ class Gpt2Tokenizer : public Tokenizer {
   std::vector<std::string> decoder_;                   // id -> raw bytes
   std::unordered_map<std::string, int> ranks_;         // "a b" -> merge rank
   std::string byte_to_unicode_[256];                   // byte -> UTF-8 of its printable stand-in
-  void* regex_ = nullptr;                              // pcre2_code*
+  Gpt2Pretokenizer pretok_;
   mutable std::mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache_;
 };

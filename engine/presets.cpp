@@ -43,6 +43,53 @@ ExperimentConfig book_ch5(bool small) {
   return c;
 }
 
+ExperimentConfig task(const std::string& kind, int context, int steps) {
+  ExperimentConfig c;
+  c.name = "task-" + kind;
+  c.data.kind = kind;
+  c.model.context_length = context;
+  c.train.steps = steps;
+  c.train.eval_every = 50;
+  c.train.eval_batches = 8;
+  c.train.warmup_steps = 50;
+  c.train.cosine = true;
+  c.train.min_lr = 1e-4;
+  return c;
+}
+
+ExperimentConfig task_recall() {
+  auto c = task("recall", 24, 2000);
+  c.data.num_pairs = 8;
+  c.data.num_keys = 32;
+  c.data.num_values = 32;
+  c.data.num_queries = 4;
+  return c;
+}
+
+ExperimentConfig task_bilinear() {
+  auto c = task("bilinear", 16, 2500);
+  c.data.num_pairs = 4;
+  c.data.num_keys = 64;  // 64 keys >> head_dim 16
+  c.data.num_values = 16;
+  c.data.num_queries = 4;
+  return c;
+}
+
+ExperimentConfig task_modadd() {
+  auto c = task("modadd", 4, 3000);
+  c.data.modulus = 23;
+  c.train.weight_decay = 1.0;
+  c.train.batch_size = 64;
+  return c;
+}
+
+ExperimentConfig task_seq(const std::string& kind, int items, int vocab, int steps) {
+  auto c = task(kind, 2 * items, steps);
+  c.data.seq_items = items;
+  c.data.task_vocab = vocab;
+  return c;
+}
+
 }  // namespace
 
 const std::vector<Preset>& presets() {
@@ -59,6 +106,18 @@ const std::vector<Preset>& presets() {
        "chapter-5 setup with a small model (2 layers, d=128, 4 heads) that finishes in about a "
        "minute; set data.path",
        book_ch5(true)},
+      {"task-copy", "copy 8 symbols (vocabulary 16) after a separator: an offset lookup",
+       task_seq("copy", 8, 16, 1500)},
+      {"task-reverse", "reverse 8 symbols after a separator: a mirrored lookup", task_seq("reverse", 8, 16, 1500)},
+      {"task-sort", "sort 8 symbols (vocabulary 16): content-based attention", task_seq("sort", 8, 16, 2000)},
+      {"task-recall", "associative recall, 8 pairs of 32 keys/32 values, 4 queries per sequence", task_recall()},
+      {"task-induction", "induction: a random sequence of 16 (vocabulary 32) repeated; predict the repeat",
+       task_seq("induction", 16, 32, 1500)},
+      {"task-modadd", "modular addition a + b = c mod 23", task_modadd()},
+      {"task-bilinear",
+       "bilinear matching: query a must attend to key pi(a) of 64 keys (>> head_dim 16); where rank "
+       "should matter",
+       task_bilinear()},
   };
   return list;
 }

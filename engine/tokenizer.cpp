@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "bpe_tokenizer.h"
 #include "gpt2_tokenizer.h"
 
 namespace qk {
@@ -69,6 +70,7 @@ CharTokenizer CharTokenizer::from_corpus(const std::string& corpus, bool unk) {
 }
 
 CharTokenizer CharTokenizer::from_json(const nlohmann::json& j) {
+  if (j.value("kind", "char") != "char") throw Error("char tokenizer: expected kind 'char'");
   CharTokenizer t;
   try {
     t.chars_ = j.at("chars").get<std::vector<uint32_t>>();
@@ -116,7 +118,8 @@ std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
   std::string kind = j.value("kind", "");
   if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j));
   if (kind == "gpt2") return Gpt2Tokenizer::from_json(j);
-  throw Error("tokenizer: unknown kind '" + kind + "' (expected 'char' or 'gpt2')");
+  if (kind == "bpe") return std::make_unique<BpeTokenizer>(BpeTokenizer::from_json(j, "tokenizer"));
+  throw Error("tokenizer: unknown kind '" + kind + "' (expected 'char', 'gpt2' or 'bpe')");
 }
 
 }  // namespace qk

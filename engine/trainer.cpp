@@ -13,6 +13,7 @@
 #include "error.h"
 #include "model.h"
 #include "optim.h"
+#include "tasks.h"
 
 namespace qk {
 
@@ -89,15 +90,17 @@ struct Experiment::Impl {
       for (int split = 0; split < 2; ++split) {
         auto batches = l.data->eval_batches(split == 1, max_batches);
         double total_loss = 0;
-        int64_t correct = 0, counted = 0;
+        int64_t correct = 0, counted = 0;  // sequences with every masked position right
         for (const auto& b : batches) {
           torch::Tensor logits;
           total_loss += loss_of(l, b, &logits).item<double>();
           if (l.data->has_accuracy()) {
             auto tg = b.targets.to(device);
-            auto mask = tg.ne(-100);
-            correct += logits.argmax(-1).eq(tg).logical_and(mask).sum().item<int64_t>();
-            counted += mask.sum().item<int64_t>();
+            auto mask = tg.ne(-100);                                           // (B, T)
+            auto wrong = logits.argmax(-1).ne(tg).logical_and(mask).any(1);    // (B)
+            auto has = mask.any(1);
+            correct += has.logical_and(wrong.logical_not()).sum().item<int64_t>();
+            counted += has.sum().item<int64_t>();
           }
         }
         const double loss = batches.empty() ? kNaN : total_loss / batches.size();
@@ -134,7 +137,8 @@ struct Experiment::Impl {
   }
 };
 
-Experiment::Experiment(const ExperimentConfig& input)
+Experiment::Experiment(const ExperimentConfig& input,
+                       const std::function<void(const std::string&, int64_t, int64_t)>& progress)
     : impl_(std::make_unique<Impl>()) {
   auto& I = *impl_;
   I.cfg = input;
@@ -151,10 +155,10 @@ Experiment::Experiment(const ExperimentConfig& input)
   if (cfg.data.kind == "text") {
     if (cfg.data.max_length == 0) cfg.data.max_length = cfg.model.context_length;
     if (cfg.data.stride == 0) cfg.data.stride = cfg.data.max_length;
-    I.corpus = std::make_shared<TextCorpus>(load_text_corpus(cfg.data, cfg.data.max_length));
+    I.corpus = std::make_shared<TextCorpus>(load_text_corpus(cfg.data, cfg.data.max_length, progress));
     data_vocab = I.corpus->tokenizer->vocab_size();
   } else {
-    data_vocab = RecallTask{cfg.data.num_pairs, cfg.data.num_keys, cfg.data.num_values}.vocab_size();
+    data_vocab = make_task(cfg.data)->vocab_size();
     if (cfg.train.epochs > 0)
       throw Error("config: train.epochs: synthetic tasks are an endless stream; use train.steps");
   }
@@ -181,7 +185,7 @@ Experiment::Experiment(const ExperimentConfig& input)
     at::Generator gen = book ? at::detail::getDefaultCPUGenerator()
                              : at::make_generator<at::CPUGeneratorImpl>(seed);
     if (I.corpus) l.data = make_text_source(*I.corpus, cfg.train.batch_size, gen);
-    else l.data = make_recall_source(cfg.data, cfg.train.batch_size, seed);
+    else l.data = make_task_source(cfg.data, cfg.train.batch_size, seed);
     l.opt = std::make_unique<AdamW>(l.model->parameters(), cfg.train);
     if (!book) torch::manual_seed(seed + 1);  // the same dropout stream for every variant
     l.rng_state = get_rng_state();

@@ -8,6 +8,7 @@
 // batches. No torch in this header: the GUI's worker uses it.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,8 +21,9 @@ namespace qk {
 class Experiment {
  public:
   // Resolves the config (vocab size from the data, max_length, ...), loads or generates data and
-  // builds every lane.
-  explicit Experiment(const ExperimentConfig& cfg);
+  // builds every lane. `progress` hears about long preparation (tokenising a large corpus).
+  explicit Experiment(const ExperimentConfig& cfg,
+                      const std::function<void(const std::string&, int64_t, int64_t)>& progress = {});
   ~Experiment();
   Experiment(const Experiment&) = delete;
   Experiment& operator=(const Experiment&) = delete;

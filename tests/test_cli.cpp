@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "helpers.h"
 #include "run_dir.h"
 #include "safetensors.h"
@@ -120,4 +122,39 @@ TEST_CASE("book mode reproduces the book's chapter-5 losses at steps 0 and 5", "
   CHECK_THAT(r.out, Contains("untrained standard: train loss 10.988, val loss 10.981"));
   CHECK_THAT(r.out, Contains("step 000000  standard train loss 9.781, val loss 9.933"));
   CHECK_THAT(r.out, Contains("step 000005  standard train loss 8.111, val loss 8.339"));
+}
+
+TEST_CASE("cli: tokenize and bpe-train", "[cli][tokenizers]") {
+  auto dir = qkt::temp_dir("clitok");
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "the merged matrix and the query key product " + std::to_string(i % 7) + "\n";
+  std::ofstream(dir + "/t.txt") << text;
+  auto bt = cli("bpe-train --vocab-size 280 --out " + dir + "/bpe.json " + dir + "/t.txt", dir);
+  INFO(bt.err);
+  REQUIRE(bt.code == 0);
+  CHECK_THAT(bt.out, Contains("vocabulary 280"));
+  auto tk = cli("tokenize --tokenizer bpe:" + dir + "/bpe.json --ids-out " + dir + "/ids.json " + dir + "/t.txt", dir);
+  REQUIRE(tk.code == 0);
+  CHECK_THAT(tk.out, Contains("tokens (bpe, vocabulary 280"));
+  std::ifstream in(dir + "/ids.json");
+  auto ids = nlohmann::json::parse(in).get<std::vector<int64_t>>();
+  CHECK(!ids.empty());
+  auto ch = cli("tokenize --tokenizer char " + dir + "/t.txt", dir);
+  CHECK(ch.code == 0);
+  CHECK_THAT(ch.out, Contains(std::to_string(text.size()) + " tokens (char"));
+  // Train on it with the trained BPE tokenizer.
+  auto tr = cli("train --set data.kind=text --set data.path=" + dir + "/t.txt --set data.tokenizer=bpe:" + dir +
+                "/bpe.json --set train.steps=3 --quiet --out " + dir + "/run", dir);
+  INFO(tr.err);
+  CHECK(tr.code == 0);
+  auto bad = cli("tokenize --tokenizer gpt2 " + dir + "/t.txt", dir);
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("needs --encoder"));
+  const std::string dd = qkt::data_dir();
+  if (!dd.empty()) {
+    auto g = cli("tokenize --tokenizer gpt2 --encoder " + dd + "/gpt2-encoder.json --vocab " + dd +
+                 "/gpt2-vocab.bpe " + dd + "/the-verdict.txt", dir);
+    CHECK(g.code == 0);
+    CHECK_THAT(g.out, Contains("5145 tokens (gpt2"));
+  }
 }

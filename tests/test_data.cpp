@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
-#include <random>
 
 #include "data.h"
 #include "error.h"
@@ -69,30 +68,6 @@ TEST_CASE("corpus files: clear errors for empty, binary, invalid UTF-8, missing,
   d.kind = "text";
   d.path = write("short.txt", "tiny corpus");
   CHECK_THROWS_WITH(load_text_corpus(d, 16), Contains("short.txt: corpus too short"));
-}
-
-TEST_CASE("recall task: one masked target, the value bound to the query key", "[data]") {
-  RecallTask t{4, 16, 16};
-  auto b = t.generate(64, 11);
-  CHECK(b.inputs.sizes() == torch::IntArrayRef({64, 10}));
-  CHECK(torch::equal(b.inputs, t.generate(64, 11).inputs));
-  CHECK(!torch::equal(b.inputs, t.generate(64, 12).inputs));
-  for (int i = 0; i < 64; ++i) {
-    auto row = b.inputs[i], tg = b.targets[i];
-    CHECK(tg.ne(-100).sum().item<int64_t>() == 1);
-    CHECK(row[8].item<int64_t>() == 32);  // SEP
-    const int64_t q = row[9].item<int64_t>();
-    int64_t expect = -1;
-    std::set<int64_t> keys;
-    for (int p = 0; p < 4; ++p) {
-      keys.insert(row[2 * p].item<int64_t>());
-      if (row[2 * p].item<int64_t>() == q) expect = row[2 * p + 1].item<int64_t>();
-      CHECK(row[2 * p].item<int64_t>() < 16);
-      CHECK(row[2 * p + 1].item<int64_t>() >= 16);
-    }
-    CHECK(keys.size() == 4);  // distinct keys
-    CHECK(tg[9].item<int64_t>() == expect);
-  }
 }
 
 TEST_CASE("GPT-2 BPE: the-verdict.txt is 5,145 tokens; the book's loaders give 9 + 1 batches", "[data][gpt2]") {

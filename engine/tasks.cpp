@@ -1,0 +1,259 @@
+// QKLab engine — synthetic tasks (see tasks.h).
+#include "tasks.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "error.h"
+
+namespace qk {
+namespace {
+
+// Bounded integer in [0, n) from a 64-bit engine, identical on every platform.
+int64_t bounded(std::mt19937_64& rng, uint64_t n) {
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  uint64_t x;
+  do x = rng(); while (x >= limit);
+  return static_cast<int64_t>(x % n);
+}
+
+// Builds a batch from whole sequences S (length T+1): inputs S[:-1], targets S[1:] where
+// `loss_at[t]` (t indexes the target position) else -100.
+struct BatchBuilder {
+  int T;
+  std::vector<int64_t> in, tg;
+  void add(const std::vector<int64_t>& s, const std::vector<bool>& loss_at) {
+    for (int t = 0; t < T; ++t) {
+      in.push_back(s[t]);
+      tg.push_back(loss_at[t] ? s[t + 1] : -100);
+    }
+  }
+  Batch done(int batch_size) const {
+    return {torch::tensor(in, torch::kInt64).view({batch_size, T}),
+            torch::tensor(tg, torch::kInt64).view({batch_size, T})};
+  }
+};
+
+// copy / reverse / sort: a1..an SEP f(a)
+class SequenceTask : public SyntheticTask {
+ public:
+  SequenceTask(std::string kind, int n, int vocab) : kind_(std::move(kind)), n_(n), v_(vocab) {}
+  std::string name() const override { return kind_; }
+  int64_t vocab_size() const override { return v_ + 1; }
+  int seq_len() const override { return 2 * n_; }  // S has 2n+1 tokens
+  Batch generate(int batch_size, uint64_t seed) const override {
+    std::mt19937_64 rng(seed);
+    BatchBuilder bb{seq_len(), {}, {}};
+    std::vector<bool> loss(seq_len(), false);
+    for (int t = n_; t < 2 * n_; ++t) loss[t] = true;  // predicting the second half
+    for (int b = 0; b < batch_size; ++b) {
+      std::vector<int64_t> a(n_);
+      for (auto& x : a) x = bounded(rng, v_);
+      std::vector<int64_t> out = a;
+      if (kind_ == "reverse") std::reverse(out.begin(), out.end());
+      if (kind_ == "sort") std::sort(out.begin(), out.end());
+      std::vector<int64_t> s = a;
+      s.push_back(v_);  // SEP
+      s.insert(s.end(), out.begin(), out.end());
+      bb.add(s, loss);
+    }
+    return bb.done(batch_size);
+  }
+  std::string describe() const override {
+    if (kind_ == "copy") return "copy: position n+i attends to position i+1 (fixed offset lookup)";
+    if (kind_ == "reverse") return "reverse: position n+i attends to position n-i (mirrored lookup)";
+    return "sort: each output attends to the smallest input not yet emitted (content-based)";
+  }
+
+ private:
+  std::string kind_;
+  int n_, v_;
+};
+
+// recall (identity query map) and bilinear (query a asks for key π(a)).
+class RecallLikeTask : public SyntheticTask {
+ public:
+  RecallLikeTask(bool bilinear, int pairs, int keys, int values, int queries, uint64_t perm_seed)
+      : bilinear_(bilinear), n_(pairs), k_(keys), v_(values), q_(queries), perm_(keys) {
+    std::iota(perm_.begin(), perm_.end(), 0);
+    if (bilinear_) {  // fixed random permutation, the same for training and validation
+      std::mt19937_64 rng(perm_seed);
+      for (int i = k_ - 1; i > 0; --i) std::swap(perm_[i], perm_[bounded(rng, i + 1)]);
+    }
+    inv_.resize(k_);
+    for (int i = 0; i < k_; ++i) inv_[perm_[i]] = i;
+  }
+  std::string name() const override { return bilinear_ ? "bilinear" : "recall"; }
+  // keys [0,K), values [K,K+V), SEP; bilinear queries reuse the key ids (the query a asks for π(a)).
+  int64_t vocab_size() const override { return k_ + v_ + 1; }
+  int seq_len() const override { return 2 * n_ + 2 * q_; }  // S has 2n+1+2m tokens
+  Batch generate(int batch_size, uint64_t seed) const override {
+    std::mt19937_64 rng(seed);
+    BatchBuilder bb{seq_len(), {}, {}};
+    std::vector<bool> loss(seq_len(), false);
+    for (int j = 0; j < q_; ++j) loss[2 * n_ + 1 + 2 * j] = true;  // target after each query
+    std::vector<int64_t> keys(k_);
+    for (int b = 0; b < batch_size; ++b) {
+      std::iota(keys.begin(), keys.end(), 0);
+      for (int i = 0; i < n_; ++i) std::swap(keys[i], keys[i + bounded(rng, k_ - i)]);  // distinct
+      std::vector<int64_t> s, vals(n_);
+      for (int i = 0; i < n_; ++i) {
+        vals[i] = k_ + bounded(rng, v_);
+        s.push_back(keys[i]);
+        s.push_back(vals[i]);
+      }
+      s.push_back(k_ + v_);  // SEP
+      for (int j = 0; j < q_; ++j) {
+        const int64_t pick = bounded(rng, n_);
+        s.push_back(bilinear_ ? inv_[keys[pick]] : keys[pick]);  // π(query) = key
+        s.push_back(vals[pick]);
+      }
+      bb.add(s, loss);
+    }
+    return bb.done(batch_size);
+  }
+  std::string describe() const override {
+    return bilinear_ ? "bilinear matching: the query a must attend to the key pi(a), pi a fixed "
+                       "random permutation of the keys (a full-rank bilinear form)"
+                     : "associative recall: each query attends to its matching key and copies the "
+                       "value that follows it";
+  }
+
+ private:
+  bool bilinear_;
+  int n_, k_, v_, q_;
+  std::vector<int64_t> perm_, inv_;
+};
+
+class InductionTask : public SyntheticTask {
+ public:
+  InductionTask(int n, int vocab) : n_(n), v_(vocab) {}
+  std::string name() const override { return "induction"; }
+  int64_t vocab_size() const override { return v_; }
+  int seq_len() const override { return 2 * n_ - 1; }  // S = r r (2n tokens)
+  Batch generate(int batch_size, uint64_t seed) const override {
+    std::mt19937_64 rng(seed);
+    BatchBuilder bb{seq_len(), {}, {}};
+    std::vector<bool> loss(seq_len(), false);
+    for (int t = n_; t < 2 * n_ - 1; ++t) loss[t] = true;  // second copy, after its first token
+    for (int b = 0; b < batch_size; ++b) {
+      std::vector<int64_t> r(n_);
+      for (auto& x : r) x = bounded(rng, v_);
+      std::vector<int64_t> s = r;
+      s.insert(s.end(), r.begin(), r.end());
+      bb.add(s, loss);
+    }
+    return bb.done(batch_size);
+  }
+  std::string describe() const override {
+    return "induction: in the repeat, position n+i attends one past the earlier occurrence of its "
+           "token (previous-token head + induction head)";
+  }
+
+ private:
+  int n_, v_;
+};
+
+class ModAddTask : public SyntheticTask {
+ public:
+  explicit ModAddTask(int p) : p_(p) {}
+  std::string name() const override { return "modadd"; }
+  int64_t vocab_size() const override { return p_ + 2; }  // residues, '+', '='
+  int seq_len() const override { return 4; }               // S = a + b = c
+  Batch generate(int batch_size, uint64_t seed) const override {
+    std::mt19937_64 rng(seed);
+    BatchBuilder bb{seq_len(), {}, {}};
+    std::vector<bool> loss{false, false, false, true};
+    for (int b = 0; b < batch_size; ++b) {
+      const int64_t a = bounded(rng, p_), c = bounded(rng, p_);
+      bb.add({a, p_, c, p_ + 1, (a + c) % p_}, loss);
+    }
+    return bb.done(batch_size);
+  }
+  std::string describe() const override {
+    return "modular addition: '=' attends to both operands; the MLP computes (a+b) mod p";
+  }
+
+ private:
+  int p_;
+};
+
+class TaskSource : public DataSource {
+ public:
+  TaskSource(std::unique_ptr<SyntheticTask> task, int batch_size, uint64_t seed, int val_sequences)
+      : task_(std::move(task)), batch_size_(batch_size), seed_(seed) {
+    val_ = task_->generate(val_sequences, seed ^ 0x5eed0001ULL);
+    train_probe_ = task_->generate(val_sequences, seed ^ 0x5eed0002ULL);
+  }
+  std::optional<Batch> next_train() override {
+    return task_->generate(batch_size_, seed_ * 1000003ULL + static_cast<uint64_t>(counter_++));
+  }
+  std::vector<Batch> eval_batches(bool val, int max_batches) override {
+    const Batch& src = val ? val_ : train_probe_;
+    std::vector<Batch> out;
+    const int64_t n = src.inputs.size(0);
+    for (int64_t s = 0; s < n && static_cast<int>(out.size()) < max_batches; s += batch_size_) {
+      const int64_t e = std::min<int64_t>(n, s + batch_size_);
+      out.push_back({src.inputs.slice(0, s, e), src.targets.slice(0, s, e)});
+    }
+    return out;
+  }
+  int64_t batches_per_epoch() const override { return 0; }
+  bool has_accuracy() const override { return true; }
+
+ private:
+  std::unique_ptr<SyntheticTask> task_;
+  int batch_size_;
+  uint64_t seed_;
+  int64_t counter_ = 0;
+  Batch val_, train_probe_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& task_kinds() {
+  static const std::vector<std::string> k{"copy", "reverse", "sort", "recall", "induction", "modadd", "bilinear"};
+  return k;
+}
+
+bool is_task_kind(const std::string& kind) {
+  const auto& k = task_kinds();
+  return std::find(k.begin(), k.end(), kind) != k.end();
+}
+
+std::unique_ptr<SyntheticTask> make_task(const DataConfig& d) {
+  auto need = [](bool ok, const std::string& key, const std::string& what) {
+    if (!ok) throw Error("config: " + key + ": " + what);
+  };
+  const std::string& k = d.kind;
+  if (k == "copy" || k == "reverse" || k == "sort") {
+    need(d.seq_items > 0, "data.seq_items", "must be a positive integer");
+    need(d.task_vocab > 0, "data.task_vocab", "must be a positive integer");
+    return std::make_unique<SequenceTask>(k, d.seq_items, d.task_vocab);
+  }
+  if (k == "recall" || k == "bilinear") {
+    need(d.num_pairs > 0, "data.num_pairs", "must be a positive integer");
+    need(d.num_keys >= d.num_pairs, "data.num_keys", "must be >= data.num_pairs (keys in a sequence are distinct)");
+    need(d.num_values > 0, "data.num_values", "must be a positive integer");
+    need(d.num_queries > 0, "data.num_queries", "must be a positive integer");
+    return std::make_unique<RecallLikeTask>(k == "bilinear", d.num_pairs, d.num_keys, d.num_values,
+                                            d.num_queries, static_cast<uint64_t>(d.perm_seed));
+  }
+  if (k == "induction") {
+    need(d.seq_items > 1, "data.seq_items", "must be >= 2");
+    need(d.task_vocab > 0, "data.task_vocab", "must be a positive integer");
+    return std::make_unique<InductionTask>(d.seq_items, d.task_vocab);
+  }
+  if (k == "modadd") {
+    need(d.modulus > 1, "data.modulus", "must be >= 2");
+    return std::make_unique<ModAddTask>(d.modulus);
+  }
+  throw Error("config: data.kind: unknown task '" + k + "'");
+}
+
+std::unique_ptr<DataSource> make_task_source(const DataConfig& d, int batch_size, uint64_t seed) {
+  return std::make_unique<TaskSource>(make_task(d), batch_size, seed, d.val_sequences);
+}
+
+}  // namespace qk
