@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "analyze.h"
 #include "commands.h"
 #include "error.h"
 
@@ -47,6 +48,14 @@ int main(int argc, char** argv) {
   bpe->add_option("--out", bpe_out, "tokenizer JSON to write")->required();
   bpe->add_option("text", bpe_text, "UTF-8 text file")->required();
 
+  qk::AnalyzeOptions aopt;
+  auto* ana = app.add_subcommand("analyze", "spectra, rank metrics, truncation curves, attention maps of a run");
+  ana->add_option("run", aopt.run_dir, "run folder written by train")->required();
+  ana->add_option("--checkpoint", aopt.checkpoints, "checkpoint(s) to analyse (default: the run's)");
+  ana->add_option("--truncate", aopt.truncate, "ranks, e.g. 0,1,2,4,8 (default: 0, powers of 2, d)")->delimiter(',');
+  ana->add_option("--prompt", aopt.prompt, "text for the attention maps (text runs)");
+  ana->add_option("--out", aopt.out_dir, "output folder (default RUN/analysis)");
+
   std::string to, cin, cout_path;
   auto* conv = app.add_subcommand("convert", "exact standard -> merged conversion");
   conv->add_option("--to", to, "target variant (merged)")->required();
@@ -63,6 +72,7 @@ int main(int argc, char** argv) {
     if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
     if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
     if (*conv) return qk::cmd_convert(to, cin, cout_path, std::cout);
+    if (*ana) return qk::cmd_analyze(aopt, std::cout, std::cerr);
     if (*tokc) return qk::cmd_tokenize(kopt, std::cout, std::cerr);
     if (*bpe) return qk::cmd_bpe_train(bpe_text, bpe_vocab, bpe_out, std::cout, std::cerr);
   } catch (const qk::Error& e) {

@@ -13,10 +13,8 @@ void save_model(const std::string& path, GPTModel& model, const ExperimentConfig
   TensorFile f;
   for (const auto& p : model->named_parameters()) f.tensors.emplace_back(p.key(), p.value());
   for (const auto& b : model->named_buffers()) f.tensors.emplace_back(b.key(), b.value());
-  ExperimentConfig c = cfg;
-  c.variants = {model->variant()};
   f.metadata["format"] = "pt";
-  f.metadata["qklab.config"] = config_to_json(c).dump();
+  f.metadata["qklab.config"] = config_to_json(cfg).dump();  // the model's variant is qklab.variant
   f.metadata["qklab.variant"] = variant_name(model->variant());
   f.metadata["qklab.step"] = std::to_string(step);
   if (!tokenizer_json.empty()) f.metadata["qklab.tokenizer"] = tokenizer_json;

@@ -131,6 +131,8 @@ struct Fanout : TrainerObserver {
   void on_step(const StepRecord& s) override { for (auto* o : obs) o->on_step(s); }
   void on_eval(const EvalRecord& r) override { for (auto* o : obs) o->on_eval(r); }
   void on_sample(const SampleRecord& s) override { for (auto* o : obs) o->on_sample(s); }
+  void on_divergence(const DivergenceRecord& d) override { for (auto* o : obs) o->on_divergence(d); }
+  void on_spectra(const SpectraRecord& s) override { for (auto* o : obs) o->on_spectra(s); }
 };
 
 }  // namespace

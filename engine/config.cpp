@@ -241,6 +241,13 @@ void validate_config(const ExperimentConfig& c, const std::string& source) {
   if (t.eval_batches <= 0) fail("train.eval_batches", "must be a positive integer");
   if (t.mode != "fair" && t.mode != "book")
     fail("train.mode", "expected 'fair' or 'book', got '" + t.mode + "'");
+  if (t.seeds <= 0) fail("train.seeds", "must be a positive integer");
+  if (t.spectra_every < 0) fail("train.spectra_every", "must be >= 0 (0 = off)");
+  if (t.twin_start) {
+    if (c.variants.empty() || c.variants[0] != Variant::Standard)
+      fail("train.twin_start", "needs 'standard' as the first variant (the merged ones start from it)");
+    if (t.mode != "fair") fail("train.twin_start", "needs train.mode 'fair'");
+  }
   if (t.threads <= 0) fail("train.threads", "must be a positive integer");
   if (t.blas_threads <= 0) fail("train.blas_threads", "must be a positive integer");
   if (t.device != "cpu" && t.device != "cuda")

@@ -92,6 +92,10 @@ struct TrainConfig {
   int eval_batches = 5;       // batches of each split per evaluation
   int seed = 123;
   std::string mode = "fair";  // fair: shared weights copied, same data order | book: book's RNG order
+  int seeds = 1;              // repeat every variant over seeds seed, seed+1, ... (mean and band)
+  bool twin_start = false;    // merged variants start as the exact conversion of the standard one
+  int spectra_every = 0;      // record every head's singular values every N steps (0 = off)
+  bool track_kl = true;       // KL divergence of each variant to the first, at every evaluation
   int threads = 1;            // LibTorch intra-op threads
   int blas_threads = 2;       // OpenBLAS threads
   std::string device = "cpu"; // cpu | cuda
@@ -101,7 +105,9 @@ struct TrainConfig {
     v("beta1", beta1); v("beta2", beta2); v("eps", eps); v("weight_decay", weight_decay);
     v("warmup_steps", warmup_steps); v("cosine", cosine); v("min_lr", min_lr);
     v("grad_clip", grad_clip); v("eval_every", eval_every); v("eval_batches", eval_batches);
-    v("seed", seed); v("mode", mode); v("threads", threads); v("blas_threads", blas_threads);
+    v("seed", seed); v("mode", mode); v("seeds", seeds); v("twin_start", twin_start);
+    v("spectra_every", spectra_every); v("track_kl", track_kl);
+    v("threads", threads); v("blas_threads", blas_threads);
     v("device", device);
   }
 };

@@ -24,6 +24,7 @@ struct StepRecord {
 struct EvalRecord {
   int lane = 0;
   std::string variant;
+  int seed = 0;
   int64_t step = 0;
   int64_t tokens_seen = 0;
   double wall_time_s = 0;  // this variant's cumulative training + evaluation time
@@ -39,12 +40,36 @@ struct SampleRecord {
   std::string text;
 };
 
+// KL(p_first ‖ p_variant) of next-token distributions on the validation batches.
+struct DivergenceRecord {
+  int64_t step = 0;
+  int seed = 0;
+  std::string from, to;  // the first variant and this one
+  double kl = kNaN;
+};
+
+// Singular values of every head's bilinear form at one step.
+struct SpectraRecord {
+  int lane = 0;
+  std::string variant;
+  int seed = 0;
+  int64_t step = 0;
+  struct Head {
+    int layer = 0, head = 0;
+    std::vector<double> sigma;
+    double effective_rank = 0;
+  };
+  std::vector<Head> heads;
+};
+
 class TrainerObserver {
  public:
   virtual ~TrainerObserver() = default;
   virtual void on_step(const StepRecord&) {}
   virtual void on_eval(const EvalRecord&) {}
   virtual void on_sample(const SampleRecord&) {}
+  virtual void on_divergence(const DivergenceRecord&) {}
+  virtual void on_spectra(const SpectraRecord&) {}
 };
 
 }  // namespace qk

@@ -39,6 +39,26 @@ void RunWriter::on_sample(const SampleRecord& s) {
   write_file_atomic(dir_ + "/samples.txt", samples_);
 }
 
+static std::string num(double v);
+
+void RunWriter::on_divergence(const DivergenceRecord& d) {
+  if (divergence_.empty()) divergence_ = "step,seed,from,to,kl\n";
+  divergence_ += std::to_string(d.step) + "," + std::to_string(d.seed) + "," + d.from + "," + d.to + "," + num(d.kl) + "\n";
+  write_file_atomic(dir_ + "/divergence.csv", divergence_);
+}
+
+void RunWriter::on_spectra(const SpectraRecord& s) {
+  // Append-only log (it grows with the run); a new run folder starts it afresh.
+  std::ofstream out(dir_ + "/spectra_history.csv", spectra_started_ ? std::ios::app : std::ios::trunc);
+  if (!out) throw Error(dir_ + "/spectra_history.csv: cannot write");
+  if (!spectra_started_) out << "step,variant,seed,layer,head,index,sigma\n";
+  spectra_started_ = true;
+  for (const auto& h : s.heads)
+    for (size_t i = 0; i < h.sigma.size(); ++i)
+      out << s.step << "," << s.variant << "," << s.seed << "," << h.layer << "," << h.head << "," << i << ","
+          << num(h.sigma[i]) << "\n";
+}
+
 static std::string num(double v) {
   if (std::isnan(v)) return "";
   std::ostringstream ss;
@@ -47,11 +67,11 @@ static std::string num(double v) {
 }
 
 std::string metrics_csv(const std::vector<EvalRecord>& rows) {
-  std::string out = "step,tokens_seen,wall_time_s,variant,train_loss,val_loss,train_acc,val_acc\n";
+  std::string out = "step,tokens_seen,wall_time_s,variant,train_loss,val_loss,train_acc,val_acc,seed\n";
   for (const auto& r : rows)
     out += std::to_string(r.step) + "," + std::to_string(r.tokens_seen) + "," + num(r.wall_time_s) +
            "," + r.variant + "," + num(r.train_loss) + "," + num(r.val_loss) + "," +
-           num(r.train_acc) + "," + num(r.val_acc) + "\n";
+           num(r.train_acc) + "," + num(r.val_acc) + "," + std::to_string(r.seed) + "\n";
   return out;
 }
 
@@ -69,7 +89,7 @@ std::vector<EvalRecord> read_metrics_csv(const std::string& path) {
     std::vector<std::string> f;
     std::stringstream ss(line);
     for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
-    while (f.size() < 8) f.emplace_back();
+    while (f.size() < 9) f.emplace_back();
     auto d = [&](const std::string& s) { return s.empty() ? kNaN : std::stod(s); };
     try {
       EvalRecord r;
@@ -81,6 +101,7 @@ std::vector<EvalRecord> read_metrics_csv(const std::string& path) {
       r.val_loss = d(f[5]);
       r.train_acc = d(f[6]);
       r.val_acc = d(f[7]);
+      r.seed = f[8].empty() ? 0 : std::stoi(f[8]);
       rows.push_back(r);
     } catch (const std::exception&) {
       throw Error(path + ": line " + std::to_string(lineno) + ": expected numbers, got '" + line + "'");

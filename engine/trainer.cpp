@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis.h"
 #include "checkpoint.h"
 #include "data.h"
 #include "error.h"
@@ -42,6 +43,8 @@ void set_rng_state(const torch::Tensor& s) {
 
 struct Lane {
   Variant variant;
+  int seed = 0;
+  int first = 0;  // lane of the first variant with the same seed (KL reference)
   GPTModel model{nullptr};
   std::unique_ptr<AdamW> opt;
   std::unique_ptr<DataSource> data;
@@ -57,6 +60,7 @@ struct Experiment::Impl {
   ExperimentConfig cfg;
   std::shared_ptr<TextCorpus> corpus;
   std::vector<Lane> lanes;
+  std::vector<Batch> kl_batches;  // fixed validation batches for the KL divergence
   int64_t total = 0, done = 0;
   torch::Device device{torch::kCPU};
 
@@ -82,36 +86,28 @@ struct Experiment::Impl {
     EvalRecord r;
     r.lane = i;
     r.variant = variant_name(l.variant);
+    r.seed = l.seed;
     r.step = done - 1;
     r.tokens_seen = l.tokens_seen;
-    l.model->eval();
-    {
-      torch::NoGradGuard ng;
-      for (int split = 0; split < 2; ++split) {
-        auto batches = l.data->eval_batches(split == 1, max_batches);
-        double total_loss = 0;
-        int64_t correct = 0, counted = 0;  // sequences with every masked position right
-        for (const auto& b : batches) {
-          torch::Tensor logits;
-          total_loss += loss_of(l, b, &logits).item<double>();
-          if (l.data->has_accuracy()) {
-            auto tg = b.targets.to(device);
-            auto mask = tg.ne(-100);                                           // (B, T)
-            auto wrong = logits.argmax(-1).ne(tg).logical_and(mask).any(1);    // (B)
-            auto has = mask.any(1);
-            correct += has.logical_and(wrong.logical_not()).sum().item<int64_t>();
-            counted += has.sum().item<int64_t>();
-          }
-        }
-        const double loss = batches.empty() ? kNaN : total_loss / batches.size();
-        const double acc = counted ? static_cast<double>(correct) / counted : kNaN;
-        (split == 0 ? r.train_loss : r.val_loss) = loss;
-        (split == 0 ? r.train_acc : r.val_acc) = acc;
-      }
-    }
-    l.model->train();
+    // Train split first, then validation, as the book's evaluate_model (the loaders' draws).
+    auto train_batches = l.data->eval_batches(false, max_batches);
+    auto tr = evaluate_batches(*l.model, train_batches, l.data->has_accuracy());
+    auto val_batches = l.data->eval_batches(true, max_batches);
+    auto va = evaluate_batches(*l.model, val_batches, l.data->has_accuracy());
+    r.train_loss = tr.loss;
+    r.val_loss = va.loss;
+    r.train_acc = tr.acc;
+    r.val_acc = va.acc;
     r.wall_time_s = l.seconds;
     return r;
+  }
+
+  void report_spectra(int i, int64_t step, TrainerObserver* obs) {
+    Lane& l = lanes[i];
+    SpectraRecord rec{i, variant_name(l.variant), l.seed, step, {}};
+    for (auto& hs : model_spectra(*l.model))
+      rec.heads.push_back({hs.layer, hs.head, hs.sigma, hs.metrics.effective_rank});
+    obs->on_spectra(rec);
   }
 
   std::string generate(Lane& l, const std::string& prompt, int max_new) {
@@ -167,20 +163,30 @@ Experiment::Experiment(const ExperimentConfig& input,
     throw Error("config: model.vocab_size " + std::to_string(cfg.model.vocab_size) +
                 " is smaller than the data's vocabulary (" + std::to_string(data_vocab) + ")");
 
-  const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
   const bool book = cfg.train.mode == "book";
+  for (int k = 0; k < cfg.train.seeds; ++k)
   for (size_t i = 0; i < cfg.variants.size(); ++i) {
+    const uint64_t seed = static_cast<uint64_t>(cfg.train.seed + k);
     Lane l;
     l.variant = cfg.variants[i];
+    l.seed = cfg.train.seed + k;
+    l.first = static_cast<int>(I.lanes.size() - i);
     torch::manual_seed(seed);
     l.model = GPTModel(l.variant, cfg.model);
     l.model->to(I.device);
     if (!book && i > 0) {  // fair pair: shared parameters start equal
       torch::NoGradGuard ng;
-      auto ref = I.lanes[0].model->named_parameters();
+      auto& first = I.lanes[l.first].model;
+      auto ref = first->named_parameters();
       for (auto& p : l.model->named_parameters())
         if (ref.contains(p.key()) && ref[p.key()].sizes() == p.value().sizes())
           p.value().copy_(ref[p.key()]);
+      if (cfg.train.twin_start && l.variant == Variant::Merged) {
+        // The merged model starts as the exact conversion of the standard one: same function.
+        GPTModel twin = convert_to_merged(first);
+        auto tw = twin->named_parameters();
+        for (auto& p : l.model->named_parameters()) p.value().copy_(tw[p.key()]);
+      }
     }
     at::Generator gen = book ? at::detail::getDefaultCPUGenerator()
                              : at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -194,6 +200,13 @@ Experiment::Experiment(const ExperimentConfig& input,
   }
   const int64_t bpe = I.lanes[0].data->batches_per_epoch();
   I.total = cfg.train.epochs > 0 ? cfg.train.epochs * bpe : cfg.train.steps;
+  if (!book && cfg.train.track_kl && I.lanes.size() > 1) {
+    // Fixed batches from a separate source: no draws from any lane's generators.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.train.seed));
+    auto src = I.corpus ? make_text_source(*I.corpus, cfg.train.batch_size, gen)
+                        : make_task_source(cfg.data, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed));
+    I.kl_batches = src->eval_batches(true, cfg.train.eval_batches);
+  }
 }
 
 Experiment::~Experiment() = default;
@@ -207,6 +220,16 @@ std::vector<std::string> Experiment::lane_names() const {
   std::vector<std::string> out;
   for (auto& l : impl_->lanes) out.push_back(variant_name(l.variant));
   return out;
+}
+
+std::vector<int> Experiment::lane_seeds() const {
+  std::vector<int> out;
+  for (auto& l : impl_->lanes) out.push_back(l.seed);
+  return out;
+}
+
+std::shared_ptr<GPTModelImpl> Experiment::lane_model(int lane) const {
+  return impl_->lanes.at(lane).model.ptr();
 }
 
 std::vector<int64_t> Experiment::parameter_counts() const {
@@ -264,6 +287,7 @@ void Experiment::step(TrainerObserver* obs) {
         r.wall_time_s = l.seconds;
         if (obs) obs->on_eval(r);
       }
+      if (obs && tc.spectra_every > 0 && (k % tc.spectra_every == 0 || last)) I.report_spectra(static_cast<int>(i), k, obs);
       if (bpe > 0 && (k + 1) % bpe == 0 && obs) {
         const int epoch = static_cast<int>((k + 1) / bpe);
         obs->on_sample({static_cast<int>(i), variant_name(l.variant), k, epoch,
@@ -273,6 +297,22 @@ void Experiment::step(TrainerObserver* obs) {
     });
   }
   I.done = k + 1;
+  const bool due = k % tc.eval_every == 0 || (last && tc.mode != "book");
+  if (obs && due)
+    for (auto& d : divergence_now()) obs->on_divergence(d);
+}
+
+std::vector<DivergenceRecord> Experiment::divergence_now() {
+  auto& I = *impl_;
+  std::vector<DivergenceRecord> out;
+  if (I.kl_batches.empty()) return out;
+  for (auto& l : I.lanes) {
+    Lane& f = I.lanes[l.first];
+    if (&l == &f) continue;
+    out.push_back({I.done - 1, l.seed, variant_name(f.variant), variant_name(l.variant),
+                   mean_kl(*f.model, *l.model, I.kl_batches)});
+  }
+  return out;
 }
 
 void Experiment::run(TrainerObserver* obs, const std::atomic<bool>* stop) {
@@ -280,9 +320,11 @@ void Experiment::run(TrainerObserver* obs, const std::atomic<bool>* stop) {
 }
 
 void Experiment::save_checkpoints(const std::string& dir) const {
+  const bool many = impl_->cfg.train.seeds > 1;
   for (auto& l : impl_->lanes)
-    save_model(dir + "/" + variant_name(l.variant) + ".safetensors", const_cast<GPTModel&>(l.model),
-               impl_->cfg, tokenizer_json(), impl_->done);
+    save_model(dir + "/" + variant_name(l.variant) + (many ? "-seed" + std::to_string(l.seed) : "") +
+                   ".safetensors",
+               const_cast<GPTModel&>(l.model), impl_->cfg, tokenizer_json(), impl_->done);
 }
 
 std::string Experiment::tokenizer_json() const {

@@ -18,6 +18,8 @@
 
 namespace qk {
 
+class GPTModelImpl;
+
 class Experiment {
  public:
   // Resolves the config (vocab size from the data, max_length, ...), loads or generates data and
@@ -32,12 +34,18 @@ class Experiment {
   int64_t total_steps() const;
   int64_t steps_done() const;
   bool finished() const;
-  std::vector<std::string> lane_names() const;
+  std::vector<std::string> lane_names() const;  // variant of each lane
+  std::vector<int> lane_seeds() const;
+  // The lane's live model (for analysis on the trainer's thread only).
+  std::shared_ptr<GPTModelImpl> lane_model(int lane) const;
   std::vector<int64_t> parameter_counts() const;
 
   // Evaluates every lane (train/val loss over eval_batches) without training; no random draws
   // beyond what the data loaders do.
   std::vector<EvalRecord> evaluate_now(int max_batches);
+  // KL divergence of every lane to the first variant with its seed, on fixed validation batches,
+  // without training (fair mode; empty otherwise). With twin_start it is 0 before any step.
+  std::vector<DivergenceRecord> divergence_now();
   // One optimiser step of every lane (plus evaluation when due, samples at epoch ends).
   void step(TrainerObserver* obs);
   // Steps until finished or *stop becomes true.

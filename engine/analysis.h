@@ -1,0 +1,73 @@
+// QKLab engine — analysis of the bilinear forms: what rank does each head's form use?
+//
+// Per head, the standard variant's form is M_h = W_query[h]ᵀ·W_key[h] (d×d, rank ≤ qk) and the
+// merged variant's is S_hᵀ. Singular values of the factored form come from QR of the two d×qk
+// factors and the SVD of the small R_Q·R_Kᵀ — O(d·qk²) instead of the O(d³) dense SVD.
+// Metrics per matrix: numerical rank (σ > σ_max·max(m,n)·ε), effective rank (exp of the entropy
+// of σ/Σσ, Roy & Vetterli 2007), stable rank ‖·‖_F²/‖·‖₂², the ranks holding 90% / 99% of the
+// energy Σσ², spectral and nuclear norm. Between two matrices: principal angles between their
+// top-k left (or right) singular subspaces. Rank truncation, merged → standard conversion at rank
+// r, attention maps with entropy and rank, and the KL divergence between paired models.
+#pragma once
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "data.h"
+#include "model.h"
+
+namespace qk {
+
+struct RankMetrics {
+  int64_t numerical_rank = 0;
+  double effective_rank = 0, stable_rank = 0;
+  int64_t rank90 = 0, rank99 = 0;
+  double spectral_norm = 0, nuclear_norm = 0;
+};
+// sigma sorted descending; rows/cols of the matrix (for the numerical-rank tolerance); eps of the
+// dtype the matrix was stored in.
+RankMetrics rank_metrics(const std::vector<double>& sigma, int64_t rows, int64_t cols, double eps);
+
+// σ(A·Bᵀ) for A, B of shape (…, d, k), batched: QR of both, SVD of R_A·R_Bᵀ (k×k). float64.
+torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B);
+torch::Tensor dense_singular_values(const torch::Tensor& M);  // (…, m, n) -> (…, min(m,n)) float64
+
+struct HeadSpectrum {
+  std::string variant, matrix;  // matrix: "S" (merged) or "WqWk" (standard)
+  int layer = 0, head = 0;
+  std::vector<double> sigma;
+  RankMetrics metrics;
+};
+std::vector<HeadSpectrum> model_spectra(GPTModelImpl& m);
+// σ of one head only (cheap, for live views).
+HeadSpectrum head_spectrum(GPTModelImpl& m, int layer, int head);
+
+// Principal angles (radians, ascending) between the top-k left (left = true) or right singular
+// subspaces of two d×d matrices.
+std::vector<double> principal_angles(const torch::Tensor& M1, const torch::Tensor& M2, int k, bool left);
+
+// Best rank-r approximation of every head's bilinear form (layer = -1: all layers), in place.
+// Merged: S_h ← its rank-r truncation. Standard: W_query[h], W_key[h] ← factors of the rank-r
+// truncation of M_h (rows beyond r zero). r = 0 zeroes the form: uniform causal attention.
+void truncate_forms(GPTModelImpl& m, int64_t r, int layer = -1);
+// merged → standard with qk_head_dim = r: W_query[h] = Σ_r^½·U_rᵀ, W_key[h] = Σ_r^½·V_rᵀ where
+// M_h = S_hᵀ = U·Σ·Vᵀ; every other weight copied. At r = d the logits are reproduced.
+GPTModel merged_to_standard(GPTModelImpl& merged, int64_t r);
+GPTModel clone_model(GPTModelImpl& m);
+
+// Mean loss (and exact-match accuracy when masked) over batches, eval mode, no grad.
+struct LossAcc { double loss = 0, acc = std::numeric_limits<double>::quiet_NaN(); };
+LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, bool accuracy);
+
+// Mean over (sequence, scored position) of KL(p_a ‖ p_b) of the next-token distributions.
+double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batches);
+
+struct AttentionMaps {
+  std::vector<torch::Tensor> weights;        // per layer (H, T, T), float32
+  std::vector<std::vector<double>> entropy;  // [layer][head] mean row entropy (nats)
+  std::vector<std::vector<int64_t>> rank;    // [layer][head] numerical rank of the T×T matrix
+};
+AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids);
+
+}  // namespace qk

@@ -1,0 +1,192 @@
+// QKLab engine — the analyze command (see analyze.h).
+#include "analyze.h"
+
+#include <chrono>
+#include <filesystem>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis.h"
+#include "checkpoint.h"
+#include "error.h"
+#include "fsutil.h"
+#include "tasks.h"
+
+namespace qk {
+namespace {
+
+std::string num(double v) {
+  std::ostringstream ss;
+  ss << std::setprecision(9) << v;
+  return ss.str();
+}
+
+struct Loaded {
+  std::string name;  // file stem, e.g. "standard"
+  LoadedModel lm;
+};
+
+std::vector<Batch> validation_batches(const ExperimentConfig& cfg, const std::string& run_dir,
+                                      std::shared_ptr<Tokenizer>* tokenizer) {
+  if (cfg.data.kind == "text") {
+    DataConfig d = cfg.data;
+    if (d.cache_dir.empty()) d.cache_dir = run_dir;
+    auto corpus = load_text_corpus(d, d.max_length > 0 ? d.max_length : cfg.model.context_length);
+    *tokenizer = corpus.tokenizer;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.train.seed));
+    return make_text_source(corpus, cfg.train.batch_size, gen)->eval_batches(true, cfg.train.eval_batches);
+  }
+  return make_task_source(cfg.data, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed))
+      ->eval_batches(true, cfg.train.eval_batches);
+}
+
+}  // namespace
+
+int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(o.run_dir)) throw Error(o.run_dir + ": not a run folder (no such directory)");
+  const ExperimentConfig cfg = load_config_file(o.run_dir + "/config.json");
+  std::vector<std::string> files = o.checkpoints;
+  if (files.empty())
+    for (const auto& v : cfg.variants)
+      if (fs::exists(o.run_dir + "/" + variant_name(v) + ".safetensors"))
+        files.push_back(o.run_dir + "/" + variant_name(v) + ".safetensors");
+  if (files.empty()) throw Error(o.run_dir + ": no checkpoints (<variant>.safetensors) to analyse");
+  std::vector<Loaded> models;
+  for (const auto& f : files) models.push_back({fs::path(f).stem().string(), load_model(f)});
+
+  const std::string dir = o.out_dir.empty() ? o.run_dir + "/analysis" : o.out_dir;
+  make_dirs(dir + "/attention");
+  std::shared_ptr<Tokenizer> tokenizer;
+  auto val = validation_batches(cfg, o.run_dir, &tokenizer);
+  const bool acc = cfg.data.kind != "text";
+  const int d = cfg.model.emb_dim;
+  std::vector<int> ranks = o.truncate;
+  if (ranks.empty()) {
+    ranks.push_back(0);
+    for (int r = 1; r < d; r *= 2) ranks.push_back(r);
+    ranks.push_back(d);
+  }
+  nlohmann::json report = {{"run", o.run_dir}, {"config", config_to_json(cfg)}};
+
+  // Spectra and rank metrics.
+  std::string spectra = "variant,layer,head,matrix,index,sigma\n";
+  std::string metrics = "variant,layer,head,matrix,numerical_rank,effective_rank,stable_rank,rank90,rank99,spectral_norm,nuclear_norm\n";
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto& m : models) {
+    for (const auto& hs : model_spectra(*m.lm.model)) {
+      for (size_t i = 0; i < hs.sigma.size(); ++i)
+        spectra += m.name + "," + std::to_string(hs.layer) + "," + std::to_string(hs.head) + "," + hs.matrix +
+                   "," + std::to_string(i) + "," + num(hs.sigma[i]) + "\n";
+      const auto& r = hs.metrics;
+      metrics += m.name + "," + std::to_string(hs.layer) + "," + std::to_string(hs.head) + "," + hs.matrix + "," +
+                 std::to_string(r.numerical_rank) + "," + num(r.effective_rank) + "," + num(r.stable_rank) + "," +
+                 std::to_string(r.rank90) + "," + std::to_string(r.rank99) + "," + num(r.spectral_norm) + "," +
+                 num(r.nuclear_norm) + "\n";
+      report["heads"].push_back({{"variant", m.name}, {"layer", hs.layer}, {"head", hs.head}, {"matrix", hs.matrix},
+                                 {"sigma", hs.sigma}, {"numerical_rank", r.numerical_rank},
+                                 {"effective_rank", r.effective_rank}, {"stable_rank", r.stable_rank},
+                                 {"rank90", r.rank90}, {"rank99", r.rank99}, {"spectral_norm", r.spectral_norm},
+                                 {"nuclear_norm", r.nuclear_norm}});
+    }
+  }
+  const double spectra_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_file_atomic(dir + "/spectra.csv", spectra);
+  write_file_atomic(dir + "/rank_metrics.csv", metrics);
+  out << "spectra of " << models.size() << " model(s), " << cfg.model.n_layers * cfg.model.n_heads
+      << " heads each, in " << std::fixed << std::setprecision(3) << spectra_s << " s\n" << std::defaultfloat;
+
+  // Rank truncation: loss versus rank.
+  std::string trunc = "variant,rank,val_loss,val_acc\n";
+  for (auto& m : models) {
+    for (int r : ranks) {
+      if (r < 0 || r > d) throw Error("--truncate: rank " + std::to_string(r) + " outside [0, " + std::to_string(d) + "]");
+      GPTModel c = clone_model(*m.lm.model);
+      truncate_forms(*c, r);
+      auto la = evaluate_batches(*c, val, acc);
+      trunc += m.name + "," + std::to_string(r) + "," + num(la.loss) + "," + (std::isnan(la.acc) ? "" : num(la.acc)) + "\n";
+      report["truncation"].push_back({{"variant", m.name}, {"rank", r}, {"val_loss", la.loss},
+                                      {"val_acc", std::isnan(la.acc) ? nlohmann::json() : nlohmann::json(la.acc)}});
+      err << "\rtruncation " << m.name << " rank " << r << "\033[K" << std::flush;
+    }
+  }
+  err << "\r\033[K";
+  write_file_atomic(dir + "/truncation.csv", trunc);
+
+  // Pairs: principal angles between S_hᵀ and W_q[h]ᵀ W_k[h]; KL between the functions.
+  Loaded* std_m = nullptr;
+  Loaded* mer_m = nullptr;
+  for (auto& m : models) (m.lm.variant == Variant::Standard ? std_m : mer_m) = &m;
+  std::string angles = "layer,head,side,index,angle_rad\n";
+  std::string diverg = "from,to,kl\n";
+  if (std_m && mer_m) {
+    const int k = cfg.model.effective_qk_head_dim();
+    for (int l = 0; l < cfg.model.n_layers; ++l) {
+      auto fs = std_m->lm.model->attention(l).bilinear_forms();
+      auto fm = mer_m->lm.model->attention(l).bilinear_forms();
+      for (int h = 0; h < cfg.model.n_heads; ++h)
+        for (bool left : {true, false}) {
+          auto a = principal_angles(fs[h], fm[h], k, left);
+          for (size_t i = 0; i < a.size(); ++i)
+            angles += std::to_string(l) + "," + std::to_string(h) + "," + (left ? "left" : "right") + "," +
+                      std::to_string(i) + "," + num(a[i]) + "\n";
+          report["principal_angles"].push_back({{"layer", l}, {"head", h}, {"side", left ? "left" : "right"}, {"angles", a}});
+        }
+    }
+    const double kl = mean_kl(*std_m->lm.model, *mer_m->lm.model, val);
+    diverg += std_m->name + "," + mer_m->name + "," + num(kl) + "\n";
+    report["kl"] = {{"from", std_m->name}, {"to", mer_m->name}, {"kl", kl}};
+  }
+  write_file_atomic(dir + "/principal_angles.csv", angles);
+  write_file_atomic(dir + "/divergence.csv", diverg);
+
+  // Attention maps for the prompt (text) or the first validation sequence (tasks).
+  std::vector<int64_t> ids;
+  std::vector<std::string> labels;
+  if (tokenizer) {
+    ids = tokenizer->encode(o.prompt.empty() ? cfg.data.prompt : o.prompt);
+    for (auto id : ids) labels.push_back(tokenizer->decode({id}));
+  } else {
+    auto row = val.at(0).inputs[0].contiguous();
+    ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+    for (auto id : ids) labels.push_back(std::to_string(id));
+  }
+  std::string summary = "variant,layer,head,entropy,rank\n";
+  for (auto& m : models) {
+    auto maps = attention_maps(*m.lm.model, ids);
+    for (size_t l = 0; l < maps.weights.size(); ++l) {
+      std::string csv = "head,query,key,weight\n";
+      auto w = maps.weights[l].contiguous();
+      const int64_t H = w.size(0), T = w.size(1);
+      auto* p = w.data_ptr<float>();
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t q = 0; q < T; ++q)
+          for (int64_t k = 0; k <= q; ++k) csv += std::to_string(h) + "," + std::to_string(q) + "," + std::to_string(k) + "," + num(p[(h * T + q) * T + k]) + "\n";
+      write_file_atomic(dir + "/attention/" + m.name + "_layer" + std::to_string(l) + ".csv", csv);
+      for (int64_t h = 0; h < H; ++h)
+        summary += m.name + "," + std::to_string(l) + "," + std::to_string(h) + "," + num(maps.entropy[l][h]) + "," +
+                   std::to_string(maps.rank[l][h]) + "\n";
+      report["attention"].push_back({{"variant", m.name}, {"layer", l}, {"entropy", maps.entropy[l]}, {"rank", maps.rank[l]}});
+    }
+  }
+  nlohmann::json tok = nlohmann::json::array();
+  for (size_t i = 0; i < ids.size(); ++i) tok.push_back({{"position", i}, {"id", ids[i]}, {"text", labels[i]}});
+  write_file_atomic(dir + "/attention/tokens.json", tok.dump(1) + "\n");
+  write_file_atomic(dir + "/attention/summary.csv", summary);
+  report["tokens"] = tok;
+  write_file_atomic(dir + "/analysis.json", report.dump() + "\n");
+  out << "wrote " << dir << ": spectra.csv rank_metrics.csv truncation.csv principal_angles.csv divergence.csv "
+      << "attention/ analysis.json\n";
+  for (auto& m : models) {
+    double er = 0;
+    int n = 0;
+    for (auto& h : report["heads"]) if (h["variant"] == m.name) { er += h["effective_rank"].get<double>(); ++n; }
+    out << "  " << m.name << ": mean effective rank " << std::setprecision(4) << er / std::max(n, 1) << " of d=" << d << "\n";
+  }
+  return 0;
+}
+
+}  // namespace qk

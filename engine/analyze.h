@@ -1,0 +1,20 @@
+// QKLab engine — `qklab-cli analyze RUN_DIR`: spectra, rank metrics, rank-truncation curves,
+// principal angles, attention maps and the KL divergence of a run's checkpoints, as CSV files and
+// one JSON file (columns documented in the README).
+#pragma once
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace qk {
+
+struct AnalyzeOptions {
+  std::string run_dir;
+  std::vector<std::string> checkpoints;  // default: every <variant>.safetensors of the run
+  std::vector<int> truncate;             // ranks; default 0, 1, 2, 4, ..., d
+  std::string prompt;                    // text runs: attention prompt; default data.prompt
+  std::string out_dir;                   // default RUN_DIR/analysis
+};
+int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err);
+
+}  // namespace qk

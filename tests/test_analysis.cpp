@@ -1,0 +1,178 @@
+// QKLab tests — analysis: metrics on matrices with known spectra, the QR path against the dense
+// SVD, rank truncation (r = d exact, r = 0 uniform causal attention), merged -> standard at full
+// rank, principal angles, KL = 0 for the twin start, the analyze command.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+
+#include "analysis.h"
+#include "analyze.h"
+#include "checkpoint.h"
+#include "helpers.h"
+#include "presets.h"
+#include "run_dir.h"
+#include "trainer.h"
+
+using namespace qk;
+using Catch::Matchers::Contains;
+
+TEST_CASE("rank metrics on known spectra", "[analysis]") {
+  const double eps = std::numeric_limits<double>::epsilon();
+  // diag(3, 2, 1, 0)
+  auto m = rank_metrics({3, 2, 1, 0}, 4, 4, eps);
+  CHECK(m.numerical_rank == 3);
+  CHECK(m.stable_rank == Approx(14.0 / 9.0));
+  CHECK(m.spectral_norm == 3);
+  CHECK(m.nuclear_norm == 6);
+  const double p[] = {0.5, 1.0 / 3, 1.0 / 6};
+  double h = 0;
+  for (double x : p) h -= x * std::log(x);
+  CHECK(m.effective_rank == Approx(std::exp(h)));
+  CHECK(m.rank90 == 2);  // 9+4 = 13 of 14 >= 90%
+  CHECK(m.rank99 == 3);
+  // orthogonal matrix: all singular values 1
+  torch::manual_seed(0);
+  auto q = std::get<0>(torch::linalg::qr(torch::randn({16, 16}, torch::kFloat64), "reduced"));
+  auto sv = dense_singular_values(q);
+  std::vector<double> s(sv.data_ptr<double>(), sv.data_ptr<double>() + 16);
+  auto o = rank_metrics(s, 16, 16, eps);
+  CHECK(o.numerical_rank == 16);
+  CHECK(o.effective_rank == Approx(16));
+  CHECK(o.stable_rank == Approx(16));
+  // rank-k product
+  auto A = torch::randn({32, 5}, torch::kFloat64), B = torch::randn({32, 5}, torch::kFloat64);
+  auto pv = dense_singular_values(torch::matmul(A, B.t()));
+  std::vector<double> ps(pv.data_ptr<double>(), pv.data_ptr<double>() + 32);
+  CHECK(rank_metrics(ps, 32, 32, eps).numerical_rank == 5);
+}
+
+TEST_CASE("QR path equals the dense SVD of the product", "[analysis]") {
+  torch::manual_seed(1);
+  auto A = torch::randn({6, 48, 8}, torch::kFloat64), B = torch::randn({6, 48, 8}, torch::kFloat64);
+  auto fast = factored_singular_values(A, B);                            // (6, 8)
+  auto dense = dense_singular_values(torch::matmul(A, B.transpose(1, 2))).slice(1, 0, 8);
+  const double d = qkt::maxdiff(fast, dense);
+  std::cout << "QR path vs dense SVD: maxdiff " << d << "\n";
+  CHECK(d < 1e-10);
+}
+
+TEST_CASE("spectra of a model: standard forms have rank <= head_dim", "[analysis]") {
+  torch::manual_seed(2);
+  auto cfg = qkt::tiny_model("float64");
+  GPTModel s(Variant::Standard, cfg), m(Variant::Merged, cfg);
+  auto ss = model_spectra(*s), ms = model_spectra(*m);
+  REQUIRE(ss.size() == 8);
+  for (auto& h : ss) {
+    CHECK(h.sigma.size() == 16);
+    CHECK(h.metrics.numerical_rank == cfg.head_dim());
+    CHECK(h.matrix == "WqWk");
+  }
+  for (auto& h : ms) CHECK(h.metrics.numerical_rank == 16);
+  auto one = head_spectrum(*s, 1, 2);
+  REQUIRE(one.sigma.size() == ss[4 + 2].sigma.size());
+  for (size_t i = 0; i < one.sigma.size(); ++i) CHECK(one.sigma[i] == Approx(ss[4 + 2].sigma[i]).margin(1e-12));
+}
+
+TEST_CASE("truncation: r = d is exact, r = 0 is uniform causal attention", "[analysis]") {
+  for (auto v : {Variant::Standard, Variant::Merged}) {
+    torch::manual_seed(3);
+    auto cfg = qkt::tiny_model();
+    GPTModel m(v, cfg);
+    m->eval();
+    auto ids = torch::randint(0, cfg.vocab_size, {2, 8}, torch::kInt64);
+    auto base = m->forward(ids);
+    GPTModel full = clone_model(*m);
+    truncate_forms(*full, cfg.emb_dim);
+    full->eval();
+    CHECK(qkt::maxdiff(full->forward(ids), base) == 0.0);
+    GPTModel zero = clone_model(*m);
+    truncate_forms(*zero, 0);
+    zero->eval();
+    std::vector<torch::Tensor> attn;
+    zero->forward(ids, &attn);
+    auto expect = torch::tril(torch::ones({8, 8})) / torch::arange(1, 9, torch::kFloat32).unsqueeze(1);
+    for (auto& a : attn) CHECK(qkt::maxdiff(a[0][1], expect) < 1e-6);
+    // Truncation lowers the rank.
+    GPTModel two = clone_model(*m);
+    truncate_forms(*two, 2);
+    for (auto& h : model_spectra(*two)) CHECK(h.metrics.numerical_rank <= 2);
+  }
+}
+
+TEST_CASE("merged -> standard at full rank reproduces logits; at rank r it equals truncation", "[analysis]") {
+  torch::manual_seed(4);
+  auto cfg = qkt::tiny_model("float64");
+  GPTModel m(Variant::Merged, cfg);
+  m->eval();
+  auto ids = torch::randint(0, cfg.vocab_size, {2, 8}, torch::kInt64);
+  auto s = merged_to_standard(*m, cfg.emb_dim);
+  s->eval();
+  const double d = qkt::maxdiff(s->forward(ids), m->forward(ids));
+  std::cout << "merged -> standard (r = d): logits maxdiff " << d << "\n";
+  CHECK(d < 1e-10);
+  auto s3 = merged_to_standard(*m, 3);
+  GPTModel t3 = clone_model(*m);
+  truncate_forms(*t3, 3);
+  s3->eval();
+  t3->eval();
+  CHECK(qkt::maxdiff(s3->forward(ids), t3->forward(ids)) < 1e-10);
+  CHECK(s3->named_parameters()["trf_blocks.0.att.W_query.weight"].size(0) == 4 * 3);
+}
+
+TEST_CASE("principal angles: 0 for the same subspace, pi/2 for orthogonal ones", "[analysis]") {
+  auto e = torch::zeros({6, 6}, torch::kFloat64);
+  e.index_put_({0, 0}, 3.0);
+  e.index_put_({1, 1}, 2.0);
+  auto f = torch::zeros({6, 6}, torch::kFloat64);
+  f.index_put_({2, 2}, 3.0);
+  f.index_put_({3, 3}, 2.0);
+  for (double a : principal_angles(e, e * 2, 2, true)) CHECK(std::abs(a) < 1e-7);
+  for (double a : principal_angles(e, f, 2, false)) CHECK(a == Approx(M_PI / 2));
+}
+
+TEST_CASE("twin start: KL is 0 before any step and grows with training", "[analysis][trainer]") {
+  auto c = preset_config("default");
+  c.train.twin_start = true;
+  c.train.steps = 30;
+  c.model.dtype = "float64";
+  Experiment e(c);
+  auto before = e.divergence_now();
+  REQUIRE(before.size() == 1);
+  std::cout << "twin start: KL before training " << before[0].kl << "\n";
+  CHECK(before[0].kl < 1e-12);
+  e.run(nullptr, nullptr);
+  auto after = e.divergence_now();
+  std::cout << "twin start: KL after 30 steps " << after[0].kl << "\n";
+  CHECK(after[0].kl > 1e-6);
+}
+
+TEST_CASE("analyze writes spectra, metrics, truncation, angles, attention and JSON", "[analysis][cli]") {
+  auto dir = qkt::temp_dir("analyze");
+  auto c = preset_config("default");
+  c.train.steps = 20;
+  c.train.spectra_every = 10;
+  {
+    Experiment e(c);
+    RunWriter w(dir, false);
+    w.write_config(e.config());
+    e.run(&w, nullptr);
+    e.save_checkpoints(dir);
+  }
+  std::ostringstream out, err;
+  AnalyzeOptions o;
+  o.run_dir = dir;
+  o.truncate = {0, 4, 64};
+  REQUIRE(cmd_analyze(o, out, err) == 0);
+  for (auto f : {"spectra.csv", "rank_metrics.csv", "truncation.csv", "principal_angles.csv", "divergence.csv",
+                 "analysis.json", "attention/summary.csv", "attention/standard_layer0.csv", "attention/tokens.json"})
+    CHECK(std::filesystem::exists(dir + "/analysis/" + std::string(f)));
+  std::ifstream t(dir + "/analysis/truncation.csv");
+  int lines = 0;
+  for (std::string l; std::getline(t, l);) ++lines;
+  CHECK(lines == 1 + 2 * 3);
+  CHECK(std::filesystem::exists(dir + "/spectra_history.csv"));
+  CHECK(std::filesystem::exists(dir + "/divergence.csv"));
+  o.run_dir = dir + "/nope";
+  CHECK_THROWS_WITH(cmd_analyze(o, out, err), Contains("not a run folder"));
+}
