@@ -6,10 +6,17 @@
 #include <QIcon>
 #include <QTimer>
 
+#include <QTabWidget>
+#include <nlohmann/json.hpp>
+
+#include "config.h"
 #include "main_window.h"
+#include "presets.h"
 
 int main(int argc, char** argv) {
+  QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
   QApplication app(argc, argv);
+  Q_INIT_RESOURCE(qklab);
   QApplication::setApplicationName("QKLab");
   QApplication::setOrganizationName("QKLab");
   QApplication::setApplicationVersion("0.1.0");
@@ -21,23 +28,38 @@ int main(int argc, char** argv) {
   QCommandLineOption autostart("autostart", "start training the default experiment at once");
   QCommandLineOption shot("screenshot", "train, save a PNG of the window to FILE and quit", "FILE");
   QCommandLineOption steps("steps", "with --screenshot: steps to train first (default 200)", "N", "200");
-  cli.addOptions({autostart, shot, steps});
+  QCommandLineOption tab("tab", "view to show: loss, attention, spectra, rank, samples", "NAME", "loss");
+  QCommandLineOption run("run", "open a run folder written by qklab-cli", "DIR");
+  QCommandLineOption preset("preset", "start from a built-in preset", "NAME");
+  cli.addOptions({autostart, shot, steps, tab, run, preset});
   cli.addPositionalArgument("corpus", "optional UTF-8 text file to train on");
   cli.process(app);
 
   qkui::MainWindow w;
+  if (cli.isSet(preset)) {
+    try {
+      w.loadExperiment(QString::fromStdString(qk::config_to_json(qk::preset_config(cli.value(preset).toStdString())).dump()));
+    } catch (const std::exception& e) {
+      qCritical("qklab: %s", e.what());
+      return 2;
+    }
+  }
   if (!cli.positionalArguments().isEmpty()) w.openCorpus(cli.positionalArguments().first());
+  if (cli.isSet(run)) w.openRunFolder(cli.value(run));
+  const QStringList tabs{"loss", "attention", "spectra", "rank", "samples"};
+  w.tabs()->setCurrentIndex(std::max<int>(0, tabs.indexOf(cli.value(tab))));
   w.show();
-  if (cli.isSet(autostart) || cli.isSet(shot)) QTimer::singleShot(100, &w, &qkui::MainWindow::start);
-  if (cli.isSet(shot)) {
+  if (cli.isSet(autostart) || (cli.isSet(shot) && !cli.isSet(run)))
+    QTimer::singleShot(100, &w, &qkui::MainWindow::start);
+  if (cli.isSet(shot)) {  // train (or open the run), wait for the views, save a picture, quit
     const QString file = cli.value(shot);
     const qint64 n = cli.value(steps).toLongLong();
     auto* poll = new QTimer(&w);
     QObject::connect(poll, &QTimer::timeout, &w, [&w, file, n, poll] {
-      if (w.stepsDone() < n && w.lastError().isEmpty()) return;
+      if (w.stepsDone() < n && w.lastError().isEmpty() && w.isRunning()) return;
       poll->stop();
       w.pause();
-      QTimer::singleShot(300, &w, [&w, file] {
+      QTimer::singleShot(1500, &w, [&w, file] {
         w.grab().save(file);
         QApplication::quit();
       });

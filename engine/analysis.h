@@ -16,15 +16,10 @@
 
 #include "data.h"
 #include "model.h"
+#include "views.h"
 
 namespace qk {
 
-struct RankMetrics {
-  int64_t numerical_rank = 0;
-  double effective_rank = 0, stable_rank = 0;
-  int64_t rank90 = 0, rank99 = 0;
-  double spectral_norm = 0, nuclear_norm = 0;
-};
 // sigma sorted descending; rows/cols of the matrix (for the numerical-rank tolerance); eps of the
 // dtype the matrix was stored in.
 RankMetrics rank_metrics(const std::vector<double>& sigma, int64_t rows, int64_t cols, double eps);

@@ -60,7 +60,16 @@ struct Experiment::Impl {
   ExperimentConfig cfg;
   std::shared_ptr<TextCorpus> corpus;
   std::vector<Lane> lanes;
-  std::vector<Batch> kl_batches;  // fixed validation batches for the KL divergence
+  std::vector<Batch> probe;       // fixed validation batches for analyses
+  std::vector<Batch> kl_batches;  // the probe batches when KL is tracked
+
+  // Fixed batches from a separate source: no draws from any lane's generators.
+  std::vector<Batch> make_probe() {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.train.seed));
+    auto src = corpus ? make_text_source(*corpus, cfg.train.batch_size, gen)
+                      : make_task_source(cfg.data, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed));
+    return src->eval_batches(true, cfg.train.eval_batches);
+  }
   int64_t total = 0, done = 0;
   torch::Device device{torch::kCPU};
 
@@ -200,14 +209,15 @@ Experiment::Experiment(const ExperimentConfig& input,
   }
   const int64_t bpe = I.lanes[0].data->batches_per_epoch();
   I.total = cfg.train.epochs > 0 ? cfg.train.epochs * bpe : cfg.train.steps;
-  if (!book && cfg.train.track_kl && I.lanes.size() > 1) {
-    // Fixed batches from a separate source: no draws from any lane's generators.
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.train.seed));
-    auto src = I.corpus ? make_text_source(*I.corpus, cfg.train.batch_size, gen)
-                        : make_task_source(cfg.data, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed));
-    I.kl_batches = src->eval_batches(true, cfg.train.eval_batches);
-  }
+  I.probe = I.make_probe();
+  if (!book && cfg.train.track_kl && I.lanes.size() > 1) I.kl_batches = I.probe;
 }
+
+std::shared_ptr<Tokenizer> Experiment::tokenizer() const {
+  return impl_->corpus ? impl_->corpus->tokenizer : nullptr;
+}
+
+std::vector<Batch> Experiment::probe_batches() const { return impl_->probe; }
 
 Experiment::~Experiment() = default;
 

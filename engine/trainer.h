@@ -19,6 +19,8 @@
 namespace qk {
 
 class GPTModelImpl;
+class Tokenizer;
+struct Batch;
 
 class Experiment {
  public:
@@ -38,6 +40,9 @@ class Experiment {
   std::vector<int> lane_seeds() const;
   // The lane's live model (for analysis on the trainer's thread only).
   std::shared_ptr<GPTModelImpl> lane_model(int lane) const;
+  std::shared_ptr<Tokenizer> tokenizer() const;  // null for synthetic tasks
+  // Fixed validation batches (drawn once, from no lane's generators) for analyses.
+  std::vector<Batch> probe_batches() const;
   std::vector<int64_t> parameter_counts() const;
 
   // Evaluates every lane (train/val loss over eval_batches) without training; no random draws

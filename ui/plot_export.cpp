@@ -1,6 +1,7 @@
 // QKLab ui — plot exports (see plot_export.h).
 #include "plot_export.h"
 
+#include <QDir>
 #include <QFileInfo>
 #include <QSaveFile>
 #include <QSvgGenerator>
@@ -42,19 +43,28 @@ QString export_plot(QCustomPlot* plot, const QString& path, const QString& title
   return ok ? QString() : QString("%1: could not write the %2 file").arg(path, suffix.toUpper());
 }
 
-QString export_loss_csv(const LossPlot& plot, const QString& path) {
-  QSaveFile f(path);  // temporary file + rename on commit
-  if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return QString("%1: cannot write").arg(path);
-  QTextStream out(&f);
-  out << "step,tokens_seen,wall_time_s,variant,train_loss,val_loss,train_acc,val_acc\n";
-  auto num = [](double v) { return std::isnan(v) ? QString() : QString::number(v, 'g', 9); };
-  for (auto it = plot.data().begin(); it != plot.data().end(); ++it)
-    for (const auto& r : it.value())
-      out << r.step << "," << r.tokens_seen << "," << num(r.wall_time_s) << "," << it.key() << ","
-          << num(r.train_loss) << "," << num(r.val_loss) << "," << num(r.train_acc) << ","
-          << num(r.val_acc) << "\n";
-  out.flush();
-  return f.commit() ? QString() : QString("%1: write failed").arg(path);
+QString export_report(const QString& dir, const QList<Exportable>& items, const QString& config_json,
+                      const QString& summary_html) {
+  if (!QDir().mkpath(dir)) return QString("%1: cannot create the report folder").arg(dir);
+  QString html = "<!DOCTYPE html><html><head><meta charset='utf-8'><title>QKLab report</title>"
+                 "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}img{max-width:100%;"
+                 "border:1px solid #ccc}figure{margin:2em 0}</style></head><body><h1>QKLab report</h1>" +
+                 summary_html;
+  for (const auto& item : items) {
+    for (const char* ext : {"png", "svg", "pdf"}) {
+      QString err = export_plot(item.plot, dir + "/" + item.name + "." + ext, item.title);
+      if (!err.isEmpty()) return err;
+    }
+    QString err = item.write_csv(dir + "/" + item.name + ".csv");
+    if (!err.isEmpty()) return err;
+    html += QString("<figure><h2>%1</h2><img src='%2.png'><figcaption><a href='%2.svg'>SVG</a> · "
+                    "<a href='%2.pdf'>PDF</a> · <a href='%2.csv'>data (CSV)</a></figcaption></figure>")
+                .arg(item.title.toHtmlEscaped(), item.name);
+  }
+  html += "<h2>Configuration</h2><pre>" + config_json.toHtmlEscaped() + "</pre></body></html>\n";
+  QString err = save_text(dir + "/config.json", config_json + "\n");
+  if (!err.isEmpty()) return err;
+  return save_text(dir + "/index.html", html);
 }
 
 }  // namespace qkui

@@ -1,8 +1,10 @@
-// QKLab ui — exporting plots (PNG, SVG, PDF by file suffix) and their data (CSV).
+// QKLab ui — exporting plots (PNG, SVG, PDF by file suffix) with a title, the data behind them
+// (CSV), and the "Export report" folder: every plot, its data, the config and an HTML summary.
 #pragma once
+#include <QList>
 #include <QString>
 
-#include "loss_plot.h"
+#include "plot_util.h"
 
 class QCustomPlot;
 
@@ -10,6 +12,8 @@ namespace qkui {
 
 // Returns an empty string on success, else a message naming the file.
 QString export_plot(QCustomPlot* plot, const QString& path, const QString& title);
-QString export_loss_csv(const LossPlot& plot, const QString& path);
+// Writes <dir>/<name>.png/.svg/.pdf/.csv for each exportable, config.json, and index.html.
+QString export_report(const QString& dir, const QList<Exportable>& items, const QString& config_json,
+                      const QString& summary_html);
 
 }  // namespace qkui

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "observer.h"
+#include "views.h"
 
 namespace qkui {
 
@@ -14,9 +15,12 @@ struct TrainingSnapshot {
   std::vector<qk::StepRecord> steps;    // new since the previous snapshot
   std::vector<qk::EvalRecord> evals;    // new since the previous snapshot
   std::vector<qk::SampleRecord> samples;
+  std::vector<qk::DivergenceRecord> divergence;
+  std::vector<qk::SpectraRecord> spectra;
   qint64 steps_done = 0, total_steps = 0;
   double tokens_per_s = 0;   // all variants together, over the last snapshot interval
   double seconds_per_step = 0;
+  double eta_s = -1;
   bool running = false, finished = false;
 };
 
@@ -24,10 +28,20 @@ struct ExperimentInfo {
   QStringList variants;
   std::vector<qint64> parameters;
   qint64 total_steps = 0;
-  QString name;
+  QString name, config_json, run_dir;  // run_dir: set when a run folder was opened
+  int layers = 0, heads = 0, emb_dim = 0, head_dim = 0;
+  bool text = false;
+};
+
+struct AnalysisResult {
+  std::vector<qk::AttentionView> attention;
+  std::vector<qk::SpectrumView> spectra;
+  std::vector<qk::TruncationView> truncation;
+  std::vector<qk::SampleView> samples;
 };
 
 }  // namespace qkui
 
 Q_DECLARE_METATYPE(qkui::TrainingSnapshot)
 Q_DECLARE_METATYPE(qkui::ExperimentInfo)
+Q_DECLARE_METATYPE(qkui::AnalysisResult)

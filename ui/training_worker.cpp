@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "inspect.h"
 #include "trainer.h"
 
 namespace qkui {
@@ -14,45 +15,90 @@ struct TrainingWorker::Collector : qk::TrainerObserver {
   void on_step(const qk::StepRecord& s) override { pending.steps.push_back(s); }
   void on_eval(const qk::EvalRecord& r) override { pending.evals.push_back(r); }
   void on_sample(const qk::SampleRecord& s) override { pending.samples.push_back(s); }
+  void on_divergence(const qk::DivergenceRecord& d) override { pending.divergence.push_back(d); }
+  void on_spectra(const qk::SpectraRecord& s) override { pending.spectra.push_back(s); }
 };
 
-TrainingWorker::TrainingWorker() : collector_(std::make_unique<Collector>()) {
+TrainingWorker::TrainingWorker()
+    : inspector_(std::make_unique<qk::Inspector>()), collector_(std::make_unique<Collector>()) {
   qRegisterMetaType<qkui::TrainingSnapshot>();
   qRegisterMetaType<qkui::ExperimentInfo>();
+  qRegisterMetaType<qkui::AnalysisResult>();
 }
 
 TrainingWorker::~TrainingWorker() = default;
 
+static ExperimentInfo info_of(const qk::ExperimentConfig& c) {
+  ExperimentInfo info;
+  info.name = QString::fromStdString(c.name);
+  info.config_json = QString::fromStdString(qk::config_to_json(c).dump());
+  info.layers = c.model.n_layers;
+  info.heads = c.model.n_heads;
+  info.emb_dim = c.model.emb_dim;
+  info.head_dim = c.model.effective_qk_head_dim();
+  info.text = c.data.kind == "text";
+  return info;
+}
+
 void TrainingWorker::configure(const QString& config_json) {
   running_ = false;
   config_json_ = config_json;
+  inspector_->attach(nullptr);
   exp_.reset();
   collector_ = std::make_unique<Collector>();
   last_tokens_.clear();
   try {
-    auto j = nlohmann::json::parse(config_json.toStdString());
-    auto cfg = qk::config_from_json(j, "experiment");
+    auto cfg = qk::config_from_json(nlohmann::json::parse(config_json.toStdString()), "experiment");
+    // Live views: spectra of every head at each evaluation (small models only).
+    if (cfg.train.spectra_every == 0 &&
+        int64_t(cfg.model.n_layers) * cfg.model.n_heads * cfg.model.emb_dim * cfg.model.emb_dim <= (1 << 22))
+      cfg.train.spectra_every = cfg.train.eval_every;
     exp_ = std::make_unique<qk::Experiment>(cfg);
-  } catch (const std::exception& e) {
-    emit failed(QString::fromStdString(e.what()));
-    return;
-  }
-  ExperimentInfo info;
-  for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
-  for (auto c : exp_->parameter_counts()) info.parameters.push_back(c);
-  info.total_steps = exp_->total_steps();
-  info.name = QString::fromStdString(exp_->config().name);
-  emit configured(info);
-  // Initial losses (no training step yet) so the curves start at step -1.
-  try {
+    inspector_->attach(exp_.get());
+    ExperimentInfo info = info_of(exp_->config());
+    for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
+    for (auto c : exp_->parameter_counts()) info.parameters.push_back(c);
+    info.total_steps = exp_->total_steps();
+    Q_EMIT configured(info);
+    // Losses before any step, so the curves start at step 0.
     for (auto r : exp_->evaluate_now(exp_->config().train.eval_batches)) {
       r.step = -1;
       collector_->pending.evals.push_back(r);
     }
+    for (auto d : exp_->divergence_now()) collector_->pending.divergence.push_back(d);
   } catch (const std::exception& e) {
-    emit failed(QString::fromStdString(e.what()));
+    exp_.reset();
+    Q_EMIT failed(QString::fromStdString(e.what()));
+    return;
   }
   flush(true);
+}
+
+void TrainingWorker::openRun(const QString& run_dir) {
+  running_ = false;
+  inspector_->attach(nullptr);
+  exp_.reset();
+  collector_ = std::make_unique<Collector>();
+  try {
+    auto rc = qk::read_run(run_dir.toStdString());
+    ExperimentInfo info = info_of(rc.config);
+    info.run_dir = run_dir;
+    for (auto v : rc.config.variants) info.variants << QString::fromStdString(qk::variant_name(v));
+    if (!rc.checkpoints.empty()) inspector_->attach_run(run_dir.toStdString());
+    Q_EMIT configured(info);
+    collector_->pending.evals = rc.metrics;
+    collector_->pending.divergence = rc.divergence;
+    collector_->pending.spectra = rc.spectra;
+    if (!rc.metrics.empty()) collector_->pending.steps_done = rc.metrics.back().step + 1;
+  } catch (const std::exception& e) {
+    Q_EMIT failed(QString::fromStdString(e.what()));
+    return;
+  }
+  auto p = collector_->pending;
+  p.finished = true;
+  p.total_steps = p.steps_done;
+  Q_EMIT snapshot(p);
+  collector_->pending = TrainingSnapshot();
 }
 
 void TrainingWorker::start() {
@@ -60,6 +106,8 @@ void TrainingWorker::start() {
   running_ = true;
   stop_ = false;
   since_flush_.start();
+  run_clock_.start();
+  steps_at_start_ = exp_->steps_done();
   QTimer::singleShot(0, this, &TrainingWorker::slice);
 }
 
@@ -83,6 +131,7 @@ void TrainingWorker::reset() {
 void TrainingWorker::shutdown() {
   stop_ = true;
   running_ = false;
+  inspector_->attach(nullptr);
   exp_.reset();
 }
 
@@ -116,7 +165,7 @@ void TrainingWorker::advance(int max_steps, int max_ms) {
     }
   } catch (const std::exception& e) {
     running_ = false;
-    emit failed(QString::fromStdString(e.what()));
+    Q_EMIT failed(QString::fromStdString(e.what()));
   }
 }
 
@@ -128,14 +177,48 @@ void TrainingWorker::flush(bool force) {
   p.seconds_per_step = steps_since_flush_ ? step_seconds_ / steps_since_flush_ : 0;
   p.steps_done = exp_ ? exp_->steps_done() : 0;
   p.total_steps = exp_ ? exp_->total_steps() : 0;
+  if (exp_ && run_clock_.isValid() && p.steps_done > steps_at_start_) {
+    const double per = run_clock_.elapsed() / 1000.0 / double(p.steps_done - steps_at_start_);
+    p.eta_s = per * double(p.total_steps - p.steps_done);
+  }
   p.running = running_;
   p.finished = exp_ && exp_->finished();
-  emit snapshot(p);
+  Q_EMIT snapshot(p);
   p = TrainingSnapshot();
   since_flush_.restart();
   tokens_since_flush_ = 0;
   steps_since_flush_ = 0;
   step_seconds_ = 0;
+}
+
+template <class F> void TrainingWorker::analyse(F&& f) {
+  if (inspector_->empty()) return;
+  AnalysisResult r;
+  try {
+    f(r);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(QString::fromStdString(e.what()));
+    return;
+  }
+  Q_EMIT analysis(r);
+}
+
+void TrainingWorker::requestAttention(const QString& prompt) {
+  analyse([&](AnalysisResult& r) { r.attention = inspector_->attention(prompt.toStdString()); });
+}
+
+void TrainingWorker::requestSpectra(int layer, int head) {
+  analyse([&](AnalysisResult& r) { r.spectra = inspector_->spectra(layer, head); });
+}
+
+void TrainingWorker::requestTruncation(const QList<int>& ranks) {
+  analyse([&](AnalysisResult& r) { r.truncation = inspector_->truncation(std::vector<int>(ranks.begin(), ranks.end())); });
+}
+
+void TrainingWorker::requestSamples(const QString& prompt, double temperature, int top_k, int max_new) {
+  analyse([&](AnalysisResult& r) {
+    r.samples = inspector_->samples(prompt.toStdString(), temperature, top_k, max_new, 1234);
+  });
 }
 
 }  // namespace qkui

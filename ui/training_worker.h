@@ -1,8 +1,10 @@
 // QKLab ui — the training worker: a QObject living on its own QThread that owns the engine's
-// Experiment. Commands arrive as queued calls (start/pause/step/reset); training advances in
-// short slices re-queued on the worker's own event loop, so commands are handled between slices;
-// stop is an atomic flag checked every step. Progress leaves as TrainingSnapshot values, coalesced
-// to at most one per 40 ms. The GUI never sees a torch::Tensor.
+// Experiment (or a run folder's checkpoints) and its Inspector. Commands arrive as queued calls;
+// training advances in ~30 ms slices re-queued on the worker's own event loop, so commands and
+// analysis requests are handled between slices; stop is an atomic flag checked every step.
+// Progress leaves as TrainingSnapshot values, coalesced to at most one per 40 ms; analyses
+// (attention, spectra, truncation, samples) run here too and leave as AnalysisResult values. The
+// GUI never sees a torch::Tensor.
 #pragma once
 #include <QElapsedTimer>
 #include <QObject>
@@ -10,10 +12,12 @@
 #include <map>
 #include <memory>
 
-#include "config.h"
 #include "snapshot.h"
 
-namespace qk { class Experiment; }
+namespace qk {
+class Experiment;
+class Inspector;
+}  // namespace qk
 
 namespace qkui {
 
@@ -24,35 +28,42 @@ class TrainingWorker : public QObject {
   ~TrainingWorker() override;
   std::atomic<bool>& stop_flag() { return stop_; }
 
- public slots:
+ public Q_SLOTS:
   void configure(const QString& config_json);  // builds the experiment (errors -> failed())
-  void start();    // run until finished or paused
+  void openRun(const QString& run_dir);         // replay a qklab-cli run folder
+  void start();     // run until finished or paused
   void pause();
-  void stepOnce(); // one optimiser step of every variant
-  void reset();    // rebuild from the last configuration, step 0
-  void shutdown(); // stop and free the experiment (called before the thread quits)
+  void stepOnce();  // one optimiser step of every variant
+  void reset();     // rebuild from the last configuration, step 0
+  void shutdown();  // stop and free everything (before the thread quits)
+  void requestAttention(const QString& prompt);
+  void requestSpectra(int layer, int head);
+  void requestTruncation(const QList<int>& ranks);
+  void requestSamples(const QString& prompt, double temperature, int top_k, int max_new);
 
- signals:
+ Q_SIGNALS:
   void configured(const qkui::ExperimentInfo& info);
   void snapshot(const qkui::TrainingSnapshot& s);
+  void analysis(const qkui::AnalysisResult& r);
   void failed(const QString& message);
 
- private slots:
+ private Q_SLOTS:
   void slice();
 
  private:
   struct Collector;
   void advance(int max_steps, int max_ms);
   void flush(bool force);
+  template <class F> void analyse(F&& f);
   std::unique_ptr<qk::Experiment> exp_;
+  std::unique_ptr<qk::Inspector> inspector_;
   std::unique_ptr<Collector> collector_;
   QString config_json_;
   bool running_ = false;
   std::atomic<bool> stop_{false};
-  QElapsedTimer since_flush_;
-  qint64 tokens_since_flush_ = 0;
+  QElapsedTimer since_flush_, run_clock_;
+  qint64 tokens_since_flush_ = 0, steps_since_flush_ = 0, steps_at_start_ = 0;
   double step_seconds_ = 0;
-  qint64 steps_since_flush_ = 0;
   std::map<int, qint64> last_tokens_;  // tokens seen per lane at the last step counted
 };
 

@@ -1,0 +1,35 @@
+// QKLab engine — size estimates (see estimates.h).
+#include "estimates.h"
+
+#include "tasks.h"
+
+namespace qk {
+
+SizeEstimate estimate(const ExperimentConfig& c, Variant v, int64_t vocab) {
+  const auto& m = c.model;
+  const int64_t d = m.emb_dim, H = m.n_heads, L = m.n_layers, T = m.context_length;
+  const int64_t qk = m.effective_qk_head_dim(), bias = m.qkv_bias ? 1 : 0;
+  int64_t att = 0;
+  if (v == Variant::Standard) att = 2 * (d * H * qk + bias * H * qk) + (d * d + bias * d) + (d * d + d);
+  else att = H * d * d + (d * d + bias * d) + (d * d + d);
+  const int64_t ff = d * 4 * d + 4 * d + 4 * d * d + d;
+  const int64_t block = att + ff + 4 * d;
+  SizeEstimate e;
+  e.parameters = vocab * d + T * d + L * block + 2 * d + d * vocab;
+  // Forward FLOPs per token: 2 per weight use (embeddings are lookups) + attention scores/values
+  // over an average context of T/2.
+  const double dense = 2.0 * double(L * block + d * vocab);
+  const double scores = v == Variant::Standard ? 2.0 * H * qk * (T / 2.0) : 2.0 * H * d * (T / 2.0);
+  const double mix = 2.0 * d * (T / 2.0);
+  e.flops_per_token = 3.0 * (dense + L * (scores + mix));
+  const double B = c.train.batch_size;
+  const double acts = B * T * (L * (16.0 * d + 2.0 * H * T) + 2.0 * vocab) * 4.0;
+  e.memory_bytes = 4.0 * 4.0 * double(e.parameters) + acts;
+  return e;
+}
+
+int64_t task_vocab_size(const DataConfig& d) {
+  return d.kind == "text" ? 0 : make_task(d)->vocab_size();
+}
+
+}  // namespace qk

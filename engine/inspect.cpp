@@ -1,0 +1,260 @@
+// QKLab engine — Inspector and run-folder reading (see inspect.h).
+#include "inspect.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis.h"
+#include "checkpoint.h"
+#include "error.h"
+#include "fsutil.h"
+#include "run_dir.h"
+#include "tasks.h"
+#include "trainer.h"
+
+namespace qk {
+namespace {
+
+std::vector<std::vector<std::string>> read_csv(const std::string& path, const std::string& header_prefix) {
+  std::istringstream in(read_file_bytes(path, "CSV file"));
+  std::string line;
+  std::getline(in, line);
+  if (line.rfind(header_prefix, 0) != 0)
+    throw Error(path + ": line 1: expected the header " + header_prefix + "...");
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+std::vector<double> to_vec(const torch::Tensor& t) {
+  auto c = t.to(torch::kFloat64).contiguous().cpu();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+RunContents read_run(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(dir + "/config.json")) throw Error(dir + ": not a run folder (no config.json)");
+  RunContents rc;
+  rc.config = load_config_file(dir + "/config.json");
+  if (fs::exists(dir + "/metrics.csv")) rc.metrics = read_metrics_csv(dir + "/metrics.csv");
+  try {
+    if (fs::exists(dir + "/divergence.csv"))
+      for (auto& f : read_csv(dir + "/divergence.csv", "step,seed,from,to,kl"))
+        rc.divergence.push_back({std::stoll(f.at(0)), std::stoi(f.at(1)), f.at(2), f.at(3), std::stod(f.at(4))});
+    if (fs::exists(dir + "/spectra_history.csv")) {
+      // step,variant,seed,layer,head,index,sigma -> one record per (step, variant, seed)
+      for (auto& f : read_csv(dir + "/spectra_history.csv", "step,variant,seed,layer,head,index,sigma")) {
+        const int64_t step = std::stoll(f.at(0));
+        const int seed = std::stoi(f.at(2)), layer = std::stoi(f.at(3)), head = std::stoi(f.at(4));
+        if (rc.spectra.empty() || rc.spectra.back().step != step || rc.spectra.back().variant != f[1] ||
+            rc.spectra.back().seed != seed)
+          rc.spectra.push_back({0, f[1], seed, step, {}});
+        auto& heads = rc.spectra.back().heads;
+        if (heads.empty() || heads.back().layer != layer || heads.back().head != head)
+          heads.push_back({layer, head, {}, 0});
+        heads.back().sigma.push_back(std::stod(f.at(6)));
+      }
+      for (auto& r : rc.spectra)
+        for (auto& h : r.heads)
+          h.effective_rank = rank_metrics(h.sigma, h.sigma.size(), h.sigma.size(), 1e-7).effective_rank;
+    }
+  } catch (const std::invalid_argument&) {
+    throw Error(dir + ": a CSV file holds a value that is not a number");
+  } catch (const std::out_of_range&) {
+    throw Error(dir + ": a CSV file has too few columns");
+  }
+  for (const auto& v : rc.config.variants)
+    if (fs::exists(dir + "/" + variant_name(v) + ".safetensors"))
+      rc.checkpoints.push_back(dir + "/" + variant_name(v) + ".safetensors");
+  return rc;
+}
+
+struct Inspector::Impl {
+  ExperimentConfig cfg;
+  std::vector<std::pair<std::string, std::shared_ptr<GPTModelImpl>>> models;
+  std::shared_ptr<Tokenizer> tokenizer;
+  std::vector<Batch> probe;
+};
+
+Inspector::Inspector() : impl_(std::make_unique<Impl>()) {}
+Inspector::~Inspector() = default;
+
+void Inspector::attach(Experiment* exp) {
+  impl_ = std::make_unique<Impl>();
+  if (!exp) return;
+  impl_->cfg = exp->config();
+  auto names = exp->lane_names();
+  auto seeds = exp->lane_seeds();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (seeds[i] == seeds[0]) impl_->models.emplace_back(names[i], exp->lane_model(static_cast<int>(i)));
+  impl_->tokenizer = exp->tokenizer();
+  impl_->probe = exp->probe_batches();
+}
+
+void Inspector::attach_run(const std::string& run_dir) {
+  auto rc = read_run(run_dir);
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = rc.config;
+  for (const auto& path : rc.checkpoints) {
+    auto lm = load_model(path);
+    impl->models.emplace_back(variant_name(lm.variant), lm.model.ptr());
+    if (!lm.tokenizer_json.empty() && !impl->tokenizer)
+      impl->tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(nlohmann::json::parse(lm.tokenizer_json)));
+  }
+  if (impl->models.empty()) throw Error(run_dir + ": no checkpoints to inspect");
+  const auto& c = impl->cfg;
+  if (c.data.kind != "text") {
+    impl->probe = make_task_source(c.data, c.train.batch_size, static_cast<uint64_t>(c.train.seed))
+                      ->eval_batches(true, c.train.eval_batches);
+  } else {
+    DataConfig d = c.data;
+    if (d.cache_dir.empty()) d.cache_dir = run_dir;
+    auto corpus = load_text_corpus(d, d.max_length > 0 ? d.max_length : c.model.context_length);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.train.seed));
+    impl->probe = make_text_source(corpus, c.train.batch_size, gen)->eval_batches(true, c.train.eval_batches);
+    if (!impl->tokenizer) impl->tokenizer = corpus.tokenizer;
+  }
+  impl_ = std::move(impl);
+}
+
+bool Inspector::empty() const { return impl_->models.empty(); }
+int Inspector::layers() const { return impl_->cfg.model.n_layers; }
+int Inspector::heads() const { return impl_->cfg.model.n_heads; }
+
+std::vector<std::string> Inspector::variants() const {
+  std::vector<std::string> v;
+  for (auto& m : impl_->models) v.push_back(m.first);
+  return v;
+}
+
+std::vector<AttentionView> Inspector::attention(const std::string& prompt) const {
+  std::vector<AttentionView> out;
+  if (empty()) return out;
+  std::vector<int64_t> ids;
+  std::vector<std::string> labels;
+  if (impl_->tokenizer && !prompt.empty()) {
+    ids = impl_->tokenizer->encode(prompt);
+  } else if (!impl_->probe.empty()) {
+    auto row = impl_->probe[0].inputs[0].contiguous();
+    ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+  }
+  if (ids.empty()) throw Error("attention: the prompt encodes to no tokens");
+  const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), impl_->cfg.model.context_length);
+  ids.erase(ids.begin(), ids.end() - T);
+  for (auto id : ids) labels.push_back(impl_->tokenizer ? impl_->tokenizer->decode({id}) : std::to_string(id));
+  for (auto& [name, m] : impl_->models) {
+    auto maps = attention_maps(*m, ids);
+    AttentionView v;
+    v.variant = name;
+    v.tokens = labels;
+    v.layers = static_cast<int>(maps.weights.size());
+    v.heads = v.layers ? static_cast<int>(maps.weights[0].size(0)) : 0;
+    v.T = static_cast<int>(T);
+    for (auto& w : maps.weights)
+      for (int64_t h = 0; h < w.size(0); ++h) {
+        auto c = w[h].contiguous();
+        v.weights.emplace_back(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+      }
+    v.entropy = maps.entropy;
+    v.rank = maps.rank;
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<SpectrumView> Inspector::spectra(int layer, int head) const {
+  std::vector<SpectrumView> out;
+  for (auto& [name, m] : impl_->models) {
+    if (layer < 0 || layer >= m->config().n_layers || head < 0 || head >= m->config().n_heads)
+      throw Error("spectra: layer/head out of range");
+    auto hs = head_spectrum(*m, layer, head);
+    out.push_back({name, hs.matrix, layer, head, m->config().effective_qk_head_dim(), hs.sigma, hs.metrics});
+  }
+  return out;
+}
+
+std::vector<TruncationView> Inspector::truncation(const std::vector<int>& ranks) const {
+  std::vector<TruncationView> out;
+  const bool acc = impl_->cfg.data.kind != "text";
+  for (auto& [name, m] : impl_->models) {
+    TruncationView v;
+    v.variant = name;
+    for (int r : ranks) {
+      GPTModel c = clone_model(*m);
+      truncate_forms(*c, r);
+      auto la = evaluate_batches(*c, impl_->probe, acc);
+      v.ranks.push_back(r);
+      v.val_loss.push_back(la.loss);
+      v.val_acc.push_back(la.acc);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<SampleView> Inspector::samples(const std::string& prompt, double temperature, int top_k, int max_new,
+                                           uint64_t seed) const {
+  std::vector<SampleView> out;
+  for (auto& [name, m] : impl_->models) {
+    const bool was = m->is_training();
+    m->eval();
+    torch::NoGradGuard ng;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::string text;
+    if (impl_->tokenizer) {
+      auto ids = impl_->tokenizer->encode(prompt.empty() ? impl_->cfg.data.prompt : prompt);
+      if (ids.empty()) ids.push_back(0);
+      const int64_t ctx = m->config().context_length;
+      for (int k = 0; k < max_new; ++k) {
+        const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - ctx);
+        auto idx = torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64).view({1, -1});
+        auto logits = m->forward(idx).select(1, -1)[0].to(torch::kFloat64);  // (V)
+        int64_t next;
+        if (temperature <= 0) {
+          next = logits.argmax().item<int64_t>();
+        } else {
+          if (top_k > 0 && top_k < logits.size(0)) {
+            auto kth = std::get<0>(logits.topk(top_k)).min();
+            logits = logits.masked_fill(logits < kth, -std::numeric_limits<double>::infinity());
+          }
+          auto probs = torch::softmax(logits / temperature, -1);
+          next = torch::multinomial(probs, 1, false, gen).item<int64_t>();
+        }
+        ids.push_back(next);
+      }
+      text = impl_->tokenizer->decode(ids);
+    } else {
+      // Tasks: a few validation sequences with the model's predictions at the scored positions.
+      const auto& b = impl_->probe.at(0);
+      auto pred = m->forward(b.inputs).argmax(-1);
+      for (int64_t i = 0; i < std::min<int64_t>(4, b.inputs.size(0)); ++i) {
+        std::ostringstream ss;
+        ss << "input";
+        for (int64_t t = 0; t < b.inputs.size(1); ++t) ss << " " << b.inputs[i][t].item<int64_t>();
+        ss << " | target";
+        for (int64_t t = 0; t < b.targets.size(1); ++t)
+          if (b.targets[i][t].item<int64_t>() != -100) ss << " " << b.targets[i][t].item<int64_t>();
+        ss << " | predicted";
+        for (int64_t t = 0; t < b.targets.size(1); ++t)
+          if (b.targets[i][t].item<int64_t>() != -100) ss << " " << pred[i][t].item<int64_t>();
+        text += ss.str() + "\n";
+      }
+    }
+    if (was) m->train();
+    out.push_back({name, text});
+  }
+  return out;
+}
+
+}  // namespace qk

@@ -1,0 +1,52 @@
+// QKLab ui — the experiment panel: preset, data (synthetic task with its parameters, or a text
+// file), tokenizer, model size, variants, optimiser and schedule, steps or epochs, evaluation,
+// seeds; every other key in an editable table. Parameters, FLOPs per token and a memory estimate
+// per variant update as you edit; invalid settings are named in red. Locked while training runs.
+#pragma once
+#include <QWidget>
+
+#include "config.h"
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+namespace qkui {
+
+class ExperimentPanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit ExperimentPanel(QWidget* parent = nullptr);
+  void setConfig(const qk::ExperimentConfig& c);
+  // The edited experiment; throws qk::Error naming the key when invalid.
+  qk::ExperimentConfig config() const;
+  void setLocked(bool locked);
+  QString estimateText() const;
+
+ public Q_SLOTS:
+  void setCorpus(const QString& path);
+
+ Q_SIGNALS:
+  void applyRequested(const QString& config_json);
+
+ private:
+  void updateEstimates();
+  void fillTable();
+  qk::ExperimentConfig base_;
+  QComboBox *preset_, *kind_, *tokenizer_;
+  QLineEdit* path_;
+  QSpinBox *layers_, *heads_, *dim_, *context_, *qk_, *steps_, *epochs_, *batch_, *eval_every_, *seeds_, *seed_, *warmup_;
+  QDoubleSpinBox *lr_, *wd_, *clip_, *dropout_;
+  QCheckBox *standard_, *merged_, *cosine_, *twin_;
+  QTableWidget* table_;
+  QLabel *estimates_, *error_;
+  QPushButton* apply_;
+  bool filling_ = false;
+};
+
+}  // namespace qkui

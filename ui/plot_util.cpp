@@ -1,0 +1,70 @@
+// QKLab ui — plot helpers (see plot_util.h).
+#include "plot_util.h"
+
+#include <QApplication>
+#include <QPalette>
+#include <QSaveFile>
+#include <qcustomplot.h>
+
+namespace qkui {
+
+QColor variant_color(const QString& variant) {
+  if (variant.startsWith("standard")) return QColor(31, 119, 180);
+  if (variant.startsWith("merged")) return QColor(214, 39, 40);
+  return QColor(44, 160, 44);
+}
+
+void style_plot(QCustomPlot* plot) {
+  const QPalette pal = QApplication::palette();
+  const QColor fg = pal.color(QPalette::WindowText), bg = pal.color(QPalette::Base);
+  plot->setBackground(bg);
+  for (auto* axis : plot->axisRect()->axes()) {
+    axis->setBasePen(QPen(fg));
+    axis->setTickPen(QPen(fg));
+    axis->setSubTickPen(QPen(fg));
+    axis->setTickLabelColor(fg);
+    axis->setLabelColor(fg);
+    axis->grid()->setPen(QPen(QColor(fg.red(), fg.green(), fg.blue(), 40), 1, Qt::DotLine));
+  }
+  plot->legend->setBrush(bg);
+  plot->legend->setTextColor(fg);
+  plot->legend->setBorderPen(QPen(fg));
+}
+
+QCustomPlot* make_plot(QWidget* parent, const QString& xlabel, const QString& ylabel) {
+  auto* p = new QCustomPlot(parent);
+  p->xAxis->setLabel(xlabel);
+  p->yAxis->setLabel(ylabel);
+  p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom | QCP::iSelectLegend);
+  p->setMinimumSize(200, 160);
+  style_plot(p);
+  return p;
+}
+
+QCPColorMap* make_heatmap(QCustomPlot* plot, bool diverging, double lo, double hi) {
+  plot->setInteractions(QCP::Interactions());
+  auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  auto* scale = new QCPColorScale(plot);
+  plot->plotLayout()->addElement(0, 1, scale);
+  scale->setType(QCPAxis::atRight);
+  map->setColorScale(scale);
+  QCPColorGradient g(diverging ? QCPColorGradient::gpPolar : QCPColorGradient::gpThermal);
+  if (diverging) g.setLevelCount(64);
+  map->setGradient(g);
+  map->setInterpolate(false);
+  if (lo < hi) map->setDataRange(QCPRange(lo, hi));
+  auto* group = new QCPMarginGroup(plot);
+  plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+  scale->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+  plot->yAxis->setRangeReversed(true);  // query 0 at the top
+  return map;
+}
+
+QString save_text(const QString& path, const QString& text) {
+  QSaveFile f(path);
+  if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return QString("%1: cannot write").arg(path);
+  f.write(text.toUtf8());
+  return f.commit() ? QString() : QString("%1: write failed").arg(path);
+}
+
+}  // namespace qkui
