@@ -55,8 +55,9 @@ int main(int argc, char** argv) {
     const QString file = cli.value(shot);
     const qint64 n = cli.value(steps).toLongLong();
     auto* poll = new QTimer(&w);
-    QObject::connect(poll, &QTimer::timeout, &w, [&w, file, n, poll] {
-      if (w.stepsDone() < n && w.lastError().isEmpty() && w.isRunning()) return;
+    const bool replay = cli.isSet(run);
+    QObject::connect(poll, &QTimer::timeout, &w, [&w, file, n, poll, replay] {
+      if (w.lastError().isEmpty() && (replay ? w.info().run_dir.isEmpty() : w.stepsDone() < n)) return;
       poll->stop();
       w.pause();
       QTimer::singleShot(1500, &w, [&w, file] {

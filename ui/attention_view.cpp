@@ -142,7 +142,7 @@ void AttentionView::rebuild() {
       if (auto* w = weightsOf(view, h)) {
         const QString v = QString::fromStdString(view.variant);
         add_panel(v, h, w, nullptr, 0, col++,
-                  QString("%1 — layer %2 head %3 (entropy %4, rank %5)").arg(v).arg(layer_->value()).arg(h)
+                  QString("%1 L%2 H%3 · entropy %4 · rank %5").arg(v).arg(layer_->value()).arg(h)
                       .arg(view.entropy[layer_->value()][h], 0, 'f', 2).arg(view.rank[layer_->value()][h]));
       }
     if (views_.size() >= 2) {

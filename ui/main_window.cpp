@@ -15,6 +15,7 @@
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QProgressBar>
+#include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -78,7 +79,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   panel_ = new ExperimentPanel(this);
   auto* pdock = new QDockWidget(tr("Experiment"), this);
   pdock->setObjectName("experimentDock");
-  pdock->setWidget(panel_);
+  auto* scroll = new QScrollArea(pdock);
+  scroll->setWidget(panel_);
+  scroll->setWidgetResizable(true);
+  scroll->setMinimumWidth(340);
+  pdock->setWidget(scroll);
   addDockWidget(Qt::LeftDockWidgetArea, pdock);
   log_ = new QPlainTextEdit(this);
   log_->setReadOnly(true);
@@ -191,7 +196,6 @@ void MainWindow::buildMenus() {
 }
 
 void MainWindow::loadExperiment(const QString& config_json) {
-  loss_->clear();
   steps_done_ = 0;
   finished_ = false;
   last_error_.clear();
@@ -230,7 +234,6 @@ void MainWindow::saveConfig() {
 }
 
 void MainWindow::openRunFolder(const QString& dir) {
-  loss_->clear();
   setRunning(false);
   last_error_.clear();
   addRecent(dir);
@@ -354,7 +357,10 @@ void MainWindow::setRunning(bool running) {
 }
 
 void MainWindow::onConfigured(const ExperimentInfo& info) {
+  // Signals from the worker arrive in order: everything after this belongs to the new experiment.
   info_ = info;
+  loss_->clear();
+  steps_done_ = 0;
   QStringList parts;
   for (int i = 0; i < info.variants.size() && i < int(info.parameters.size()); ++i)
     parts << QString("%1: %2 params").arg(info.variants[i]).arg(info.parameters[i]);
@@ -387,6 +393,7 @@ void MainWindow::requestViews(bool force) {
   QWidget* w = tabs_->currentWidget();
   if (w == attention_) attention_->refresh();
   if (w == spectra_) spectra_->refresh();
+  if (w == rank_ && (force || finished_)) Q_EMIT rank_->truncationRequested(rank_->ranks());
 }
 
 void MainWindow::onSnapshot(const TrainingSnapshot& s) {
@@ -417,8 +424,6 @@ void MainWindow::onSnapshot(const TrainingSnapshot& s) {
     setRunning(false);
     requestViews(true);
     Q_EMIT trainingFinished();
-  } else if (!s.running && running_) {
-    setRunning(false);
   }
 }
 

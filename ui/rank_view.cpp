@@ -79,6 +79,7 @@ void RankView::redraw() {
       g->addData(t.ranks[i] == 0 ? 0.5 : t.ranks[i], t.val_loss[i]);
   }
   trunc_plot_->rescaleAxes();
+  if (trunc_.empty()) trunc_plot_->xAxis->setRange(0.5, std::max(emb_dim_, 2));
   trunc_plot_->replot(QCustomPlot::rpQueuedReplot);
 
   erank_plot_->clearGraphs();

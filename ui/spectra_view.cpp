@@ -46,14 +46,14 @@ SpectraView::SpectraView(QWidget* parent) : QWidget(parent) {
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   top->addWidget(sigma_plot_);
   top->addWidget(table_);
-  top->setStretchFactor(0, 3);
-  top->setStretchFactor(1, 2);
+  top->setSizes({700, 300});
   history_plot_ = make_plot(split, tr("step"), tr("index i"));
   history_map_ = make_heatmap(history_plot_, false, 0, 0);
   history_map_->colorScale()->axis()->setLabel(tr("log10 σ"));
   history_plot_->yAxis->setRangeReversed(false);
   split->addWidget(top);
   split->addWidget(history_plot_);
+  split->setSizes({600, 250});
   layout->addWidget(split, 1);
   connect(go, &QPushButton::clicked, this, &SpectraView::refresh);
   connect(layer_, qOverload<int>(&QSpinBox::valueChanged), this, [this] { refresh(); redrawHistory(); });
