@@ -42,7 +42,9 @@ torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tens
 }
 
 torch::Tensor dense_singular_values(const torch::Tensor& M) {
-  return torch::linalg::svdvals(M.to(torch::kFloat64), c10::nullopt);
+  // In the matrix's own precision (a float32 S is float32 data: its SVD's backward error is at
+  // the float32 level either way, and float32 is ~1.8x faster), returned as float64.
+  return torch::linalg::svdvals(M, c10::nullopt).to(torch::kFloat64);
 }
 
 namespace {

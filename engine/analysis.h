@@ -26,7 +26,7 @@ RankMetrics rank_metrics(const std::vector<double>& sigma, int64_t rows, int64_t
 
 // σ(A·Bᵀ) for A, B of shape (…, d, k), batched: QR of both, SVD of R_A·R_Bᵀ (k×k). float64.
 torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B);
-torch::Tensor dense_singular_values(const torch::Tensor& M);  // (…, m, n) -> (…, min(m,n)) float64
+torch::Tensor dense_singular_values(const torch::Tensor& M);  // (…, m, n) -> (…, min(m,n)), computed in M's dtype, float64 out
 
 struct HeadSpectrum {
   std::string variant, matrix;  // matrix: "S" (merged) or "WqWk" (standard)

@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "analysis.h"
 #include "data.h"
 #include "gpt2_tokenizer.h"
 #include "presets.h"
@@ -49,6 +50,53 @@ int main(int argc, char** argv) {
                 << ": " << std::setprecision(4) << s * 1000 << " ms/step  (x" << std::setprecision(2) << base / s
                 << " vs 1/1)\n";
     }
+  }
+  std::cout << "== spectra of the bilinear forms\n";
+  {
+    torch::manual_seed(0);
+    auto S = torch::randn({768, 768});
+    auto t0 = Clock::now();
+    auto sv = qk::dense_singular_values(S);
+    std::cout << "  one 768x768 head (dense SVD, float32): " << std::setprecision(1) << seconds_since(t0) * 1000 << " ms\n";
+    auto A = torch::randn({144, 768, 64}), B = torch::randn({144, 768, 64});
+    t0 = Clock::now();
+    auto fast = qk::factored_singular_values(A, B);
+    const double tf = seconds_since(t0);
+    t0 = Clock::now();
+    auto dense = qk::dense_singular_values(torch::matmul(A, B.transpose(1, 2)));
+    const double td = seconds_since(t0);
+    std::cout << "  144 heads W_q W_k^T (768x64 factors): QR path " << std::setprecision(2) << tf << " s, dense SVD " << td
+              << " s (x" << td / tf << "), maxdiff " << std::setprecision(3)
+              << (fast - dense.slice(1, 0, 64)).abs().max().item<double>() << "\n";
+    auto Sall = torch::randn({144, 768, 768});
+    t0 = Clock::now();
+    qk::dense_singular_values(Sall);
+    std::cout << "  144 merged heads 768x768 (book-size merged model): " << std::setprecision(2) << seconds_since(t0) << " s\n";
+  }
+  {
+    // Analysis overhead at default settings: spectra of every head at every evaluation.
+    auto c = qk::preset_config("default");
+    const double plain = time_steps(c, 1, 2, 200);
+    c.train.spectra_every = c.train.eval_every;
+    struct Sink : qk::TrainerObserver {} sink;
+    c.train.threads = 1;
+    c.train.steps = 203;
+    c.train.eval_every = 25;
+    qk::Experiment e(c);
+    for (int i = 0; i < 3; ++i) e.step(&sink);
+    auto t0 = Clock::now();
+    for (int i = 0; i < 200; ++i) e.step(&sink);
+    const double with = seconds_since(t0) / 200;
+    c.train.spectra_every = 0;
+    qk::Experiment e2(c);
+    for (int i = 0; i < 3; ++i) e2.step(&sink);
+    t0 = Clock::now();
+    for (int i = 0; i < 200; ++i) e2.step(&sink);
+    const double without = seconds_since(t0) / 200;
+    std::cout << "  default experiment, 200 steps with evaluations every 25: " << std::setprecision(3) << without * 1000
+              << " ms/step without spectra, " << with * 1000 << " ms/step with spectra of every head at every "
+              << "evaluation (+" << std::setprecision(1) << 100 * (with - without) / without << "%); plain steps "
+              << std::setprecision(3) << plain * 1000 << " ms\n";
   }
   const char* dd = std::getenv("QKLAB_DATA_DIR");
   if (dd && std::filesystem::exists(std::string(dd) + "/the-verdict.txt")) {
