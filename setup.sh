@@ -25,7 +25,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/qklab-ccache}"
+# ccache: paths relative to the checkout (hits across clones), and PCH-friendly sloppiness.
+export CCACHE_BASEDIR="$PWD"
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 jobs=$(nproc)
 ninja -C build -j "$jobs"

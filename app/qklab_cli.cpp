@@ -54,12 +54,15 @@ int main(int argc, char** argv) {
   ana->add_option("--checkpoint", aopt.checkpoints, "checkpoint(s) to analyse (default: the run's)");
   ana->add_option("--truncate", aopt.truncate, "ranks, e.g. 0,1,2,4,8 (default: 0, powers of 2, d)")->delimiter(',');
   ana->add_option("--prompt", aopt.prompt, "text for the attention maps (text runs)");
+  ana->add_option("--layer", aopt.layer, "truncate only this layer's heads (default: every layer)");
   ana->add_option("--out", aopt.out_dir, "output folder (default RUN/analysis)");
 
   std::string to, cin, cout_path;
-  auto* conv = app.add_subcommand("convert", "exact standard -> merged conversion");
-  conv->add_option("--to", to, "target variant (merged)")->required();
-  conv->add_option("input", cin, "standard checkpoint")->required();
+  int conv_rank = 0;
+  auto* conv = app.add_subcommand("convert", "standard -> merged (exact), or merged -> standard at rank r");
+  conv->add_option("--to", to, "target variant: merged | standard")->required();
+  conv->add_option("--rank", conv_rank, "--to standard: rank r = qk_head_dim (0 = d, exact)");
+  conv->add_option("input", cin, "checkpoint to convert")->required();
   conv->add_option("output", cout_path, "merged checkpoint to write")->required();
 
   try {
@@ -71,7 +74,7 @@ int main(int argc, char** argv) {
     if (*train) return qk::cmd_train(topt, std::cout, std::cerr);
     if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
     if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
-    if (*conv) return qk::cmd_convert(to, cin, cout_path, std::cout);
+    if (*conv) return qk::cmd_convert(to, cin, cout_path, conv_rank, std::cout);
     if (*ana) return qk::cmd_analyze(aopt, std::cout, std::cerr);
     if (*tokc) return qk::cmd_tokenize(kopt, std::cout, std::cerr);
     if (*bpe) return qk::cmd_bpe_train(bpe_text, bpe_vocab, bpe_out, std::cout, std::cerr);

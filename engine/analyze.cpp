@@ -14,6 +14,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "tasks.h"
+#include "trainer.h"
 
 namespace qk {
 namespace {
@@ -100,12 +101,14 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
       << " heads each, in " << std::fixed << std::setprecision(3) << spectra_s << " s\n" << std::defaultfloat;
 
   // Rank truncation: loss versus rank.
+  if (o.layer >= cfg.model.n_layers)
+    throw Error("--layer: " + std::to_string(o.layer) + " outside [0, " + std::to_string(cfg.model.n_layers) + ")");
   std::string trunc = "variant,rank,val_loss,val_acc\n";
   for (auto& m : models) {
     for (int r : ranks) {
       if (r < 0 || r > d) throw Error("--truncate: rank " + std::to_string(r) + " outside [0, " + std::to_string(d) + "]");
       GPTModel c = clone_model(*m.lm.model);
-      truncate_forms(*c, r);
+      truncate_forms(*c, r, o.layer);
       auto la = evaluate_batches(*c, val, acc);
       trunc += m.name + "," + std::to_string(r) + "," + num(la.loss) + "," + (std::isnan(la.acc) ? "" : num(la.acc)) + "\n";
       report["truncation"].push_back({{"variant", m.name}, {"rank", r}, {"val_loss", la.loss},
@@ -141,6 +144,36 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
     report["kl"] = {{"from", std_m->name}, {"to", mer_m->name}, {"kl", kl}};
   }
   write_file_atomic(dir + "/principal_angles.csv", angles);
+
+  // Each form at the checkpoint against the same form at step 0. Initialisation is deterministic
+  // in the config, so step 0 is rebuilt rather than stored.
+  {
+    Experiment init(cfg);
+    const auto names = init.lane_names();
+    std::string drift = "variant,layer,head,side,index,angle_rad\n";
+    for (auto& m : models) {
+      const std::string v = variant_name(m.lm.variant);
+      int lane = -1;
+      for (size_t i = 0; i < names.size() && lane < 0; ++i) if (names[i] == v) lane = static_cast<int>(i);
+      if (lane < 0) continue;
+      auto m0 = init.lane_model(lane);
+      const int k = m.lm.variant == Variant::Standard ? cfg.model.effective_qk_head_dim() : cfg.model.head_dim();
+      for (int l = 0; l < cfg.model.n_layers; ++l) {
+        auto now = m.lm.model->attention(l).bilinear_forms();
+        auto then = m0->attention(l).bilinear_forms();
+        for (int h = 0; h < cfg.model.n_heads; ++h)
+          for (bool left : {true, false}) {
+            auto a = principal_angles(now[h], then[h], k, left);
+            for (size_t i = 0; i < a.size(); ++i)
+              drift += m.name + "," + std::to_string(l) + "," + std::to_string(h) + "," + (left ? "left" : "right") +
+                       "," + std::to_string(i) + "," + num(a[i]) + "\n";
+            report["angles_to_init"].push_back({{"variant", m.name}, {"layer", l}, {"head", h},
+                                                {"side", left ? "left" : "right"}, {"angles", a}});
+          }
+      }
+    }
+    write_file_atomic(dir + "/principal_angles_init.csv", drift);
+  }
   write_file_atomic(dir + "/divergence.csv", diverg);
 
   // Attention maps for the prompt (text) or the first validation sequence (tasks).
@@ -178,7 +211,8 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
   write_file_atomic(dir + "/attention/summary.csv", summary);
   report["tokens"] = tok;
   write_file_atomic(dir + "/analysis.json", report.dump() + "\n");
-  out << "wrote " << dir << ": spectra.csv rank_metrics.csv truncation.csv principal_angles.csv divergence.csv "
+  out << "wrote " << dir << ": spectra.csv rank_metrics.csv truncation.csv principal_angles.csv "
+      << "principal_angles_init.csv divergence.csv "
       << "attention/ analysis.json\n";
   for (auto& m : models) {
     double er = 0;

@@ -12,6 +12,7 @@ struct AnalyzeOptions {
   std::string run_dir;
   std::vector<std::string> checkpoints;  // default: every <variant>.safetensors of the run
   std::vector<int> truncate;             // ranks; default 0, 1, 2, 4, ..., d
+  int layer = -1;                        // truncate only this layer's heads (-1: every layer)
   std::string prompt;                    // text runs: attention prompt; default data.prompt
   std::string out_dir;                   // default RUN_DIR/analysis
 };

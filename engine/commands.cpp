@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpe_tokenizer.h"
+#include "analysis.h"
 #include "checkpoint.h"
 #include "data.h"
 #include "gpt2_tokenizer.h"
@@ -107,8 +108,10 @@ class PrepProgress {
       : err_(err), bytes_(bytes), tty_(isatty(fileno(stderr))), t0_(std::chrono::steady_clock::now()) {}
   void operator()(const std::string& stage, int64_t done, int64_t total) {
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (el < 1.0 && !printed_) return;  // quick work needs no progress line
     if (done < total && el - last_ < (tty_ ? 0.2 : 5.0)) return;
     last_ = el;
+    printed_ = true;
     const double rate = done / std::max(el, 1e-9);
     std::ostringstream line;
     line << stage << " " << (100 * done / std::max<int64_t>(total, 1)) << "% (";
@@ -121,7 +124,7 @@ class PrepProgress {
 
  private:
   std::ostream& err_;
-  bool bytes_, tty_;
+  bool bytes_, tty_, printed_ = false;
   std::chrono::steady_clock::time_point t0_;
   double last_ = -1e9;
 };
@@ -273,17 +276,32 @@ int cmd_bpe_train(const std::string& text_file, int vocab_size, const std::strin
   return 0;
 }
 
-int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path,
+int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path, int rank,
                 std::ostream& out) {
-  if (to != "merged") throw Error("convert: --to: expected 'merged', got '" + to + "'");
+  if (to != "merged" && to != "standard")
+    throw Error("convert: --to: expected 'merged' or 'standard', got '" + to + "'");
   LoadedModel lm = load_model(in);
-  if (lm.variant != Variant::Standard)
-    throw Error(in + ": convert --to merged needs a standard checkpoint, this one is " +
-                variant_name(lm.variant));
-  GPTModel merged = convert_to_merged(lm.model);
-  save_model(out_path, merged, lm.config, lm.tokenizer_json, lm.step);
-  out << "wrote " << out_path << ": merged model, S_h = W_key[h]^T W_query[h] for "
-      << lm.config.model.n_layers << "x" << lm.config.model.n_heads << " heads\n";
+  if (to == "merged") {
+    if (lm.variant != Variant::Standard)
+      throw Error(in + ": convert --to merged needs a standard checkpoint, this one is " + variant_name(lm.variant));
+    GPTModel merged = convert_to_merged(lm.model);
+    save_model(out_path, merged, lm.config, lm.tokenizer_json, lm.step);
+    out << "wrote " << out_path << ": merged model, S_h = W_key[h]^T W_query[h] for "
+        << lm.config.model.n_layers << "x" << lm.config.model.n_heads << " heads\n";
+    return 0;
+  }
+  if (lm.variant != Variant::Merged)
+    throw Error(in + ": convert --to standard needs a merged checkpoint, this one is " + variant_name(lm.variant));
+  const int d = lm.config.model.emb_dim;
+  if (rank < 0 || rank > d) throw Error("convert: --rank: expected 0 (= d) to " + std::to_string(d) + ", got " + std::to_string(rank));
+  const int r = rank == 0 ? d : rank;
+  GPTModel standard = merged_to_standard(*lm.model, r);
+  ExperimentConfig cfg = lm.config;
+  cfg.model.qk_head_dim = r;
+  save_model(out_path, standard, cfg, lm.tokenizer_json, lm.step);
+  out << "wrote " << out_path << ": standard model with qk_head_dim " << r << " (W_query[h] = Σ_r^½ U_rᵀ, "
+      << "W_key[h] = Σ_r^½ V_rᵀ of S_hᵀ)" << (r == d ? ", the same function" : ", every form truncated to rank r")
+      << "\n";
   return 0;
 }
 

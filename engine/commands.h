@@ -24,7 +24,8 @@ struct TokenizeOptions {
 int cmd_tokenize(const TokenizeOptions& o, std::ostream& out, std::ostream& err);
 int cmd_bpe_train(const std::string& text_file, int vocab_size, const std::string& out_path,
                   std::ostream& out, std::ostream& err);
-int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path,
+// --to merged: exact. --to standard: from a merged checkpoint at rank r (0 = d), qk_head_dim = r.
+int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path, int rank,
                 std::ostream& out);
 
 }  // namespace qk

@@ -169,11 +169,17 @@ TextCorpus load_text_corpus(const DataConfig& d, int max_length, const ProgressF
   std::vector<int64_t> train_ids, val_ids;
   const std::string cache = d.cache_dir.empty() ? "" : d.cache_dir + "/tokens-" + cache_key(d, *c.tokenizer) + ".bin";
   if (cache.empty() || !read_cache(cache, train_ids, val_ids)) {
-    // Split by characters (code points) as the book's chapter 5 does.
-    auto cps = utf8_decode(text, d.path);
-    const size_t split = static_cast<size_t>(d.train_ratio * static_cast<double>(cps.size()));
-    const std::string train_text = utf8_encode(std::vector<uint32_t>(cps.begin(), cps.begin() + split));
-    const std::string val_text = utf8_encode(std::vector<uint32_t>(cps.begin() + split, cps.end()));
+    // Split by characters (code points) as the book's chapter 5 does; the text is valid UTF-8
+    // (read_text_file checked it), so code points start at bytes that are not 10xxxxxx.
+    auto is_start = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; };
+    size_t n_cp = 0;
+    for (char c : text) n_cp += is_start(c);
+    const size_t split = static_cast<size_t>(d.train_ratio * static_cast<double>(n_cp));
+    size_t byte = 0;
+    for (size_t seen = 0; byte < text.size(); ++byte)
+      if (is_start(text[byte]) && seen++ == split) break;
+    const std::string train_text = text.substr(0, byte);
+    const std::string val_text = text.substr(byte);
     const int64_t total = static_cast<int64_t>(text.size());
     train_ids = encode_chunked(*c.tokenizer, train_text, [&](const std::string& s, int64_t done, int64_t) {
       if (progress) progress(s, done, total);

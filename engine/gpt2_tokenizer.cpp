@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "fsutil.h"
 
 namespace qk {
 namespace {
@@ -18,14 +19,6 @@ namespace {
 const char* kPattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 const std::string kEndOfText = "<|endoftext|>";
-
-std::string read_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open " + what);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -47,7 +40,7 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& encoder_json_path, const std::st
 
   nlohmann::json enc;
   try {
-    enc = nlohmann::json::parse(read_file(encoder_json_path, "GPT-2 encoder.json"));
+    enc = nlohmann::json::parse(read_file_bytes(encoder_json_path, "GPT-2 encoder.json"));
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(encoder_json_path + ": malformed JSON: " + e.what());
   }
@@ -73,7 +66,7 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& encoder_json_path, const std::st
     decoder_[id] = raw;
   }
 
-  std::istringstream merges(read_file(vocab_bpe_path, "GPT-2 vocab.bpe"));
+  std::istringstream merges(read_file_bytes(vocab_bpe_path, "GPT-2 vocab.bpe"));
   std::string line;
   int rank = 0, lineno = 0;
   while (std::getline(merges, line)) {

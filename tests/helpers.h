@@ -45,3 +45,12 @@ inline std::string data_dir() {
 }
 
 }  // namespace qkt
+
+// In a test that needs ../shared/data: binds `name` to the folder, or reports the test skipped.
+#define QKT_DATA_DIR_OR_SKIP(name)                                              \
+  const std::string name = qkt::data_dir();                                     \
+  if (name.empty()) {                                                           \
+    WARN("QKLAB_DATA_DIR not set or lacks the-verdict.txt / GPT-2 files: skipped"); \
+    SUCCEED();                                                                  \
+    return;                                                                     \
+  }

@@ -10,6 +10,7 @@
 #include "analyze.h"
 #include "checkpoint.h"
 #include "helpers.h"
+#include "estimates.h"
 #include "presets.h"
 #include "run_dir.h"
 #include "trainer.h"
@@ -165,6 +166,7 @@ TEST_CASE("analyze writes spectra, metrics, truncation, angles, attention and JS
   o.truncate = {0, 4, 64};
   REQUIRE(cmd_analyze(o, out, err) == 0);
   for (auto f : {"spectra.csv", "rank_metrics.csv", "truncation.csv", "principal_angles.csv", "divergence.csv",
+                 "principal_angles_init.csv",
                  "analysis.json", "attention/summary.csv", "attention/standard_layer0.csv", "attention/tokens.json"})
     CHECK(std::filesystem::exists(dir + "/analysis/" + std::string(f)));
   std::ifstream t(dir + "/analysis/truncation.csv");
@@ -172,7 +174,26 @@ TEST_CASE("analyze writes spectra, metrics, truncation, angles, attention and JS
   for (std::string l; std::getline(t, l);) ++lines;
   CHECK(lines == 1 + 2 * 3);
   CHECK(std::filesystem::exists(dir + "/spectra_history.csv"));
+  // One layer only: layer 1 truncated to rank 0 changes the loss, layer 0 is untouched.
+  o.layer = 1;
+  o.out_dir = dir + "/layer1";
+  REQUIRE(cmd_analyze(o, out, err) == 0);
+  CHECK(std::filesystem::exists(dir + "/layer1/truncation.csv"));
   CHECK(std::filesystem::exists(dir + "/divergence.csv"));
   o.run_dir = dir + "/nope";
   CHECK_THROWS_WITH(cmd_analyze(o, out, err), Contains("not a run folder"));
+}
+
+TEST_CASE("size estimates: the parameter formula equals the model's count", "[analysis]") {
+  for (auto v : {Variant::Standard, Variant::Merged}) {
+    ExperimentConfig c;
+    c.model = qkt::tiny_model();
+    c.model.qkv_bias = v == Variant::Merged;
+    c.model.qk_head_dim = v == Variant::Standard ? 3 : 0;
+    GPTModel m(v, c.model);
+    auto e = estimate(c, v, c.model.vocab_size);
+    CHECK(e.parameters == parameter_count(*m));
+    CHECK(e.flops_per_token > 6.0 * (e.parameters - 2 * c.model.vocab_size * c.model.emb_dim) * 0.9);
+    CHECK(e.memory_bytes > 16.0 * e.parameters);
+  }
 }

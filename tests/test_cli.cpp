@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.h"
+#include "checkpoint.h"
 #include "run_dir.h"
 #include "safetensors.h"
 
@@ -71,6 +72,17 @@ TEST_CASE("cli: train, forward, convert end to end", "[cli]") {
   const double d = qkt::maxdiff(*f.find("logits"), *g.find("logits"));
   std::cout << "cli convert: logits maxdiff " << d << "\n";
   CHECK(d <= 1e-4);
+  // merged -> standard at full rank is the same function; at rank 2 qk_head_dim becomes 2.
+  auto back = cli("convert --to standard " + run + "/merged.safetensors " + dir + "/std.safetensors", dir);
+  REQUIRE(back.code == 0);
+  auto lm = qk::load_model(dir + "/std.safetensors");
+  CHECK(lm.config.model.qk_head_dim == 64);
+  auto low = cli("convert --to standard --rank 2 " + run + "/merged.safetensors " + dir + "/std2.safetensors", dir);
+  REQUIRE(low.code == 0);
+  CHECK(qk::load_model(dir + "/std2.safetensors").config.model.qk_head_dim == 2);
+  auto wrong = cli("convert --to standard " + run + "/standard.safetensors " + dir + "/x.safetensors", dir);
+  CHECK(wrong.code == 2);
+  CHECK_THAT(wrong.err, Contains("needs a merged checkpoint"));
 }
 
 TEST_CASE("cli: bad input exits 2 with one line naming the problem", "[cli]") {
@@ -101,17 +113,12 @@ TEST_CASE("cli: bad input exits 2 with one line naming the problem", "[cli]") {
   expect_error("train --set data.kind=text --set data.path=" + dir + "/empty.txt --out " + dir + "/r8", "empty.txt: corpus file is empty");
   expect_error("train --set data.kind=text --set data.path=" + dir + "/short.txt --out " + dir + "/r9", "short.txt: corpus too short");
   expect_error("forward --checkpoint " + dir + "/junk.safetensors --ids " + dir + "/ids.json --out " + dir + "/o.st", "junk.safetensors: not a valid safetensors");
-  expect_error("convert --to fused a b", "--to: expected 'merged'");
+  expect_error("convert --to fused a b", "--to: expected 'merged' or 'standard'");
   CHECK(!exists(dir + "/o.st"));
 }
 
 TEST_CASE("book mode reproduces the book's chapter-5 losses at steps 0 and 5", "[cli][book]") {
-  const std::string dd = qkt::data_dir();
-  if (dd.empty()) {
-    WARN("QKLAB_DATA_DIR not set or lacks the-verdict.txt: skipped");
-    SUCCEED();
-    return;
-  }
+  QKT_DATA_DIR_OR_SKIP(dd);
   auto dir = qkt::temp_dir("book");
   // Six optimiser steps of the full-size model: evaluations after steps 0 and 5.
   auto r = cli("train --preset book-ch5 --set data.path=" + dd + "/the-verdict.txt --set variants=standard "

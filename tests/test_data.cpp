@@ -71,12 +71,7 @@ TEST_CASE("corpus files: clear errors for empty, binary, invalid UTF-8, missing,
 }
 
 TEST_CASE("GPT-2 BPE: the-verdict.txt is 5,145 tokens; the book's loaders give 9 + 1 batches", "[data][gpt2]") {
-  const std::string dd = qkt::data_dir();
-  if (dd.empty()) {
-    WARN("QKLAB_DATA_DIR not set or lacks the-verdict.txt: skipped");
-    SUCCEED();
-    return;
-  }
+  QKT_DATA_DIR_OR_SKIP(dd);
   Gpt2Tokenizer tok(dd + "/gpt2-encoder.json", dd + "/gpt2-vocab.bpe");
   const std::string text = read_text_file(dd + "/the-verdict.txt");
   auto ids = tok.encode(text);

@@ -33,12 +33,7 @@ std::string random_utf8(std::mt19937_64& rng, int n) {
 }  // namespace
 
 TEST_CASE("GPT-2 encoder reproduces the reference encoder's ids exactly", "[tokenizers][gpt2]") {
-  const std::string dd = qkt::data_dir();
-  if (dd.empty()) {
-    WARN("QKLAB_DATA_DIR not set or lacks the GPT-2 files: skipped");
-    SUCCEED();
-    return;
-  }
+  QKT_DATA_DIR_OR_SKIP(dd);
   Gpt2Tokenizer tok(dd + "/gpt2-encoder.json", dd + "/gpt2-vocab.bpe");
   std::ifstream in(std::string(QKLAB_FIXTURES) + "/gpt2_reference.json");
   auto ref = nlohmann::json::parse(in);

@@ -10,6 +10,7 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QSpinBox>
+#include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -139,10 +140,12 @@ TEST_CASE("opening a CLI run folder shows its curves", "[ui]") {
   CHECK(wait_until([&] { return w.lastError().contains("not a run folder"); }, 5000));
 }
 
-TEST_CASE("GUI thread latency while training at full speed; close stops the worker promptly", "[ui][latency]") {
+TEST_CASE("GUI thread latency while training at full speed, and closing mid-run saves and stops promptly", "[ui][latency]") {
   auto w = std::make_unique<MainWindow>();
   w->show();
   ready(*w);
+  const QString info_dir = w->info().save_dir;
+  REQUIRE(!info_dir.isEmpty());
   w->start();
   REQUIRE(wait_until([&] { return w->stepsDone() > 5; }, 20000));
   // Probe: a 10 ms timer on the GUI thread; the worst lateness is the longest stall.
@@ -171,6 +174,11 @@ TEST_CASE("GUI thread latency while training at full speed; close stops the work
   w.reset();  // joins the worker thread
   std::cout << "ui: closing mid-run took " << close.elapsed() << " ms\n";
   CHECK(close.elapsed() < 1000);
+  // The run was saved: config, metrics and (on close) checkpoints.
+  const QString saved = info_dir;
+  CHECK(QFile::exists(saved + "/config.json"));
+  CHECK(QFile::exists(saved + "/metrics.csv"));
+  CHECK(QFile::exists(saved + "/standard.safetensors"));
 }
 
 int main(int argc, char** argv) {
@@ -178,6 +186,7 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setOrganizationName("QKLab-tests");
   QApplication::setApplicationName("qklab-ui-tests");
+  QStandardPaths::setTestModeEnabled(true);
   qk::configure_threads(1, 1);
   return Catch::Session().run(argc, argv);
 }

@@ -382,6 +382,9 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
     }
   } else {
     log_->appendPlainText(tr("Experiment '%1' ready: %2").arg(info.name, parts.join(", ")));
+    if (!info.save_dir.isEmpty())
+      log_->appendPlainText(tr("This run is saved to %1 (metrics, config; checkpoints on pause, finish and close)")
+                                .arg(info.save_dir));
   }
   requestViews(true);
   Q_EMIT experimentReady();

@@ -29,6 +29,7 @@ struct ExperimentInfo {
   std::vector<qint64> parameters;
   qint64 total_steps = 0;
   QString name, config_json, run_dir;  // run_dir: set when a run folder was opened
+  QString save_dir;                    // where this live run is being saved
   int layers = 0, heads = 0, emb_dim = 0, head_dim = 0;
   bool text = false;
 };

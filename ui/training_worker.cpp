@@ -1,22 +1,39 @@
 // QKLab ui — training worker (see training_worker.h).
 #include "training_worker.h"
 
+#include <QDateTime>
+#include <QDir>
+#include <QStandardPaths>
 #include <QTimer>
 #include <nlohmann/json.hpp>
 
 #include "error.h"
 #include "inspect.h"
+#include "run_dir.h"
 #include "trainer.h"
 
 namespace qkui {
 
 struct TrainingWorker::Collector : qk::TrainerObserver {
   TrainingSnapshot pending;
+  qk::TrainerObserver* also = nullptr;  // the run folder writer
   void on_step(const qk::StepRecord& s) override { pending.steps.push_back(s); }
-  void on_eval(const qk::EvalRecord& r) override { pending.evals.push_back(r); }
-  void on_sample(const qk::SampleRecord& s) override { pending.samples.push_back(s); }
-  void on_divergence(const qk::DivergenceRecord& d) override { pending.divergence.push_back(d); }
-  void on_spectra(const qk::SpectraRecord& s) override { pending.spectra.push_back(s); }
+  void on_eval(const qk::EvalRecord& r) override {
+    pending.evals.push_back(r);
+    if (also) also->on_eval(r);
+  }
+  void on_sample(const qk::SampleRecord& s) override {
+    pending.samples.push_back(s);
+    if (also) also->on_sample(s);
+  }
+  void on_divergence(const qk::DivergenceRecord& d) override {
+    pending.divergence.push_back(d);
+    if (also) also->on_divergence(d);
+  }
+  void on_spectra(const qk::SpectraRecord& s) override {
+    pending.spectra.push_back(s);
+    if (also) also->on_spectra(s);
+  }
 };
 
 TrainingWorker::TrainingWorker()
@@ -40,11 +57,24 @@ static ExperimentInfo info_of(const qk::ExperimentConfig& c) {
   return info;
 }
 
+void TrainingWorker::saveCheckpoints() {
+  if (!exp_ || !writer_ || exp_->steps_done() == 0 || saved_at_ == exp_->steps_done()) return;
+  try {
+    exp_->save_checkpoints(writer_->dir());
+    saved_at_ = exp_->steps_done();
+  } catch (const std::exception& e) {
+    Q_EMIT failed(QString::fromStdString(e.what()));
+  }
+}
+
 void TrainingWorker::configure(const QString& config_json) {
   running_ = false;
+  saveCheckpoints();  // the previous run keeps its results
   config_json_ = config_json;
   inspector_->attach(nullptr);
   exp_.reset();
+  writer_.reset();
+  saved_at_ = -1;
   collector_ = std::make_unique<Collector>();
   last_tokens_.clear();
   try {
@@ -56,6 +86,14 @@ void TrainingWorker::configure(const QString& config_json) {
     exp_ = std::make_unique<qk::Experiment>(cfg);
     inspector_->attach(exp_.get());
     ExperimentInfo info = info_of(exp_->config());
+    const QString root = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + "/runs";
+    const QString dir = root + "/" + QString::fromStdString(cfg.name) + "-" +
+                        QDateTime::currentDateTime().toString("yyyyMMdd-hhmmss-zzz");
+    QDir().mkpath(root);
+    writer_ = std::make_unique<qk::RunWriter>(dir.toStdString(), false);
+    writer_->write_config(exp_->config());
+    collector_->also = writer_.get();
+    info.save_dir = dir;
     for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
     for (auto c : exp_->parameter_counts()) info.parameters.push_back(c);
     info.total_steps = exp_->total_steps();
@@ -76,8 +114,10 @@ void TrainingWorker::configure(const QString& config_json) {
 
 void TrainingWorker::openRun(const QString& run_dir) {
   running_ = false;
+  saveCheckpoints();
   inspector_->attach(nullptr);
   exp_.reset();
+  writer_.reset();
   collector_ = std::make_unique<Collector>();
   try {
     auto rc = qk::read_run(run_dir.toStdString());
@@ -114,6 +154,7 @@ void TrainingWorker::start() {
 void TrainingWorker::pause() {
   running_ = false;
   flush(true);
+  saveCheckpoints();
 }
 
 void TrainingWorker::stepOnce() {
@@ -131,8 +172,10 @@ void TrainingWorker::reset() {
 void TrainingWorker::shutdown() {
   stop_ = true;
   running_ = false;
+  saveCheckpoints();  // closing mid-run loses no finished results
   inspector_->attach(nullptr);
   exp_.reset();
+  writer_.reset();
 }
 
 void TrainingWorker::slice() {
@@ -142,6 +185,7 @@ void TrainingWorker::slice() {
   if (exp_ && exp_->finished()) {
     running_ = false;
     flush(true);
+    saveCheckpoints();
     return;
   }
   if (running_ && !stop_) QTimer::singleShot(0, this, &TrainingWorker::slice);

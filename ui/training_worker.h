@@ -17,6 +17,7 @@
 namespace qk {
 class Experiment;
 class Inspector;
+class RunWriter;
 }  // namespace qk
 
 namespace qkui {
@@ -54,9 +55,12 @@ class TrainingWorker : public QObject {
   struct Collector;
   void advance(int max_steps, int max_ms);
   void flush(bool force);
+  void saveCheckpoints();  // the live run's checkpoints into its run folder
   template <class F> void analyse(F&& f);
   std::unique_ptr<qk::Experiment> exp_;
   std::unique_ptr<qk::Inspector> inspector_;
+  std::unique_ptr<qk::RunWriter> writer_;  // every live run is saved like a qklab-cli run
+  qint64 saved_at_ = -1;
   std::unique_ptr<Collector> collector_;
   QString config_json_;
   bool running_ = false;
