@@ -1,7 +1,10 @@
 // QKLab engine — the analyze command (see analyze.h).
 #include "analyze.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iomanip>
 #include <ostream>
@@ -101,6 +104,7 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
       << " heads each, in " << std::fixed << std::setprecision(3) << spectra_s << " s\n" << std::defaultfloat;
 
   // Rank truncation: loss versus rank.
+  const bool tty = isatty(fileno(stderr));
   if (o.layer >= cfg.model.n_layers)
     throw Error("--layer: " + std::to_string(o.layer) + " outside [0, " + std::to_string(cfg.model.n_layers) + ")");
   std::string trunc = "variant,rank,val_loss,val_acc\n";
@@ -113,10 +117,10 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
       trunc += m.name + "," + std::to_string(r) + "," + num(la.loss) + "," + (std::isnan(la.acc) ? "" : num(la.acc)) + "\n";
       report["truncation"].push_back({{"variant", m.name}, {"rank", r}, {"val_loss", la.loss},
                                       {"val_acc", std::isnan(la.acc) ? nlohmann::json() : nlohmann::json(la.acc)}});
-      err << "\rtruncation " << m.name << " rank " << r << "\033[K" << std::flush;
+      if (tty) err << "\rtruncation " << m.name << " rank " << r << "\033[K" << std::flush;
     }
   }
-  err << "\r\033[K";
+  if (tty) err << "\r\033[K";
   write_file_atomic(dir + "/truncation.csv", trunc);
 
   // Pairs: principal angles between S_hᵀ and W_q[h]ᵀ W_k[h]; KL between the functions.
