@@ -168,8 +168,7 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
   if (rc.train.mode == "book" && rc.data.kind == "text") {
     // The book's notebook prints the untrained model's loss over the whole loaders first (on a
     // large corpus: over eval_batches batches of each, and says so).
-    const int64_t per_epoch = exp.total_steps() / std::max(1, rc.train.epochs);
-    const bool whole = rc.train.epochs > 0 && per_epoch <= 100;
+    const bool whole = exp.batches_per_epoch() <= 100;
     if (!whole) out << "untrained losses over the first " << rc.train.eval_batches << " batches of each loader:\n";
     for (const auto& r : exp.evaluate_now(whole ? INT32_MAX : rc.train.eval_batches))
       out << "untrained " << r.variant << ": train loss " << std::fixed << std::setprecision(3)

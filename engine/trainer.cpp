@@ -224,6 +224,7 @@ Experiment::~Experiment() = default;
 const ExperimentConfig& Experiment::config() const { return impl_->cfg; }
 int64_t Experiment::total_steps() const { return impl_->total; }
 int64_t Experiment::steps_done() const { return impl_->done; }
+int64_t Experiment::batches_per_epoch() const { return impl_->lanes[0].data->batches_per_epoch(); }
 bool Experiment::finished() const { return impl_->done >= impl_->total; }
 
 std::vector<std::string> Experiment::lane_names() const {

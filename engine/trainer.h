@@ -35,6 +35,7 @@ class Experiment {
   const ExperimentConfig& config() const;  // resolved
   int64_t total_steps() const;
   int64_t steps_done() const;
+  int64_t batches_per_epoch() const;  // 0 for an endless task stream
   bool finished() const;
   std::vector<std::string> lane_names() const;  // variant of each lane
   std::vector<int> lane_seeds() const;
