@@ -71,6 +71,7 @@ void SpectraView::setModelShape(int layers, int heads, int emb_dim, int head_dim
   emb_dim_ = emb_dim;
   history_variant_->clear();
   history_variant_->addItems(variants);
+  if (variants.contains("merged")) history_variant_->setCurrentText("merged");  // the full-rank one
   history_.clear();
   spectra_.clear();
   sigma_plot_->clearGraphs();
