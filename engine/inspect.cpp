@@ -211,6 +211,7 @@ std::vector<SampleView> Inspector::samples(const std::string& prompt, double tem
     m->eval();
     torch::NoGradGuard ng;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const auto dev = m->parameters().front().device();
     std::string text;
     if (impl_->tokenizer) {
       auto ids = impl_->tokenizer->encode(prompt.empty() ? impl_->cfg.data.prompt : prompt);
@@ -218,8 +219,9 @@ std::vector<SampleView> Inspector::samples(const std::string& prompt, double tem
       const int64_t ctx = m->config().context_length;
       for (int k = 0; k < max_new; ++k) {
         const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - ctx);
-        auto idx = torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64).view({1, -1});
-        auto logits = m->forward(idx).select(1, -1)[0].to(torch::kFloat64);  // (V)
+        auto idx = torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64)
+                       .view({1, -1}).to(dev);
+        auto logits = m->forward(idx).select(1, -1)[0].to(torch::kFloat64).cpu();  // (V)
         int64_t next;
         if (temperature <= 0) {
           next = logits.argmax().item<int64_t>();
@@ -237,7 +239,7 @@ std::vector<SampleView> Inspector::samples(const std::string& prompt, double tem
     } else {
       // Tasks: a few validation sequences with the model's predictions at the scored positions.
       const auto& b = impl_->probe.at(0);
-      auto pred = m->forward(b.inputs).argmax(-1);
+      auto pred = m->forward(b.inputs.to(dev)).argmax(-1).cpu();
       for (int64_t i = 0; i < std::min<int64_t>(4, b.inputs.size(0)); ++i) {
         std::ostringstream ss;
         ss << "input";
