@@ -11,6 +11,8 @@
 #include "checkpoint.h"
 #include "helpers.h"
 #include "estimates.h"
+#include "inspect.h"
+#include "tokenizer.h"
 #include "presets.h"
 #include "run_dir.h"
 #include "trainer.h"
@@ -196,4 +198,40 @@ TEST_CASE("size estimates: the parameter formula equals the model's count", "[an
     CHECK(e.flops_per_token > 6.0 * (e.parameters - 2 * c.model.vocab_size * c.model.emb_dim) * 0.9);
     CHECK(e.memory_bytes > 16.0 * e.parameters);
   }
+}
+
+TEST_CASE("Inspector: attention, spectra, truncation and samples on a live text experiment", "[analysis][inspect]") {
+  auto dir = qkt::temp_dir("inspect");
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "the query meets the key " + std::to_string(i % 10) + ".\n";
+  std::ofstream(dir + "/c.txt") << text;
+  auto c = preset_config("default");
+  c.data.kind = "text";
+  c.data.path = dir + "/c.txt";
+  c.model.context_length = 32;
+  c.train.steps = 5;
+  Experiment e(c);
+  e.run(nullptr, nullptr);
+  Inspector in;
+  in.attach(&e);
+  REQUIRE(in.variants() == std::vector<std::string>{"standard", "merged"});
+  auto att = in.attention("the query");
+  REQUIRE(att.size() == 2);
+  CHECK(att[0].T == 9);
+  CHECK(att[0].tokens[1] == "h");
+  CHECK(att[0].weights.size() == static_cast<size_t>(c.model.n_layers * c.model.n_heads));
+  auto sp = in.spectra(1, 2);
+  REQUIRE(sp.size() == 2);
+  CHECK(sp[0].matrix == "WqWk");
+  CHECK(sp[1].metrics.numerical_rank == c.model.emb_dim);
+  auto tr = in.truncation({0, 64});
+  REQUIRE(tr.size() == 2);
+  CHECK(tr[0].val_loss.size() == 2);
+  auto greedy = in.samples("the ", 0.0, 0, 12, 1);
+  REQUIRE(greedy.size() == 2);
+  CHECK(greedy[0].text.rfind("the ", 0) == 0);
+  CHECK(utf8_decode(greedy[0].text).size() == 4 + 12);
+  auto s1 = in.samples("the ", 1.0, 5, 12, 7), s2 = in.samples("the ", 1.0, 5, 12, 7);
+  CHECK(s1[1].text == s2[1].text);  // seeded sampling is repeatable
+  CHECK_THROWS_WITH(in.spectra(5, 0), Contains("out of range"));
 }
