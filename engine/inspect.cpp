@@ -146,8 +146,27 @@ std::vector<AttentionView> Inspector::attention(const std::string& prompt) const
   if (impl_->tokenizer && !prompt.empty()) {
     ids = impl_->tokenizer->encode(prompt);
   } else if (!impl_->probe.empty()) {
-    auto row = impl_->probe[0].inputs[0].contiguous();
-    ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+    // Tasks: the prompt names a validation sequence by number (empty: the first).
+    int64_t k = 0;
+    if (!prompt.empty()) {
+      try {
+        k = std::stoll(prompt);
+      } catch (const std::exception&) {
+        throw Error("attention: for a task, the prompt is the number of a validation sequence, got '" + prompt + "'");
+      }
+    }
+    int64_t total = 0;
+    for (const auto& b : impl_->probe) total += b.inputs.size(0);
+    if (k < 0 || k >= total)
+      throw Error("attention: validation sequence " + std::to_string(k) + " outside [0, " + std::to_string(total) + ")");
+    for (const auto& b : impl_->probe) {
+      if (k < b.inputs.size(0)) {
+        auto row = b.inputs[k].contiguous();
+        ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+        break;
+      }
+      k -= b.inputs.size(0);
+    }
   }
   if (ids.empty()) throw Error("attention: the prompt encodes to no tokens");
   const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), impl_->cfg.model.context_length);

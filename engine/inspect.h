@@ -35,7 +35,7 @@ class Inspector {
   int layers() const;
   int heads() const;
 
-  // prompt: text (text data) or "" for the first validation sequence of a task.
+  // prompt: text (text data), or for a task the number of a validation sequence ("" = 0).
   std::vector<AttentionView> attention(const std::string& prompt) const;
   std::vector<SpectrumView> spectra(int layer, int head) const;
   std::vector<TruncationView> truncation(const std::vector<int>& ranks) const;

@@ -234,4 +234,15 @@ TEST_CASE("Inspector: attention, spectra, truncation and samples on a live text 
   auto s1 = in.samples("the ", 1.0, 5, 12, 7), s2 = in.samples("the ", 1.0, 5, 12, 7);
   CHECK(s1[1].text == s2[1].text);  // seeded sampling is repeatable
   CHECK_THROWS_WITH(in.spectra(5, 0), Contains("out of range"));
+  // A task experiment: the prompt picks a validation sequence.
+  auto t = preset_config("default");
+  t.train.steps = 1;
+  Experiment te(t);
+  Inspector ti;
+  ti.attach(&te);
+  auto a0 = ti.attention(""), a3 = ti.attention("3");
+  CHECK(a0[0].T == 10);
+  CHECK(a0[0].tokens != a3[0].tokens);
+  CHECK_THROWS_WITH(ti.attention("abc"), Contains("number of a validation sequence"));
+  CHECK_THROWS_WITH(ti.attention("100000"), Contains("outside"));
 }

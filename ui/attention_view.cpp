@@ -21,7 +21,7 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
   auto* bar = new QHBoxLayout;
   prompt_ = new QLineEdit(this);
   prompt_->setObjectName("attentionPrompt");
-  prompt_->setPlaceholderText(tr("prompt (text data) — empty: a validation sample"));
+  prompt_->setPlaceholderText(tr("prompt text, or for a task the number of a validation sequence"));
   layer_ = new QSpinBox(this);
   layer_->setObjectName("attentionLayer");
   head_ = new QSpinBox(this);
@@ -57,7 +57,8 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
 void AttentionView::setModelShape(int layers, int heads, bool text) {
   layer_->setRange(0, std::max(0, layers - 1));
   head_->setRange(0, std::max(0, heads - 1));
-  prompt_->setEnabled(text);
+  prompt_->clear();
+  prompt_->setPlaceholderText(text ? tr("prompt text") : tr("validation sequence number (0, 1, 2, …)"));
   views_.clear();
   rebuild();
 }
