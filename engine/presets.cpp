@@ -103,8 +103,8 @@ const std::vector<Preset>& presets() {
        "batch 2, AdamW 4e-4, 10 epochs, eval every 5 steps; set data.path to the-verdict.txt",
        book_ch5(false)},
       {"book-ch5-small",
-       "chapter-5 setup with a small model (2 layers, d=128, 4 heads) that finishes in about a "
-       "minute; set data.path",
+       "chapter-5 setup with a small model (2 layers, d=128, 4 heads): about a minute per "
+       "variant; set data.path",
        book_ch5(true)},
       {"task-copy", "copy 8 symbols (vocabulary 16) after a separator: an offset lookup",
        task_seq("copy", 8, 16, 1500)},
