@@ -10,7 +10,7 @@ namespace qk {
 
 BpeTokenizer BpeTokenizer::train(const std::string& corpus, int vocab_size, const Progress& progress) {
   if (vocab_size < 256) throw Error("bpe-train: vocabulary size must be >= 256 (the byte alphabet)");
-  utf8_decode(corpus, "corpus");
+  utf8_check(corpus, "corpus");
   BpeTokenizer t;
   std::map<std::string, int64_t> freq;
   for (auto& piece : t.pretok_->split(corpus)) ++freq[piece];
@@ -112,7 +112,7 @@ nlohmann::json BpeTokenizer::to_json() const {
 }
 
 std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
-  utf8_decode(text, "text");
+  utf8_check(text, "text");
   std::vector<int64_t> out;
   for (const auto& piece : pretok_->split(text)) {
     {

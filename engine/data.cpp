@@ -77,17 +77,13 @@ std::optional<Batch> DataLoader::next() {
 }
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open corpus file (missing or unreadable)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
+  std::string text = read_file_bytes(path, "corpus file (missing or unreadable)");
   if (text.empty()) throw Error(path + ": corpus file is empty");
   auto nul = text.find('\0');
   if (nul != std::string::npos)
     throw Error(path + ": looks like a binary file (NUL byte at offset " + std::to_string(nul) +
                 "); expected UTF-8 text");
-  utf8_decode(text, path);  // throws with the byte offset of invalid UTF-8
+  utf8_check(text, path);  // throws with the byte offset of invalid UTF-8
   return text;
 }
 

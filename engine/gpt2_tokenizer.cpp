@@ -183,7 +183,7 @@ void Gpt2Tokenizer::encode_ordinary(const std::string& text, std::vector<int64_t
 }
 
 std::vector<int64_t> Gpt2Tokenizer::encode(const std::string& text) const {
-  utf8_decode(text, "text");  // validates, with the byte offset of a bad sequence
+  utf8_check(text, "text");  // with the byte offset of a bad sequence
   std::vector<int64_t> out;
   size_t pos = 0;
   auto eot = encoder_.find(kEndOfText);

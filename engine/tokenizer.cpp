@@ -12,9 +12,10 @@
 
 namespace qk {
 
-std::vector<uint32_t> utf8_decode(const std::string& s, const std::string& what) {
-  std::vector<uint32_t> out;
-  out.reserve(s.size());
+namespace {
+
+// Walks s once, calling on_cp for every code point; throws naming `what` and the byte offset.
+template <class F> void utf8_walk(const std::string& s, const std::string& what, F&& on_cp) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   for (size_t i = 0; i < n;) {
@@ -35,10 +36,22 @@ std::vector<uint32_t> utf8_decode(const std::string& s, const std::string& what)
     static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
       throw Error(what + ": invalid UTF-8 at byte offset " + std::to_string(i));
-    out.push_back(cp);
+    on_cp(cp);
     i += len;
   }
+}
+
+}  // namespace
+
+std::vector<uint32_t> utf8_decode(const std::string& s, const std::string& what) {
+  std::vector<uint32_t> out;
+  out.reserve(s.size());
+  utf8_walk(s, what, [&](uint32_t cp) { out.push_back(cp); });
   return out;
+}
+
+void utf8_check(const std::string& s, const std::string& what) {
+  utf8_walk(s, what, [](uint32_t) {});
 }
 
 std::string utf8_encode(uint32_t cp) {
@@ -61,8 +74,8 @@ std::string utf8_encode(const std::vector<uint32_t>& cps) {
 }
 
 CharTokenizer CharTokenizer::from_corpus(const std::string& corpus, bool unk) {
-  auto cps = utf8_decode(corpus, "corpus");
-  std::set<uint32_t> uniq(cps.begin(), cps.end());
+  std::set<uint32_t> uniq;
+  utf8_walk(corpus, "corpus", [&](uint32_t cp) { uniq.insert(cp); });
   CharTokenizer t;
   t.chars_.assign(uniq.begin(), uniq.end());
   t.unk_ = unk;

@@ -24,6 +24,7 @@ class Tokenizer {
 
 // UTF-8 helpers (throw qk::Error with the byte offset of the first invalid sequence).
 std::vector<uint32_t> utf8_decode(const std::string& s, const std::string& what = "text");
+void utf8_check(const std::string& s, const std::string& what = "text");  // validates, no allocation
 std::string utf8_encode(uint32_t cp);
 std::string utf8_encode(const std::vector<uint32_t>& cps);
 
