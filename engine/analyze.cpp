@@ -35,16 +35,10 @@ struct Loaded {
 
 std::vector<Batch> validation_batches(const ExperimentConfig& cfg, const std::string& run_dir,
                                       std::shared_ptr<Tokenizer>* tokenizer) {
-  if (cfg.data.kind == "text") {
-    DataConfig d = cfg.data;
-    if (d.cache_dir.empty()) d.cache_dir = run_dir;
-    auto corpus = load_text_corpus(d, d.max_length > 0 ? d.max_length : cfg.model.context_length);
-    *tokenizer = corpus.tokenizer;
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.train.seed));
-    return make_text_source(corpus, cfg.train.batch_size, gen)->eval_batches(true, cfg.train.eval_batches);
-  }
-  return make_task_source(cfg.data, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed))
-      ->eval_batches(true, cfg.train.eval_batches);
+  if (cfg.data.kind != "text") return probe_batches(cfg, nullptr);
+  auto corpus = load_run_corpus(cfg, run_dir);
+  *tokenizer = corpus.tokenizer;
+  return probe_batches(cfg, &corpus);
 }
 
 }  // namespace

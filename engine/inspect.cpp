@@ -113,17 +113,12 @@ void Inspector::attach_run(const std::string& run_dir) {
       impl->tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(nlohmann::json::parse(lm.tokenizer_json)));
   }
   if (impl->models.empty()) throw Error(run_dir + ": no checkpoints to inspect");
-  const auto& c = impl->cfg;
-  if (c.data.kind != "text") {
-    impl->probe = make_task_source(c.data, c.train.batch_size, static_cast<uint64_t>(c.train.seed))
-                      ->eval_batches(true, c.train.eval_batches);
-  } else {
-    DataConfig d = c.data;
-    if (d.cache_dir.empty()) d.cache_dir = run_dir;
-    auto corpus = load_text_corpus(d, d.max_length > 0 ? d.max_length : c.model.context_length);
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(c.train.seed));
-    impl->probe = make_text_source(corpus, c.train.batch_size, gen)->eval_batches(true, c.train.eval_batches);
+  if (impl->cfg.data.kind == "text") {
+    auto corpus = load_run_corpus(impl->cfg, run_dir);
+    impl->probe = probe_batches(impl->cfg, &corpus);
     if (!impl->tokenizer) impl->tokenizer = corpus.tokenizer;
+  } else {
+    impl->probe = probe_batches(impl->cfg, nullptr);
   }
   impl_ = std::move(impl);
 }

@@ -256,4 +256,18 @@ std::unique_ptr<DataSource> make_task_source(const DataConfig& d, int batch_size
   return std::make_unique<TaskSource>(make_task(d), batch_size, seed, d.val_sequences);
 }
 
+std::vector<Batch> probe_batches(const ExperimentConfig& c, const TextCorpus* corpus) {
+  const auto seed = static_cast<uint64_t>(c.train.seed);
+  auto src = c.data.kind == "text"
+                 ? make_text_source(*corpus, c.train.batch_size, at::make_generator<at::CPUGeneratorImpl>(seed))
+                 : make_task_source(c.data, c.train.batch_size, seed);
+  return src->eval_batches(true, c.train.eval_batches);
+}
+
+TextCorpus load_run_corpus(const ExperimentConfig& c, const std::string& run_dir) {
+  DataConfig d = c.data;
+  if (d.cache_dir.empty()) d.cache_dir = run_dir;
+  return load_text_corpus(d, d.max_length > 0 ? d.max_length : c.model.context_length);
+}
+
 }  // namespace qk

@@ -41,4 +41,11 @@ std::unique_ptr<SyntheticTask> make_task(const DataConfig& d);
 // Training stream (batches from seed, counter) + fixed validation / training-probe sets.
 std::unique_ptr<DataSource> make_task_source(const DataConfig& d, int batch_size, uint64_t seed);
 
+// The fixed validation batches analyses use (KL, truncation, attention samples): eval_batches
+// batches of the validation split, drawn with a generator of their own so that no lane's random
+// stream is touched. `corpus` is required for text data, ignored for tasks.
+std::vector<Batch> probe_batches(const ExperimentConfig& c, const TextCorpus* corpus);
+// The text corpus of a resolved run config, with the token cache in the run folder.
+TextCorpus load_run_corpus(const ExperimentConfig& c, const std::string& run_dir);
+
 }  // namespace qk

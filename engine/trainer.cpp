@@ -62,14 +62,6 @@ struct Experiment::Impl {
   std::vector<Lane> lanes;
   std::vector<Batch> probe;       // fixed validation batches for analyses
   std::vector<Batch> kl_batches;  // the probe batches when KL is tracked
-
-  // Fixed batches from a separate source: no draws from any lane's generators.
-  std::vector<Batch> make_probe() {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(cfg.train.seed));
-    auto src = corpus ? make_text_source(*corpus, cfg.train.batch_size, gen)
-                      : make_task_source(cfg.data, cfg.train.batch_size, static_cast<uint64_t>(cfg.train.seed));
-    return src->eval_batches(true, cfg.train.eval_batches);
-  }
   int64_t total = 0, done = 0;
   torch::Device device{torch::kCPU};
 
@@ -209,7 +201,7 @@ Experiment::Experiment(const ExperimentConfig& input,
   }
   const int64_t bpe = I.lanes[0].data->batches_per_epoch();
   I.total = cfg.train.epochs > 0 ? cfg.train.epochs * bpe : cfg.train.steps;
-  I.probe = I.make_probe();
+  I.probe = qk::probe_batches(cfg, I.corpus.get());
   if (!book && cfg.train.track_kl && I.lanes.size() > 1) I.kl_batches = I.probe;
 }
 
