@@ -262,6 +262,35 @@ double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batch
   return count ? total / count : 0.0;
 }
 
+std::vector<int64_t> generate_ids(GPTModelImpl& m, std::vector<int64_t> ids, int max_new, double temperature,
+                                  int top_k, at::Generator* gen) {
+  const bool was = m.is_training();
+  m.eval();
+  torch::NoGradGuard ng;
+  const auto dev = m.parameters().front().device();
+  const int64_t ctx = m.config().context_length;
+  if (ids.empty()) ids.push_back(0);
+  for (int k = 0; k < max_new; ++k) {
+    const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - ctx);
+    auto idx = torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64).view({1, -1}).to(dev);
+    auto logits = m.forward(idx).select(1, -1);  // (1, V)
+    if (temperature <= 0) {
+      ids.push_back(torch::softmax(logits, -1).argmax(-1).item<int64_t>());
+      continue;
+    }
+    auto l = logits[0].to(torch::kFloat64).cpu();
+    if (top_k > 0 && top_k < l.size(0)) {
+      auto kth = std::get<0>(l.topk(top_k)).min();
+      l = l.masked_fill(l < kth, -std::numeric_limits<double>::infinity());
+    }
+    auto probs = torch::softmax(l / temperature, -1);
+    ids.push_back(torch::multinomial(probs, 1, false, gen ? c10::optional<at::Generator>(*gen) : c10::nullopt)
+                      .item<int64_t>());
+  }
+  if (was) m.train();
+  return ids;
+}
+
 AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids) {
   if (ids.empty()) throw Error("attention: the prompt encodes to no tokens");
   const bool was = m.is_training();

@@ -58,6 +58,12 @@ LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, boo
 // Mean over (sequence, scored position) of KL(p_a ‖ p_b) of the next-token distributions.
 double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batches);
 
+// Continues `ids` by max_new tokens, eval mode, no grad, cropping to the context. temperature 0:
+// greedy, argmax of the softmax as the book's generate_text_simple; otherwise softmax(logits/T)
+// over the top_k logits (0 = all), sampled with `gen`.
+std::vector<int64_t> generate_ids(GPTModelImpl& m, std::vector<int64_t> ids, int max_new,
+                                  double temperature = 0, int top_k = 0, at::Generator* gen = nullptr);
+
 struct AttentionMaps {
   std::vector<torch::Tensor> weights;        // per layer (H, T, T), float32
   std::vector<std::vector<double>> entropy;  // [layer][head] mean row entropy (nats)

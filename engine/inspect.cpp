@@ -228,27 +228,8 @@ std::vector<SampleView> Inspector::samples(const std::string& prompt, double tem
     const auto dev = m->parameters().front().device();
     std::string text;
     if (impl_->tokenizer) {
-      auto ids = impl_->tokenizer->encode(prompt.empty() ? impl_->cfg.data.prompt : prompt);
-      if (ids.empty()) ids.push_back(0);
-      const int64_t ctx = m->config().context_length;
-      for (int k = 0; k < max_new; ++k) {
-        const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - ctx);
-        auto idx = torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64)
-                       .view({1, -1}).to(dev);
-        auto logits = m->forward(idx).select(1, -1)[0].to(torch::kFloat64).cpu();  // (V)
-        int64_t next;
-        if (temperature <= 0) {
-          next = logits.argmax().item<int64_t>();
-        } else {
-          if (top_k > 0 && top_k < logits.size(0)) {
-            auto kth = std::get<0>(logits.topk(top_k)).min();
-            logits = logits.masked_fill(logits < kth, -std::numeric_limits<double>::infinity());
-          }
-          auto probs = torch::softmax(logits / temperature, -1);
-          next = torch::multinomial(probs, 1, false, gen).item<int64_t>();
-        }
-        ids.push_back(next);
-      }
+      auto ids = generate_ids(*m, impl_->tokenizer->encode(prompt.empty() ? impl_->cfg.data.prompt : prompt),
+                              max_new, temperature, top_k, &gen);
       text = impl_->tokenizer->decode(ids);
     } else {
       // Tasks: a few validation sequences with the model's predictions at the scored positions.

@@ -113,24 +113,7 @@ struct Experiment::Impl {
 
   std::string generate(Lane& l, const std::string& prompt, int max_new) {
     if (!corpus) return "";
-    std::vector<int64_t> ids = corpus->tokenizer->encode(prompt);
-    if (ids.empty()) ids.push_back(0);
-    const bool was_training = l.model->is_training();
-    l.model->eval();
-    {
-      torch::NoGradGuard ng;
-      const int64_t ctx = cfg.model.context_length;
-      for (int k = 0; k < max_new; ++k) {
-        const int64_t start = std::max<int64_t>(0, static_cast<int64_t>(ids.size()) - ctx);
-        auto idx = torch::tensor(std::vector<int64_t>(ids.begin() + start, ids.end()), torch::kInt64)
-                       .view({1, -1}).to(device);
-        auto logits = l.model->forward(idx).select(1, -1);  // (1, V)
-        auto probas = torch::softmax(logits, -1);
-        ids.push_back(probas.argmax(-1).item<int64_t>());
-      }
-    }
-    if (was_training) l.model->train();
-    return corpus->tokenizer->decode(ids);
+    return corpus->tokenizer->decode(generate_ids(*l.model, corpus->tokenizer->encode(prompt), max_new));
   }
 };
 
