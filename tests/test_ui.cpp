@@ -181,6 +181,12 @@ TEST_CASE("GUI thread latency while training at full speed, and closing mid-run 
   CHECK(QFile::exists(saved + "/standard.safetensors"));
 }
 
+TEST_CASE("CSV data converts to JSON records with quoted cells", "[ui]") {
+  const QString json = qkui::csv_to_json("query,key_token,weight\n0,\"a, \"\"b\"\"\",0.5\n");
+  CHECK(json.contains("\"key_token\": \"a, \\\"b\\\"\""));
+  CHECK(json.contains("\"weight\": 0.5"));
+}
+
 int main(int argc, char** argv) {
   qputenv("QT_QPA_PLATFORM", "offscreen");
   QApplication app(argc, argv);

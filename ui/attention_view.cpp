@@ -188,7 +188,7 @@ QList<Exportable> AttentionView::exportables() const {
     const QString variant = p.variant;
     const int head = p.head;
     out.push_back({name, QString("Attention %1 layer %2 head %3").arg(p.variant).arg(layer_->value()).arg(p.head), p.plot,
-                   [this, variant, head](const QString& path) {
+                   [this, variant, head] {
                      QString csv = "query,key,query_token,key_token,weight\n";
                      for (const auto& v : views_) {
                        if (QString::fromStdString(v.variant) != variant) continue;
@@ -205,7 +205,7 @@ QList<Exportable> AttentionView::exportables() const {
                                       .arg((*w)[q * v.T + k], 0, 'g', 7);
                          }
                      }
-                     return save_text(path, csv);
+                     return csv;
                    }});
   }
   return out;

@@ -190,7 +190,7 @@ QString loss_csv(const std::vector<qk::EvalRecord>& rows) {
 
 QList<Exportable> LossPlot::exportables() const {
   return {{"loss", tr("Train and validation loss"), plot_,
-           [this](const QString& path) { return save_text(path, loss_csv(rows_)); }}};
+           [this] { return loss_csv(rows_); }}};
 }
 
 }  // namespace qkui

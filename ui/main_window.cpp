@@ -290,24 +290,8 @@ void MainWindow::exportCurrentView() {
   if (f.isEmpty()) return;
   QString err;
   if (f.endsWith(".csv", Qt::CaseInsensitive)) err = items[0].write_csv(f);
-  else if (f.endsWith(".json", Qt::CaseInsensitive)) {
-    err = items[0].write_csv(f + ".csv.tmp");
-    if (err.isEmpty()) {  // CSV -> JSON records
-      QFile in(f + ".csv.tmp");
-      in.open(QIODevice::ReadOnly | QIODevice::Text);
-      const QStringList lines = QString::fromUtf8(in.readAll()).split('\n', Qt::SkipEmptyParts);
-      in.remove();
-      nlohmann::json arr = nlohmann::json::array();
-      const QStringList head = lines.value(0).split(',');
-      for (int i = 1; i < lines.size(); ++i) {
-        const QStringList cells = lines[i].split(',');
-        nlohmann::json row;
-        for (int c = 0; c < head.size(); ++c) row[head[c].toStdString()] = cells.value(c).toStdString();
-        arr.push_back(row);
-      }
-      err = save_text(f, QString::fromStdString(arr.dump(1)));
-    }
-  } else err = export_plot(items[0].plot, f, items[0].title);
+  else if (f.endsWith(".json", Qt::CaseInsensitive)) err = save_text(f, csv_to_json(items[0].csv()));
+  else err = export_plot(items[0].plot, f, items[0].title);
   if (!err.isEmpty()) onFailed(err);
 }
 

@@ -2,6 +2,9 @@
 #include "plot_util.h"
 
 #include <QApplication>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QPalette>
 #include <QSaveFile>
 #include <qcustomplot.h>
@@ -58,6 +61,37 @@ QCPColorMap* make_heatmap(QCustomPlot* plot, bool diverging, double lo, double h
   scale->setMarginGroup(QCP::msBottom | QCP::msTop, group);
   plot->yAxis->setRangeReversed(true);  // query 0 at the top
   return map;
+}
+
+QString csv_to_json(const QString& csv) {
+  auto split = [](const QString& line) {  // quoted cells may hold commas and doubled quotes
+    QStringList cells;
+    QString cell;
+    bool quoted = false;
+    for (int i = 0; i < line.size(); ++i) {
+      const QChar c = line[i];
+      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') { cell += '"'; ++i; }
+      else if (c == '"') quoted = !quoted;
+      else if (c == ',' && !quoted) { cells << cell; cell.clear(); }
+      else cell += c;
+    }
+    cells << cell;
+    return cells;
+  };
+  const QStringList lines = csv.split('\n', Qt::SkipEmptyParts);
+  const QStringList head = lines.isEmpty() ? QStringList() : split(lines[0]);
+  QJsonArray rows;
+  for (int i = 1; i < lines.size(); ++i) {
+    const QStringList cells = split(lines[i]);
+    QJsonObject row;
+    for (int c = 0; c < head.size(); ++c) {
+      bool ok = false;
+      const double v = cells.value(c).toDouble(&ok);
+      row[head[c]] = ok ? QJsonValue(v) : QJsonValue(cells.value(c));
+    }
+    rows.append(row);
+  }
+  return QString::fromUtf8(QJsonDocument(rows).toJson(QJsonDocument::Indented));
 }
 
 QString save_text(const QString& path, const QString& text) {

@@ -126,29 +126,29 @@ void RankView::redraw() {
 QList<Exportable> RankView::exportables() const {
   QList<Exportable> out;
   out.push_back({"truncation", tr("Validation loss versus rank of every head's form"), trunc_plot_,
-                 [this](const QString& path) {
+                 [this] {
                    QString csv = "variant,rank,val_loss,val_acc\n";
                    for (const auto& t : trunc_)
                      for (size_t i = 0; i < t.ranks.size(); ++i)
                        csv += QString("%1,%2,%3,%4\n").arg(QString::fromStdString(t.variant)).arg(t.ranks[i])
                                   .arg(t.val_loss[i], 0, 'g', 9)
                                   .arg(std::isnan(t.val_acc[i]) ? QString() : QString::number(t.val_acc[i], 'g', 9));
-                   return save_text(path, csv);
+                   return csv;
                  }});
-  out.push_back({"effective_rank", tr("Effective rank over training"), erank_plot_, [this](const QString& path) {
+  out.push_back({"effective_rank", tr("Effective rank over training"), erank_plot_, [this] {
                    QString csv = "step,variant,seed,layer,head,effective_rank\n";
                    for (const auto& r : spectra_)
                      for (const auto& h : r.heads)
                        csv += QString("%1,%2,%3,%4,%5,%6\n").arg(r.step).arg(QString::fromStdString(r.variant)).arg(r.seed)
                                   .arg(h.layer).arg(h.head).arg(h.effective_rank, 0, 'g', 9);
-                   return save_text(path, csv);
+                   return csv;
                  }});
-  out.push_back({"divergence", tr("KL divergence between the paired models"), kl_plot_, [this](const QString& path) {
+  out.push_back({"divergence", tr("KL divergence between the paired models"), kl_plot_, [this] {
                    QString csv = "step,seed,from,to,kl\n";
                    for (const auto& d : kl_)
                      csv += QString("%1,%2,%3,%4,%5\n").arg(d.step).arg(d.seed).arg(QString::fromStdString(d.from))
                                 .arg(QString::fromStdString(d.to)).arg(d.kl, 0, 'g', 9);
-                   return save_text(path, csv);
+                   return csv;
                  }});
   return out;
 }

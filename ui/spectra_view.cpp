@@ -169,23 +169,23 @@ void SpectraView::redrawHistory() {
 QList<Exportable> SpectraView::exportables() const {
   QList<Exportable> out;
   out.push_back({"spectra", QString("Singular values, layer %1 head %2").arg(layer_->value()).arg(head_->value()),
-                 sigma_plot_, [this](const QString& path) {
+                 sigma_plot_, [this] {
                    QString csv = "variant,layer,head,matrix,index,sigma\n";
                    for (const auto& v : spectra_)
                      for (size_t i = 0; i < v.sigma.size(); ++i)
                        csv += QString("%1,%2,%3,%4,%5,%6\n").arg(QString::fromStdString(v.variant)).arg(v.layer)
                                   .arg(v.head).arg(QString::fromStdString(v.matrix)).arg(i).arg(v.sigma[i], 0, 'g', 9);
-                   return save_text(path, csv);
+                   return csv;
                  }});
   out.push_back({"spectra_history", QString("Spectra over training (%1)").arg(history_variant_->currentText()),
-                 history_plot_, [this](const QString& path) {
+                 history_plot_, [this] {
                    QString csv = "step,variant,seed,layer,head,index,sigma\n";
                    for (const auto& r : history_)
                      for (const auto& h : r.heads)
                        for (size_t i = 0; i < h.sigma.size(); ++i)
                          csv += QString("%1,%2,%3,%4,%5,%6,%7\n").arg(r.step).arg(QString::fromStdString(r.variant))
                                     .arg(r.seed).arg(h.layer).arg(h.head).arg(i).arg(h.sigma[i], 0, 'g', 9);
-                   return save_text(path, csv);
+                   return csv;
                  }});
   return out;
 }
