@@ -16,17 +16,13 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "fsutil.h"
+#include "run_dir.h"
 #include "tasks.h"
 #include "trainer.h"
 
 namespace qk {
 namespace {
 
-std::string num(double v) {
-  std::ostringstream ss;
-  ss << std::setprecision(9) << v;
-  return ss.str();
-}
 
 struct Loaded {
   std::string name;  // file stem, e.g. "standard"
@@ -78,12 +74,12 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
     for (const auto& hs : model_spectra(*m.lm.model)) {
       for (size_t i = 0; i < hs.sigma.size(); ++i)
         spectra += m.name + "," + std::to_string(hs.layer) + "," + std::to_string(hs.head) + "," + hs.matrix +
-                   "," + std::to_string(i) + "," + num(hs.sigma[i]) + "\n";
+                   "," + std::to_string(i) + "," + csv_number(hs.sigma[i]) + "\n";
       const auto& r = hs.metrics;
       metrics += m.name + "," + std::to_string(hs.layer) + "," + std::to_string(hs.head) + "," + hs.matrix + "," +
-                 std::to_string(r.numerical_rank) + "," + num(r.effective_rank) + "," + num(r.stable_rank) + "," +
-                 std::to_string(r.rank90) + "," + std::to_string(r.rank99) + "," + num(r.spectral_norm) + "," +
-                 num(r.nuclear_norm) + "\n";
+                 std::to_string(r.numerical_rank) + "," + csv_number(r.effective_rank) + "," + csv_number(r.stable_rank) + "," +
+                 std::to_string(r.rank90) + "," + std::to_string(r.rank99) + "," + csv_number(r.spectral_norm) + "," +
+                 csv_number(r.nuclear_norm) + "\n";
       report["heads"].push_back({{"variant", m.name}, {"layer", hs.layer}, {"head", hs.head}, {"matrix", hs.matrix},
                                  {"sigma", hs.sigma}, {"numerical_rank", r.numerical_rank},
                                  {"effective_rank", r.effective_rank}, {"stable_rank", r.stable_rank},
@@ -108,7 +104,7 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
       GPTModel c = clone_model(*m.lm.model);
       truncate_forms(*c, r, o.layer);
       auto la = evaluate_batches(*c, val, acc);
-      trunc += m.name + "," + std::to_string(r) + "," + num(la.loss) + "," + (std::isnan(la.acc) ? "" : num(la.acc)) + "\n";
+      trunc += m.name + "," + std::to_string(r) + "," + csv_number(la.loss) + "," + (std::isnan(la.acc) ? "" : csv_number(la.acc)) + "\n";
       report["truncation"].push_back({{"variant", m.name}, {"rank", r}, {"val_loss", la.loss},
                                       {"val_acc", std::isnan(la.acc) ? nlohmann::json() : nlohmann::json(la.acc)}});
       if (tty) err << "\rtruncation " << m.name << " rank " << r << "\033[K" << std::flush;
@@ -133,12 +129,12 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
           auto a = principal_angles(fs[h], fm[h], k, left);
           for (size_t i = 0; i < a.size(); ++i)
             angles += std::to_string(l) + "," + std::to_string(h) + "," + (left ? "left" : "right") + "," +
-                      std::to_string(i) + "," + num(a[i]) + "\n";
+                      std::to_string(i) + "," + csv_number(a[i]) + "\n";
           report["principal_angles"].push_back({{"layer", l}, {"head", h}, {"side", left ? "left" : "right"}, {"angles", a}});
         }
     }
     const double kl = mean_kl(*std_m->lm.model, *mer_m->lm.model, val);
-    diverg += std_m->name + "," + mer_m->name + "," + num(kl) + "\n";
+    diverg += std_m->name + "," + mer_m->name + "," + csv_number(kl) + "\n";
     report["kl"] = {{"from", std_m->name}, {"to", mer_m->name}, {"kl", kl}};
   }
   write_file_atomic(dir + "/principal_angles.csv", angles);
@@ -164,7 +160,7 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
             auto a = principal_angles(now[h], then[h], k, left);
             for (size_t i = 0; i < a.size(); ++i)
               drift += m.name + "," + std::to_string(l) + "," + std::to_string(h) + "," + (left ? "left" : "right") +
-                       "," + std::to_string(i) + "," + num(a[i]) + "\n";
+                       "," + std::to_string(i) + "," + csv_number(a[i]) + "\n";
             report["angles_to_init"].push_back({{"variant", m.name}, {"layer", l}, {"head", h},
                                                 {"side", left ? "left" : "right"}, {"angles", a}});
           }
@@ -195,10 +191,10 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
       auto* p = w.data_ptr<float>();
       for (int64_t h = 0; h < H; ++h)
         for (int64_t q = 0; q < T; ++q)
-          for (int64_t k = 0; k <= q; ++k) csv += std::to_string(h) + "," + std::to_string(q) + "," + std::to_string(k) + "," + num(p[(h * T + q) * T + k]) + "\n";
+          for (int64_t k = 0; k <= q; ++k) csv += std::to_string(h) + "," + std::to_string(q) + "," + std::to_string(k) + "," + csv_number(p[(h * T + q) * T + k]) + "\n";
       write_file_atomic(dir + "/attention/" + m.name + "_layer" + std::to_string(l) + ".csv", csv);
       for (int64_t h = 0; h < H; ++h)
-        summary += m.name + "," + std::to_string(l) + "," + std::to_string(h) + "," + num(maps.entropy[l][h]) + "," +
+        summary += m.name + "," + std::to_string(l) + "," + std::to_string(h) + "," + csv_number(maps.entropy[l][h]) + "," +
                    std::to_string(maps.rank[l][h]) + "\n";
       report["attention"].push_back({{"variant", m.name}, {"layer", l}, {"entropy", maps.entropy[l]}, {"rank", maps.rank[l]}});
     }

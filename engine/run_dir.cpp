@@ -39,11 +39,9 @@ void RunWriter::on_sample(const SampleRecord& s) {
   write_file_atomic(dir_ + "/samples.txt", samples_);
 }
 
-static std::string num(double v);
-
 void RunWriter::on_divergence(const DivergenceRecord& d) {
   if (divergence_.empty()) divergence_ = "step,seed,from,to,kl\n";
-  divergence_ += std::to_string(d.step) + "," + std::to_string(d.seed) + "," + d.from + "," + d.to + "," + num(d.kl) + "\n";
+  divergence_ += std::to_string(d.step) + "," + std::to_string(d.seed) + "," + d.from + "," + d.to + "," + csv_number(d.kl) + "\n";
   write_file_atomic(dir_ + "/divergence.csv", divergence_);
 }
 
@@ -56,10 +54,10 @@ void RunWriter::on_spectra(const SpectraRecord& s) {
   for (const auto& h : s.heads)
     for (size_t i = 0; i < h.sigma.size(); ++i)
       out << s.step << "," << s.variant << "," << s.seed << "," << h.layer << "," << h.head << "," << i << ","
-          << num(h.sigma[i]) << "\n";
+          << csv_number(h.sigma[i]) << "\n";
 }
 
-static std::string num(double v) {
+std::string csv_number(double v) {
   if (std::isnan(v)) return "";
   std::ostringstream ss;
   ss << std::setprecision(9) << v;
@@ -69,9 +67,9 @@ static std::string num(double v) {
 std::string metrics_csv(const std::vector<EvalRecord>& rows) {
   std::string out = "step,tokens_seen,wall_time_s,variant,train_loss,val_loss,train_acc,val_acc,seed\n";
   for (const auto& r : rows)
-    out += std::to_string(r.step) + "," + std::to_string(r.tokens_seen) + "," + num(r.wall_time_s) +
-           "," + r.variant + "," + num(r.train_loss) + "," + num(r.val_loss) + "," +
-           num(r.train_acc) + "," + num(r.val_acc) + "," + std::to_string(r.seed) + "\n";
+    out += std::to_string(r.step) + "," + std::to_string(r.tokens_seen) + "," + csv_number(r.wall_time_s) +
+           "," + r.variant + "," + csv_number(r.train_loss) + "," + csv_number(r.val_loss) + "," +
+           csv_number(r.train_acc) + "," + csv_number(r.val_acc) + "," + std::to_string(r.seed) + "\n";
   return out;
 }
 

@@ -35,6 +35,7 @@ class RunWriter : public TrainerObserver {
 };
 
 std::string metrics_csv(const std::vector<EvalRecord>& rows);
+std::string csv_number(double v);  // 9 significant digits; NaN -> empty cell
 std::vector<EvalRecord> read_metrics_csv(const std::string& path);  // throws naming file and line
 
 }  // namespace qk
