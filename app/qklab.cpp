@@ -1,6 +1,6 @@
 // qklab — the QKLab desktop lab. Thin main: builds the MainWindow (ui/) and runs the event loop.
 // --autostart trains the default experiment at once; --screenshot FILE --steps N trains N steps,
-// saves a picture of the window and quits (used by CI under Xvfb).
+// saves a picture of the window (and with --report DIR exports the report) and quits (CI, Xvfb).
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
@@ -29,16 +29,17 @@ int main(int argc, char** argv) {
   QCommandLineOption shot("screenshot", "train, save a PNG of the window to FILE and quit", "FILE");
   QCommandLineOption steps("steps", "with --screenshot: steps to train first (default 200)", "N", "200");
   QCommandLineOption tab("tab", "view to show: loss, attention, spectra, rank, samples", "NAME", "loss");
+  QCommandLineOption report("report", "with --screenshot: also export the report into DIR", "DIR");
   QCommandLineOption run("run", "open a run folder written by qklab-cli", "DIR");
   QCommandLineOption preset("preset", "start from a built-in preset", "NAME");
-  cli.addOptions({autostart, shot, steps, tab, run, preset});
+  cli.addOptions({autostart, shot, steps, tab, run, preset, report});
   cli.addPositionalArgument("corpus", "optional UTF-8 text file to train on");
   cli.process(app);
 
   qkui::MainWindow w;
   if (cli.isSet(preset)) {
     try {
-      w.loadExperiment(QString::fromStdString(qk::config_to_json(qk::preset_config(cli.value(preset).toStdString())).dump()));
+      w.loadExperiment(qk::preset_config(cli.value(preset).toStdString()));
     } catch (const std::exception& e) {
       qCritical("qklab: %s", e.what());
       return 2;
@@ -46,8 +47,11 @@ int main(int argc, char** argv) {
   }
   if (!cli.positionalArguments().isEmpty()) w.openCorpus(cli.positionalArguments().first());
   if (cli.isSet(run)) w.openRunFolder(cli.value(run));
-  const QStringList tabs{"loss", "attention", "spectra", "rank", "samples"};
-  w.tabs()->setCurrentIndex(std::max<int>(0, tabs.indexOf(cli.value(tab))));
+  if (!w.showView(cli.value(tab))) {
+    qCritical("qklab: --tab: no view '%s' (expected one of: %s)", qPrintable(cli.value(tab)),
+              qPrintable(w.viewNames().join(", ")));
+    return 2;
+  }
   w.show();
   if (cli.isSet(autostart) || (cli.isSet(shot) && !cli.isSet(run)))
     QTimer::singleShot(100, &w, &qkui::MainWindow::start);
@@ -56,13 +60,19 @@ int main(int argc, char** argv) {
     const qint64 n = cli.value(steps).toLongLong();
     auto* poll = new QTimer(&w);
     const bool replay = cli.isSet(run);
-    QObject::connect(poll, &QTimer::timeout, &w, [&w, file, n, poll, replay] {
+    const QString report_dir = cli.value(report);
+    QObject::connect(poll, &QTimer::timeout, &w, [&w, file, n, poll, replay, report_dir] {
       if (w.lastError().isEmpty() && (replay ? w.info().run_dir.isEmpty() : w.stepsDone() < n)) return;
       poll->stop();
       w.pause();
-      QTimer::singleShot(1500, &w, [&w, file] {
+      QTimer::singleShot(1500, &w, [&w, file, report_dir] {
         w.grab().save(file);
-        QApplication::quit();
+        if (report_dir.isEmpty()) return QApplication::quit();
+        QObject::connect(&w, &qkui::MainWindow::reportWritten, &w, [](const QString&, const QString& error) {
+          if (!error.isEmpty()) qCritical("qklab: %s", qPrintable(error));
+          QApplication::exit(error.isEmpty() ? 0 : 1);
+        });
+        w.exportReport(report_dir);
       });
     });
     poll->start(50);

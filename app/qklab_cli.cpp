@@ -1,5 +1,7 @@
-// qklab-cli — headless QKLab: train, presets, forward, convert, tokenize, bpe-train. Argument parsing only; the
-// commands live in engine/commands.cpp. User errors print one line and exit 2.
+// qklab-cli — headless QKLab: train, presets, forward, convert, analyze, report, tokenize, bpe-train.
+// Argument parsing only; the commands live in engine/ (commands.cpp, analyze.cpp) and, for
+// `report` (which draws with Qt, offscreen), in ui/report_command.cpp. User errors print one line
+// and exit 2.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -7,6 +9,9 @@
 #include "analyze.h"
 #include "commands.h"
 #include "error.h"
+#ifdef QKLAB_WITH_REPORT
+#include "report_command.h"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"qklab-cli — does a transformer need separate query and key matrices?"};
@@ -57,6 +62,18 @@ int main(int argc, char** argv) {
   ana->add_option("--layer", aopt.layer, "truncate only this layer's heads (default: every layer)");
   ana->add_option("--out", aopt.out_dir, "output folder (default RUN/analysis)");
 
+#ifdef QKLAB_WITH_REPORT
+  qkui::ReportCommandOptions ropt;
+  std::string rsize;
+  auto* rep = app.add_subcommand("report", "render the report (figures, tables, index.html) of a run folder, headless");
+  rep->add_option("run", ropt.run_dir, "run folder written by train (or the GUI)")->required();
+  rep->add_option("--out", ropt.out_dir, "report folder (default RUN/report)");
+  rep->add_option("--prompt", ropt.prompt, "attention prompt (text) or validation sequence number (tasks)");
+  rep->add_option("--seed", ropt.seed, "seed whose checkpoints are analysed (default: the first)");
+  rep->add_option("--size", rsize, "PNG size in pixels, WIDTHxHEIGHT (default 1600x1000)");
+  rep->add_option("--scale", ropt.scale, "pixels per point (default 2)");
+#endif
+
   std::string to, cin, cout_path;
   int conv_rank = 0;
   auto* conv = app.add_subcommand("convert", "standard -> merged (exact), or merged -> standard at rank r");
@@ -76,6 +93,21 @@ int main(int argc, char** argv) {
     if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
     if (*conv) return qk::cmd_convert(to, cin, cout_path, conv_rank, std::cout);
     if (*ana) return qk::cmd_analyze(aopt, std::cout, std::cerr);
+#ifdef QKLAB_WITH_REPORT
+    if (*rep) {
+      if (!rsize.empty()) {
+        const auto x = rsize.find('x');
+        try {
+          if (x == std::string::npos) throw std::invalid_argument("x");
+          ropt.width = std::stoi(rsize.substr(0, x));
+          ropt.height = std::stoi(rsize.substr(x + 1));
+        } catch (const std::exception&) {
+          throw qk::Error("--size: expected WIDTHxHEIGHT in pixels, e.g. 1600x1000, got '" + rsize + "'");
+        }
+      }
+      return qkui::cmd_report(ropt, std::cout, std::cerr);
+    }
+#endif
     if (*tokc) return qk::cmd_tokenize(kopt, std::cout, std::cerr);
     if (*bpe) return qk::cmd_bpe_train(bpe_text, bpe_vocab, bpe_out, std::cout, std::cerr);
   } catch (const qk::Error& e) {

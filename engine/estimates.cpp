@@ -9,9 +9,18 @@ SizeEstimate estimate(const ExperimentConfig& c, Variant v, int64_t vocab) {
   const auto& m = c.model;
   const int64_t d = m.emb_dim, H = m.n_heads, L = m.n_layers, T = m.context_length;
   const int64_t qk = m.effective_qk_head_dim(), bias = m.qkv_bias ? 1 : 0;
-  int64_t att = 0;
-  if (v == Variant::Standard) att = 2 * (d * H * qk + bias * H * qk) + (d * d + bias * d) + (d * d + d);
-  else att = H * d * d + (d * d + bias * d) + (d * d + d);
+  int64_t att = 0;        // attention parameters of one block
+  double score_dim = 0;   // size of the query-key product per head and key
+  switch (v) {
+    case Variant::Standard:
+      att = 2 * (d * H * qk + bias * H * qk) + (d * d + bias * d) + (d * d + d);
+      score_dim = double(qk);
+      break;
+    case Variant::Merged:
+      att = H * d * d + (d * d + bias * d) + (d * d + d);
+      score_dim = double(d);
+      break;
+  }
   const int64_t ff = d * 4 * d + 4 * d + 4 * d * d + d;
   const int64_t block = att + ff + 4 * d;
   SizeEstimate e;
@@ -19,9 +28,10 @@ SizeEstimate estimate(const ExperimentConfig& c, Variant v, int64_t vocab) {
   // Forward FLOPs per token: 2 per weight use (embeddings are lookups) + attention scores/values
   // over an average context of T/2.
   const double dense = 2.0 * double(L * block + d * vocab);
-  const double scores = v == Variant::Standard ? 2.0 * H * qk * (T / 2.0) : 2.0 * H * d * (T / 2.0);
+  const double scores = 2.0 * H * score_dim * (T / 2.0);
   const double mix = 2.0 * d * (T / 2.0);
   e.flops_per_token = 3.0 * (dense + L * (scores + mix));
+  e.attention_flops_per_token = 3.0 * L * (2.0 * att + scores + mix);
   const double B = c.train.batch_size;
   const double acts = B * T * (L * (16.0 * d + 2.0 * H * T) + 2.0 * vocab) * 4.0;
   e.memory_bytes = 4.0 * 4.0 * double(e.parameters) + acts;

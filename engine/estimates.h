@@ -10,6 +10,7 @@ namespace qk {
 struct SizeEstimate {
   int64_t parameters = 0;
   double flops_per_token = 0;  // training (forward + backward ≈ 3× forward), matmuls only
+  double attention_flops_per_token = 0;  // the attention blocks' share (projections, scores, mixing)
   double memory_bytes = 0;     // weights + grads + AdamW moments + activations of one batch
 };
 // vocab: the model's vocabulary (config's vocab_size, or the data's when that is 0).

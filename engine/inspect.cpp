@@ -1,6 +1,7 @@
 // QKLab engine — Inspector and run-folder reading (see inspect.h).
 #include "inspect.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,23 +19,6 @@
 namespace qk {
 namespace {
 
-std::vector<std::vector<std::string>> read_csv(const std::string& path, const std::string& header_prefix) {
-  std::istringstream in(read_file_bytes(path, "CSV file"));
-  std::string line;
-  std::getline(in, line);
-  if (line.rfind(header_prefix, 0) != 0)
-    throw Error(path + ": line 1: expected the header " + header_prefix + "...");
-  std::vector<std::vector<std::string>> rows;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
-    rows.push_back(f);
-  }
-  return rows;
-}
-
 std::vector<double> to_vec(const torch::Tensor& t) {
   auto c = t.to(torch::kFloat64).contiguous().cpu();
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
@@ -42,46 +26,11 @@ std::vector<double> to_vec(const torch::Tensor& t) {
 
 }  // namespace
 
-RunContents read_run(const std::string& dir) {
-  namespace fs = std::filesystem;
-  if (!fs::exists(dir + "/config.json")) throw Error(dir + ": not a run folder (no config.json)");
-  RunContents rc;
-  rc.config = load_config_file(dir + "/config.json");
-  if (fs::exists(dir + "/metrics.csv")) rc.metrics = read_metrics_csv(dir + "/metrics.csv");
-  try {
-    if (fs::exists(dir + "/divergence.csv"))
-      for (auto& f : read_csv(dir + "/divergence.csv", "step,seed,from,to,kl"))
-        rc.divergence.push_back({std::stoll(f.at(0)), std::stoi(f.at(1)), f.at(2), f.at(3), std::stod(f.at(4))});
-    if (fs::exists(dir + "/spectra_history.csv")) {
-      // step,variant,seed,layer,head,index,sigma -> one record per (step, variant, seed)
-      for (auto& f : read_csv(dir + "/spectra_history.csv", "step,variant,seed,layer,head,index,sigma")) {
-        const int64_t step = std::stoll(f.at(0));
-        const int seed = std::stoi(f.at(2)), layer = std::stoi(f.at(3)), head = std::stoi(f.at(4));
-        if (rc.spectra.empty() || rc.spectra.back().step != step || rc.spectra.back().variant != f[1] ||
-            rc.spectra.back().seed != seed)
-          rc.spectra.push_back({0, f[1], seed, step, {}});
-        auto& heads = rc.spectra.back().heads;
-        if (heads.empty() || heads.back().layer != layer || heads.back().head != head)
-          heads.push_back({layer, head, {}, 0});
-        heads.back().sigma.push_back(std::stod(f.at(6)));
-      }
-      for (auto& r : rc.spectra)
-        for (auto& h : r.heads)
-          h.effective_rank = rank_metrics(h.sigma, h.sigma.size(), h.sigma.size(), 1e-7).effective_rank;
-    }
-  } catch (const std::invalid_argument&) {
-    throw Error(dir + ": a CSV file holds a value that is not a number");
-  } catch (const std::out_of_range&) {
-    throw Error(dir + ": a CSV file has too few columns");
-  }
-  for (const auto& v : rc.config.variants)
-    if (fs::exists(dir + "/" + variant_name(v) + ".safetensors"))
-      rc.checkpoints.push_back(dir + "/" + variant_name(v) + ".safetensors");
-  return rc;
-}
-
 struct Inspector::Impl {
   ExperimentConfig cfg;
+  int seed = 0;
+  int64_t step = 0;
+  const Experiment* exp = nullptr;  // live lanes: the step is read at each call
   std::vector<std::pair<std::string, std::shared_ptr<GPTModelImpl>>> models;
   std::shared_ptr<Tokenizer> tokenizer;
   std::vector<Batch> probe;
@@ -94,6 +43,8 @@ void Inspector::attach(Experiment* exp) {
   impl_ = std::make_unique<Impl>();
   if (!exp) return;
   impl_->cfg = exp->config();
+  impl_->exp = exp;
+  impl_->seed = exp->lane_seeds().empty() ? 0 : exp->lane_seeds()[0];
   auto names = exp->lane_names();
   auto seeds = exp->lane_seeds();
   for (size_t i = 0; i < names.size(); ++i)
@@ -102,12 +53,19 @@ void Inspector::attach(Experiment* exp) {
   impl_->probe = exp->probe_batches();
 }
 
-void Inspector::attach_run(const std::string& run_dir) {
+void Inspector::attach_run(const std::string& run_dir, int seed) {
   auto rc = read_run(run_dir);
   auto impl = std::make_unique<Impl>();
   impl->cfg = rc.config;
-  for (const auto& path : rc.checkpoints) {
-    auto lm = load_model(path);
+  const auto seeds = rc.seeds();
+  if (seed < 0 && !seeds.empty()) seed = seeds.front();
+  if (!seeds.empty() && std::find(seeds.begin(), seeds.end(), seed) == seeds.end())
+    throw Error(run_dir + ": no checkpoints of seed " + std::to_string(seed));
+  impl->seed = seed;
+  for (const auto& ck : rc.checkpoints) {
+    if (ck.seed != seed) continue;
+    auto lm = load_model(ck.path);
+    impl->step = lm.step;
     impl->models.emplace_back(variant_name(lm.variant), lm.model.ptr());
     if (!lm.tokenizer_json.empty() && !impl->tokenizer)
       impl->tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(nlohmann::json::parse(lm.tokenizer_json)));
@@ -124,6 +82,9 @@ void Inspector::attach_run(const std::string& run_dir) {
 }
 
 bool Inspector::empty() const { return impl_->models.empty(); }
+const ExperimentConfig& Inspector::config() const { return impl_->cfg; }
+int Inspector::seed() const { return impl_->seed; }
+int64_t Inspector::step() const { return impl_->exp ? impl_->exp->steps_done() : impl_->step; }
 int Inspector::layers() const { return impl_->cfg.model.n_layers; }
 int Inspector::heads() const { return impl_->cfg.model.n_heads; }
 

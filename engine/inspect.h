@@ -14,23 +14,17 @@ namespace qk {
 
 class Experiment;
 
-// What a run folder holds, for replay.
-struct RunContents {
-  ExperimentConfig config;
-  std::vector<EvalRecord> metrics;
-  std::vector<DivergenceRecord> divergence;
-  std::vector<SpectraRecord> spectra;
-  std::vector<std::string> checkpoints;  // paths
-};
-RunContents read_run(const std::string& dir);  // throws qk::Error naming the file
-
 class Inspector {
  public:
   Inspector();
   ~Inspector();
   void attach(Experiment* exp);                 // live lanes (nullptr detaches)
-  void attach_run(const std::string& run_dir);  // the run's checkpoints
+  // The run's checkpoints of one seed (-1: the first seed that has checkpoints).
+  void attach_run(const std::string& run_dir, int seed = -1);
   bool empty() const;
+  const ExperimentConfig& config() const;
+  int seed() const;        // the seed of the models inspected
+  int64_t step() const;    // optimiser steps the inspected models have taken
   std::vector<std::string> variants() const;
   int layers() const;
   int heads() const;

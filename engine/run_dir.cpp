@@ -1,6 +1,7 @@
-// QKLab engine — run folder writer and metrics.csv reader.
+// QKLab engine — the run folder (see run_dir.h): file names, the writer, and the readers.
 #include "run_dir.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -9,19 +10,45 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis.h"
 #include "error.h"
 #include "fsutil.h"
 
 namespace qk {
+namespace fs = std::filesystem;
+
+std::string checkpoint_file_name(Variant v, int seed, bool many_seeds) {
+  return variant_name(v) + (many_seeds ? "-seed" + std::to_string(seed) : "") + ".safetensors";
+}
+
+std::vector<RunCheckpoint> find_checkpoints(const std::string& dir, const ExperimentConfig& cfg) {
+  std::vector<RunCheckpoint> out;
+  const bool many = cfg.train.seeds > 1;
+  for (const auto v : cfg.variants)
+    for (int k = 0; k < std::max(1, cfg.train.seeds); ++k) {
+      const int seed = cfg.train.seed + k;
+      const std::string path = dir + "/" + checkpoint_file_name(v, seed, many);
+      if (fs::exists(path)) out.push_back({v, seed, path});
+    }
+  return out;
+}
+
+std::vector<int> RunContents::seeds() const {
+  std::vector<int> s;
+  for (const auto& c : checkpoints)
+    if (std::find(s.begin(), s.end(), c.seed) == s.end()) s.push_back(c.seed);
+  std::sort(s.begin(), s.end());
+  return s;
+}
 
 RunWriter::RunWriter(const std::string& dir, bool overwrite) : dir_(dir) {
-  if (!overwrite && std::filesystem::exists(dir + "/config.json"))
+  if (!overwrite && fs::exists(dir + "/" + run_files::kConfig))
     throw Error(dir + ": already holds a run (config.json); choose another --out or pass --overwrite");
   make_dirs(dir);
 }
 
 void RunWriter::write_config(const ExperimentConfig& cfg) {
-  write_file_atomic(dir_ + "/config.json", config_to_json(cfg).dump(2) + "\n");
+  write_file_atomic(dir_ + "/" + run_files::kConfig, config_to_json(cfg).dump(2) + "\n");
 }
 
 void RunWriter::write_text(const std::string& name, const std::string& text) {
@@ -30,31 +57,50 @@ void RunWriter::write_text(const std::string& name, const std::string& text) {
 
 void RunWriter::on_eval(const EvalRecord& r) {
   rows_.push_back(r);
-  write_file_atomic(dir_ + "/metrics.csv", metrics_csv(rows_));
+  write_file_atomic(dir_ + "/" + run_files::kMetrics, metrics_csv(rows_));
 }
 
 void RunWriter::on_sample(const SampleRecord& s) {
-  samples_ += "[" + s.variant + " epoch " + std::to_string(s.epoch) + " step " +
-              std::to_string(s.step) + "] " + s.text + "\n";
-  write_file_atomic(dir_ + "/samples.txt", samples_);
+  samples_ += sample_line(s);
+  write_file_atomic(dir_ + "/" + run_files::kSamples, samples_);
 }
 
 void RunWriter::on_divergence(const DivergenceRecord& d) {
-  if (divergence_.empty()) divergence_ = "step,seed,from,to,kl\n";
-  divergence_ += std::to_string(d.step) + "," + std::to_string(d.seed) + "," + d.from + "," + d.to + "," + csv_number(d.kl) + "\n";
-  write_file_atomic(dir_ + "/divergence.csv", divergence_);
+  const std::string row = divergence_csv({d});
+  divergence_ += divergence_.empty() ? row : row.substr(row.find('\n') + 1);
+  write_file_atomic(dir_ + "/" + run_files::kDivergence, divergence_);
 }
 
 void RunWriter::on_spectra(const SpectraRecord& s) {
   // Append-only log (it grows with the run); a new run folder starts it afresh.
-  std::ofstream out(dir_ + "/spectra_history.csv", spectra_started_ ? std::ios::app : std::ios::trunc);
-  if (!out) throw Error(dir_ + "/spectra_history.csv: cannot write");
-  if (!spectra_started_) out << "step,variant,seed,layer,head,index,sigma\n";
+  const std::string path = dir_ + "/" + run_files::kSpectraHistory;
+  std::ofstream out(path, spectra_started_ ? std::ios::app : std::ios::trunc);
+  if (!out) throw Error(path + ": cannot write");
+  std::string text = spectra_history_csv({s});
+  if (spectra_started_) text.erase(0, text.find('\n') + 1);
   spectra_started_ = true;
-  for (const auto& h : s.heads)
-    for (size_t i = 0; i < h.sigma.size(); ++i)
-      out << s.step << "," << s.variant << "," << s.seed << "," << h.layer << "," << h.head << "," << i << ","
-          << csv_number(h.sigma[i]) << "\n";
+  out << text;
+}
+
+std::string sample_line(const SampleRecord& s) {
+  return "[" + s.variant + " epoch " + std::to_string(s.epoch) + " step " + std::to_string(s.step) + "] " + s.text + "\n";
+}
+
+std::string divergence_csv(const std::vector<DivergenceRecord>& rows) {
+  std::string out = "step,seed,from,to,kl\n";
+  for (const auto& d : rows)
+    out += std::to_string(d.step) + "," + std::to_string(d.seed) + "," + d.from + "," + d.to + "," + csv_number(d.kl) + "\n";
+  return out;
+}
+
+std::string spectra_history_csv(const std::vector<SpectraRecord>& rows) {
+  std::string out = "step,variant,seed,layer,head,index,sigma\n";
+  for (const auto& s : rows)
+    for (const auto& h : s.heads)
+      for (size_t i = 0; i < h.sigma.size(); ++i)
+        out += std::to_string(s.step) + "," + s.variant + "," + std::to_string(s.seed) + "," + std::to_string(h.layer) +
+               "," + std::to_string(h.head) + "," + std::to_string(i) + "," + csv_number(h.sigma[i]) + "\n";
+  return out;
 }
 
 std::string csv_number(double v) {
@@ -84,9 +130,7 @@ std::vector<EvalRecord> read_metrics_csv(const std::string& path) {
   while (std::getline(in, line)) {
     ++lineno;
     if (line.empty()) continue;
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    std::vector<std::string> f = split_csv_line(line);
     while (f.size() < 9) f.emplace_back();
     auto d = [&](const std::string& s) { return s.empty() ? kNaN : std::stod(s); };
     try {
@@ -106,6 +150,93 @@ std::vector<EvalRecord> read_metrics_csv(const std::string& path) {
     }
   }
   return rows;
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> cells(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+      cells.back() += '"';
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      cells.emplace_back();
+    } else if (c != '\r') {
+      cells.back() += c;
+    }
+  }
+  return cells;
+}
+
+namespace {
+
+// Rows of a CSV file whose first line starts with `header`; calls f(cells, line number) per row and
+// turns a bad number into one line naming the file and the line.
+template <class F> void for_csv_rows(const std::string& path, const std::string& header, F&& f) {
+  std::istringstream in(read_file_bytes(path, "CSV file"));
+  std::string line;
+  std::getline(in, line);
+  if (line.rfind(header, 0) != 0) throw Error(path + ": line 1: expected the header " + header);
+  int lineno = 1;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    try {
+      f(split_csv_line(line));
+    } catch (const std::invalid_argument&) {
+      throw Error(path + ": line " + std::to_string(lineno) + ": expected numbers, got '" + line + "'");
+    } catch (const std::out_of_range&) {
+      throw Error(path + ": line " + std::to_string(lineno) + ": too few columns or a number out of range");
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<DivergenceRecord> read_divergence_csv(const std::string& path) {
+  std::vector<DivergenceRecord> out;
+  for_csv_rows(path, "step,seed,from,to,kl", [&](const std::vector<std::string>& f) {
+    out.push_back({std::stoll(f.at(0)), std::stoi(f.at(1)), f.at(2), f.at(3), f.at(4).empty() ? kNaN : std::stod(f.at(4))});
+  });
+  return out;
+}
+
+std::vector<SpectraRecord> read_spectra_history_csv(const std::string& path) {
+  // step,variant,seed,layer,head,index,sigma -> one record per (step, variant, seed)
+  std::vector<SpectraRecord> out;
+  for_csv_rows(path, "step,variant,seed,layer,head,index,sigma", [&](const std::vector<std::string>& f) {
+    const int64_t step = std::stoll(f.at(0));
+    const int seed = std::stoi(f.at(2)), layer = std::stoi(f.at(3)), head = std::stoi(f.at(4));
+    const double sigma = std::stod(f.at(6));
+    if (out.empty() || out.back().step != step || out.back().variant != f[1] || out.back().seed != seed)
+      out.push_back({0, f[1], seed, step, {}});
+    auto& heads = out.back().heads;
+    if (heads.empty() || heads.back().layer != layer || heads.back().head != head) heads.push_back({layer, head, {}, 0});
+    heads.back().sigma.push_back(sigma);
+  });
+  for (auto& r : out)
+    for (auto& h : r.heads)
+      h.effective_rank = rank_metrics(h.sigma, h.sigma.size(), h.sigma.size(), 1e-7).effective_rank;
+  return out;
+}
+
+RunContents read_run(const std::string& dir) {
+  const std::string config = dir + "/" + run_files::kConfig;
+  if (!fs::is_directory(dir)) throw Error(dir + ": not a run folder (no such directory)");
+  if (!fs::exists(config)) throw Error(dir + ": not a run folder (no config.json)");
+  RunContents rc;
+  rc.config = load_config_file(config);
+  auto path = [&](const char* name) { return dir + "/" + name; };
+  if (fs::exists(path(run_files::kMetrics))) rc.metrics = read_metrics_csv(path(run_files::kMetrics));
+  if (fs::exists(path(run_files::kDivergence))) rc.divergence = read_divergence_csv(path(run_files::kDivergence));
+  if (fs::exists(path(run_files::kSpectraHistory)))
+    rc.spectra = read_spectra_history_csv(path(run_files::kSpectraHistory));
+  if (fs::exists(path(run_files::kSamples))) rc.samples = read_file_bytes(path(run_files::kSamples), "samples file");
+  rc.checkpoints = find_checkpoints(dir, rc.config);
+  return rc;
 }
 
 }  // namespace qk

@@ -1,11 +1,12 @@
-// QKLab engine — the run folder written by `qklab-cli train` (and read back by the GUI):
+// QKLab engine — the run folder: the one place that names, writes and reads its files.
 //   config.json      the fully resolved experiment
 //   metrics.csv      step,tokens_seen,wall_time_s,variant,train_loss,val_loss,train_acc,val_acc,seed
 //   divergence.csv   step,seed,from,to,kl          (KL of each variant to the first, fair mode)
 //   spectra_history.csv  step,variant,seed,layer,head,index,sigma   (train.spectra_every > 0)
 //   samples.txt      greedy samples at epoch ends (text data)
-//   <variant>.safetensors  one checkpoint per variant
-// Every file is written atomically (temporary file + rename).
+//   tokenizer.json   the tokenizer (text data)
+//   <variant>.safetensors, or <variant>-seed<N>.safetensors when train.seeds > 1
+// Every file is written atomically (temporary file + rename), except the append-only spectra log.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,6 +15,27 @@
 #include "observer.h"
 
 namespace qk {
+
+namespace run_files {
+constexpr const char* kConfig = "config.json";
+constexpr const char* kMetrics = "metrics.csv";
+constexpr const char* kDivergence = "divergence.csv";
+constexpr const char* kSpectraHistory = "spectra_history.csv";
+constexpr const char* kSamples = "samples.txt";
+constexpr const char* kTokenizer = "tokenizer.json";
+}  // namespace run_files
+
+// The checkpoint file name of one lane: "<variant>.safetensors", or "<variant>-seed<N>.safetensors"
+// when the run repeats every variant over several seeds.
+std::string checkpoint_file_name(Variant v, int seed, bool many_seeds);
+
+struct RunCheckpoint {
+  Variant variant = Variant::Standard;
+  int seed = 0;
+  std::string path;
+};
+// Every checkpoint the run's config names that exists, in config order (variant-major, then seed).
+std::vector<RunCheckpoint> find_checkpoints(const std::string& dir, const ExperimentConfig& cfg);
 
 class RunWriter : public TrainerObserver {
  public:
@@ -34,8 +56,27 @@ class RunWriter : public TrainerObserver {
   bool spectra_started_ = false;
 };
 
+// Everything a run folder holds, read back (for replay, analysis and reports).
+struct RunContents {
+  ExperimentConfig config;
+  std::vector<EvalRecord> metrics;
+  std::vector<DivergenceRecord> divergence;
+  std::vector<SpectraRecord> spectra;
+  std::string samples;  // samples.txt as written
+  std::vector<RunCheckpoint> checkpoints;
+  std::vector<int> seeds() const;  // seeds that have checkpoints, ascending
+};
+RunContents read_run(const std::string& dir);  // throws qk::Error naming the file
+
+std::string sample_line(const SampleRecord& s);  // one samples.txt entry, newline-terminated
 std::string metrics_csv(const std::vector<EvalRecord>& rows);
+std::string divergence_csv(const std::vector<DivergenceRecord>& rows);
+std::string spectra_history_csv(const std::vector<SpectraRecord>& rows);
 std::string csv_number(double v);  // 9 significant digits; NaN -> empty cell
 std::vector<EvalRecord> read_metrics_csv(const std::string& path);  // throws naming file and line
+std::vector<DivergenceRecord> read_divergence_csv(const std::string& path);
+std::vector<SpectraRecord> read_spectra_history_csv(const std::string& path);  // effective ranks filled in
+// Splits one CSV line into cells; quoted cells may hold commas and doubled quotes (RFC 4180).
+std::vector<std::string> split_csv_line(const std::string& line);
 
 }  // namespace qk

@@ -1,5 +1,6 @@
 // QKLab engine — the paired trainer (see trainer.h).
 #include "trainer.h"
+#include "run_dir.h"
 
 #include <dlfcn.h>
 
@@ -308,9 +309,7 @@ void Experiment::run(TrainerObserver* obs, const std::atomic<bool>* stop) {
 void Experiment::save_checkpoints(const std::string& dir) const {
   const bool many = impl_->cfg.train.seeds > 1;
   for (auto& l : impl_->lanes)
-    save_model(dir + "/" + variant_name(l.variant) + (many ? "-seed" + std::to_string(l.seed) : "") +
-                   ".safetensors",
-               const_cast<GPTModel&>(l.model), impl_->cfg, tokenizer_json(), impl_->done);
+    save_model(dir + "/" + checkpoint_file_name(l.variant, l.seed, many), const_cast<GPTModel&>(l.model), impl_->cfg, tokenizer_json(), impl_->done);
 }
 
 std::string Experiment::tokenizer_json() const {

@@ -56,7 +56,7 @@ class Experiment {
   void step(TrainerObserver* obs);
   // Steps until finished or *stop becomes true.
   void run(TrainerObserver* obs, const std::atomic<bool>* stop);
-  // Writes <dir>/<variant>.safetensors for every lane.
+  // Writes every lane's checkpoint into the run folder `dir` (names: run_dir.h).
   void save_checkpoints(const std::string& dir) const;
   std::string tokenizer_json() const;
   // Greedy continuation of `prompt` by lane `lane` (text data only).

@@ -93,34 +93,15 @@ void AttentionView::rebuild() {
   for (auto& p : panels_) p.plot->deleteLater();
   panels_.clear();
   if (views_.empty()) return;
-  const int T = views_[0].T;
-  QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-  for (int i = 0; i < T; ++i) {
-    QString t = QString::fromStdString(views_[0].tokens[i]).replace('\n', "\\n");
-    ticker->addTick(i, t.size() > 10 ? t.left(9) + "…" : t);
-  }
-  auto add_panel = [&](const QString& variant, int head, const std::vector<float>* w, const std::vector<float>* w2,
+  auto add_panel = [&](const QString& variant, int head, const qk::AttentionView& a, const qk::AttentionView* b,
                        int row, int col, const QString& title) {
     auto* plot = new QCustomPlot(canvas_);
     style_plot(plot);
     plot->setMinimumSize(all_heads_->isChecked() ? 220 : 320, all_heads_->isChecked() ? 200 : 300);
-    auto* map = make_heatmap(plot, w2 != nullptr, w2 ? -1 : 0, 1);
-    map->data()->setSize(T, T);
-    map->data()->setRange(QCPRange(0, T - 1), QCPRange(0, T - 1));
-    for (int q = 0; q < T; ++q)
-      for (int k = 0; k < T; ++k) {
-        double v = (*w)[q * T + k];
-        if (w2) v -= (*w2)[q * T + k];
-        map->data()->setCell(k, q, v);
-      }
-    plot->xAxis->setTicker(ticker);
-    plot->yAxis->setTicker(ticker);
-    plot->xAxis->setTickLabelRotation(60);
+    auto* map = make_heatmap(plot, b != nullptr, b ? -1 : 0, 1);
+    fill_attention(plot, map, a, b, layer_->value(), head);
     plot->xAxis->setLabel(tr("key"));
     plot->yAxis->setLabel(tr("query"));
-    plot->rescaleAxes();
-    plot->xAxis->setRange(-0.5, T - 0.5);
-    plot->yAxis->setRange(-0.5, T - 0.5);
     plot->plotLayout()->insertRow(0);
     plot->plotLayout()->addElement(0, 0, new QCPTextElement(plot, title, QFont(font().family(), 9, QFont::Bold)));
     plot->setMouseTracking(true);
@@ -132,25 +113,23 @@ void AttentionView::rebuild() {
   if (all_heads_->isChecked()) {
     for (size_t r = 0; r < views_.size(); ++r)
       for (int h = 0; h < views_[r].heads; ++h)
-        if (auto* w = weightsOf(views_[r], h)) {
+        if (weightsOf(views_[r], h)) {
           const QString v = QString::fromStdString(views_[r].variant);
-          add_panel(v, h, w, nullptr, int(r), h, QString("%1 L%2 H%3").arg(v).arg(layer_->value()).arg(h));
+          add_panel(v, h, views_[r], nullptr, int(r), h, QString("%1 L%2 H%3").arg(v).arg(layer_->value()).arg(h));
         }
   } else {
     const int h = head_->value();
     int col = 0;
     for (auto& view : views_)
-      if (auto* w = weightsOf(view, h)) {
+      if (weightsOf(view, h)) {
         const QString v = QString::fromStdString(view.variant);
-        add_panel(v, h, w, nullptr, 0, col++,
+        add_panel(v, h, view, nullptr, 0, col++,
                   QString("%1 L%2 H%3 · entropy %4 · rank %5").arg(v).arg(layer_->value()).arg(h)
                       .arg(view.entropy[layer_->value()][h], 0, 'f', 2).arg(view.rank[layer_->value()][h]));
       }
     if (views_.size() >= 2) {
-      auto* a = weightsOf(views_[0], h);
-      auto* b = weightsOf(views_[1], h);
-      if (a && b)
-        add_panel("", h, a, b, 0, col,
+      if (weightsOf(views_[0], h) && weightsOf(views_[1], h))
+        add_panel("", h, views_[0], &views_[1], 0, col,
                   QString("%1 − %2").arg(QString::fromStdString(views_[0].variant), QString::fromStdString(views_[1].variant)));
     }
   }
@@ -180,35 +159,36 @@ bool AttentionView::eventFilter(QObject* obj, QEvent* ev) {
   return QWidget::eventFilter(obj, ev);
 }
 
-QList<Exportable> AttentionView::exportables() const {
-  QList<Exportable> out;
-  for (const auto& p : panels_) {
-    if (p.variant.isEmpty()) continue;
-    const QString name = QString("attention_%1_L%2H%3").arg(p.variant).arg(layer_->value()).arg(p.head);
-    const QString variant = p.variant;
-    const int head = p.head;
-    out.push_back({name, QString("Attention %1 layer %2 head %3").arg(p.variant).arg(layer_->value()).arg(p.head), p.plot,
-                   [this, variant, head] {
-                     QString csv = "query,key,query_token,key_token,weight\n";
-                     for (const auto& v : views_) {
-                       if (QString::fromStdString(v.variant) != variant) continue;
-                       auto* w = weightsOf(v, head);
-                       if (!w) continue;
-                       for (int q = 0; q < v.T; ++q)
-                         for (int k = 0; k <= q; ++k) {
-                           auto esc = [](std::string s) {
-                             QString t = QString::fromStdString(s);
-                             t.replace('"', "\"\"");
-                             return "\"" + t + "\"";
-                           };
-                           csv += QString("%1,%2,%3,%4,%5\n").arg(q).arg(k).arg(esc(v.tokens[q]), esc(v.tokens[k]))
-                                      .arg((*w)[q * v.T + k], 0, 'g', 7);
-                         }
-                     }
-                     return csv;
-                   }});
-  }
-  return out;
+void AttentionView::setExperiment(const ExperimentInfo& info) {
+  seed_ = info.seed;
+  setModelShape(info.layers, info.heads, info.text);
+}
+
+void AttentionView::takeAnalysis(const AnalysisResult& r) {
+  if (!r.attention.empty()) setAttention(r.attention);
+}
+
+Figure attention_figure(const std::vector<qk::AttentionView>& views, int layer, int head, int seed,
+                        const QString& prompt_label) {
+  Figure f;
+  const int H = views.empty() ? 0 : views[0].heads;
+  const int nv = int(views.size()) + (views.size() >= 2 ? 1 : 0);
+  f.name = head < 0 ? QString("attention_L%1").arg(layer) : QString("attention_L%1H%2").arg(layer).arg(head);
+  f.title = head < 0 ? QObject::tr("Attention weights, layer %1, every head and variant").arg(layer)
+                     : QObject::tr("Attention weights, layer %1 head %2, every variant").arg(layer).arg(head);
+  f.caption = QObject::tr("query rows attend to key columns for %1; the last row is the difference of the first two variants")
+                  .arg(prompt_label);
+  // Every head: nv rows of H roughly square panels (at the default 800 × 500 pt layout).
+  if (head < 0) f.height_factor = std::max(1.0, nv * (800.0 / std::max(1, H) + 40.0) / 500.0);
+  f.draw = [views, layer, head](QCustomPlot* p) { draw_attention_grid(p, views, layer, head); };
+  f.csv = [views, layer, head, seed] { return attention_csv(views, layer, head, seed); };
+  return f;
+}
+
+QList<Figure> AttentionView::figures() const {
+  if (views_.empty()) return {};
+  const QString label = prompt_->text().isEmpty() ? tr("the default prompt") : tr("'%1'").arg(prompt_->text());
+  return {attention_figure(views_, layer_->value(), all_heads_->isChecked() ? -1 : head_->value(), seed_, label)};
 }
 
 }  // namespace qkui

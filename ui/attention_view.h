@@ -4,8 +4,8 @@
 #pragma once
 #include <QWidget>
 
+#include "lab_view.h"
 #include "plot_util.h"
-#include "snapshot.h"
 
 class QCheckBox;
 class QCustomPlot;
@@ -15,7 +15,7 @@ class QSpinBox;
 
 namespace qkui {
 
-class AttentionView : public QWidget {
+class AttentionView : public QWidget, public LabView {
   Q_OBJECT
  public:
   explicit AttentionView(QWidget* parent = nullptr);
@@ -23,8 +23,16 @@ class AttentionView : public QWidget {
   void setAttention(const std::vector<qk::AttentionView>& views);
   // Weights currently shown for a variant (T×T row-major), for tests and exports.
   std::vector<float> shownWeights(const QString& variant) const;
-  QList<Exportable> exportables() const;
   QString prompt() const;
+  int panelCount() const { return int(panels_.size()); }
+
+  QWidget* widget() override { return this; }
+  QString viewName() const override { return "attention"; }
+  QString viewTitle() const override { return tr("Attention"); }
+  void setExperiment(const ExperimentInfo& info) override;
+  void takeAnalysis(const AnalysisResult& r) override;
+  void refreshView(bool) override { refresh(); }
+  QList<Figure> figures() const override;
 
  public Q_SLOTS:
   void refresh();  // asks for fresh maps (Q_EMITs attentionRequested)
@@ -51,6 +59,11 @@ class AttentionView : public QWidget {
     int head;
   };
   std::vector<Panel> panels_;
+  int seed_ = 0;
 };
+
+// Attention figure of a layer (head -1: every head) shared by the view's export and the report.
+Figure attention_figure(const std::vector<qk::AttentionView>& views, int layer, int head, int seed,
+                        const QString& prompt_label);
 
 }  // namespace qkui

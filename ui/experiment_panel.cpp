@@ -150,7 +150,7 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   connect(apply_, &QPushButton::clicked, this, [this] {
     try {
       auto c = config();
-      Q_EMIT applyRequested(QString::fromStdString(qk::config_to_json(c).dump()));
+      Q_EMIT applyRequested(c);
     } catch (const std::exception& e) {
       error_->setText(QString::fromStdString(e.what()));
     }

@@ -32,7 +32,7 @@ class ExperimentPanel : public QWidget {
   void setCorpus(const QString& path);
 
  Q_SIGNALS:
-  void applyRequested(const QString& config_json);
+  void applyRequested(const qk::ExperimentConfig& config);
 
  private:
   void updateEstimates();

@@ -13,6 +13,8 @@
 #include <map>
 #include <qcustomplot.h>
 
+#include "run_dir.h"
+
 namespace qkui {
 
 LossPlot::LossPlot(QWidget* parent)
@@ -79,65 +81,10 @@ void LossPlot::addEvals(const std::vector<qk::EvalRecord>& evals) {
   rebuild();
 }
 
+void LossPlot::setExperiment(const ExperimentInfo&) { clear(); }
+
 void LossPlot::rebuild() {
-  plot_->clearGraphs();
-  // variant -> seed -> rows (in step order)
-  std::map<std::string, std::map<int, std::vector<const qk::EvalRecord*>>> by;
-  for (const auto& r : rows_) by[r.variant][r.seed].push_back(&r);
-  auto xof = [this](const qk::EvalRecord& r) {
-    return xaxis_ == Tokens ? double(r.tokens_seen) : xaxis_ == WallTime ? r.wall_time_s : double(r.step + 1);
-  };
-  for (auto& [variant, seeds] : by) {
-    const QString v = QString::fromStdString(variant);
-    for (int split = 0; split < 2; ++split) {
-      // Smoothed curve per seed, then mean / min / max across seeds at each evaluation index.
-      std::vector<std::vector<double>> ys;
-      std::vector<double> xs;
-      for (auto& [seed, rows] : seeds) {
-        std::vector<double> y;
-        double ema = NAN;
-        for (auto* r : rows) {
-          const double val = split == 0 ? r->train_loss : r->val_loss;
-          ema = std::isnan(ema) ? val : smoothing_ * ema + (1 - smoothing_) * val;
-          y.push_back(ema);
-        }
-        if (xs.empty())
-          for (auto* r : rows) xs.push_back(xof(*r));
-        ys.push_back(y);
-      }
-      size_t n = xs.size();
-      for (auto& y : ys) n = std::min(n, y.size());
-      QVector<double> x, mean, lo, hi;
-      for (size_t i = 0; i < n; ++i) {
-        double s = 0, mn = 1e300, mx = -1e300;
-        for (auto& y : ys) { s += y[i]; mn = std::min(mn, y[i]); mx = std::max(mx, y[i]); }
-        x << xs[i];
-        mean << s / ys.size();
-        lo << mn;
-        hi << mx;
-      }
-      QColor color = variant_color(v);
-      auto* g = plot_->addGraph();
-      g->setName(QString("%1 %2%3").arg(v, split == 0 ? "train" : "val", ys.size() > 1 ? QString(" (mean of %1 seeds)").arg(ys.size()) : ""));
-      g->setPen(QPen(color, split == 0 ? 1.5 : 2.2, split == 0 ? Qt::DashLine : Qt::SolidLine));
-      g->setData(x, mean, true);
-      if (ys.size() > 1) {
-        auto* gl = plot_->addGraph();
-        auto* gh = plot_->addGraph();
-        QColor band = color;
-        band.setAlpha(40);
-        gl->setPen(Qt::NoPen);
-        gh->setPen(Qt::NoPen);
-        gh->setBrush(band);
-        gh->setChannelFillGraph(gl);
-        gl->setData(x, lo, true);
-        gh->setData(x, hi, true);
-        gl->removeFromLegend();
-        gh->setName(QString("%1 %2 min–max").arg(v, split == 0 ? "train" : "val"));
-      }
-    }
-  }
-  plot_->xAxis->setLabel(xaxis_ == Tokens ? tr("tokens seen") : xaxis_ == WallTime ? tr("wall time (s)") : tr("step"));
+  draw_loss(plot_, rows_, smoothing_, static_cast<LossX>(xaxis_));
   dirty_ = true;
   scheduleReplot();
 }
@@ -178,19 +125,20 @@ void LossPlot::hover(QMouseEvent* e) {
   if (!lines.isEmpty()) QToolTip::showText(e->globalPosition().toPoint(), lines.join("\n"), plot_);
 }
 
-QString loss_csv(const std::vector<qk::EvalRecord>& rows) {
-  QString out = "step,tokens_seen,wall_time_s,variant,train_loss,val_loss,train_acc,val_acc,seed\n";
-  auto num = [](double v) { return std::isnan(v) ? QString() : QString::number(v, 'g', 9); };
-  for (const auto& r : rows)
-    out += QString("%1,%2,%3,%4,%5,%6,%7,%8,%9\n").arg(r.step).arg(r.tokens_seen).arg(num(r.wall_time_s))
-               .arg(QString::fromStdString(r.variant)).arg(num(r.train_loss)).arg(num(r.val_loss))
-               .arg(num(r.train_acc)).arg(num(r.val_acc)).arg(r.seed);
-  return out;
+Figure loss_figure(const std::vector<qk::EvalRecord>& rows, double smoothing, LossX x, const QString& caption) {
+  Figure f;
+  f.name = "loss";
+  f.title = QObject::tr("Train (dashed) and validation (solid) loss per variant");
+  f.caption = caption;
+  f.draw = [rows, smoothing, x](QCustomPlot* p) { draw_loss(p, rows, smoothing, x); };
+  f.csv = [rows] { return QString::fromStdString(qk::metrics_csv(rows)); };
+  return f;
 }
 
-QList<Exportable> LossPlot::exportables() const {
-  return {{"loss", tr("Train and validation loss"), plot_,
-           [this] { return loss_csv(rows_); }}};
+QList<Figure> LossPlot::figures() const {
+  if (rows_.empty()) return {};
+  return {loss_figure(rows_, smoothing_, static_cast<LossX>(xaxis_),
+                      tr("Loss curves, EMA smoothing %1").arg(smoothing_, 0, 'f', 2))};
 }
 
 }  // namespace qkui

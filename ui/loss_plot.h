@@ -6,8 +6,8 @@
 #include <QMap>
 #include <QWidget>
 
+#include "lab_view.h"
 #include "plot_util.h"
-#include "snapshot.h"
 
 class QComboBox;
 class QCustomPlot;
@@ -16,7 +16,7 @@ class QTimer;
 
 namespace qkui {
 
-class LossPlot : public QWidget {
+class LossPlot : public QWidget, public LabView {
   Q_OBJECT
  public:
   enum XAxis { Step = 0, Tokens = 1, WallTime = 2 };
@@ -26,8 +26,14 @@ class LossPlot : public QWidget {
   QCustomPlot* plot() const { return plot_; }
   const std::vector<qk::EvalRecord>& rows() const { return rows_; }
   int curveCount() const;
-  QList<Exportable> exportables() const;
   int replotCount() const { return replots_; }
+
+  QWidget* widget() override { return this; }
+  QString viewName() const override { return "loss"; }
+  QString viewTitle() const override { return tr("Loss"); }
+  void setExperiment(const ExperimentInfo& info) override;
+  void takeSnapshot(const TrainingSnapshot& s) override { addEvals(s.evals); }
+  QList<Figure> figures() const override;
 
  public Q_SLOTS:
   void setLogY(bool on);
@@ -47,6 +53,7 @@ class LossPlot : public QWidget {
   std::vector<qk::EvalRecord> rows_;
 };
 
-QString loss_csv(const std::vector<qk::EvalRecord>& rows);
+// The loss figure of these evaluations (shared by the view's export and the report).
+Figure loss_figure(const std::vector<qk::EvalRecord>& rows, double smoothing, LossX x, const QString& caption);
 
 }  // namespace qkui

@@ -14,6 +14,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPlainTextEdit>
+#include <QComboBox>
 #include <QProgressBar>
 #include <QScrollArea>
 #include <QSettings>
@@ -31,8 +32,9 @@
 #include "experiment_panel.h"
 #include "fsutil.h"
 #include "loss_plot.h"
-#include "plot_export.h"
+#include "figure_export.h"
 #include "presets.h"
+#include "report.h"
 #include "rank_view.h"
 #include "samples_view.h"
 #include "spectra_view.h"
@@ -69,11 +71,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   spectra_ = new SpectraView(tabs_);
   rank_ = new RankView(tabs_);
   samples_ = new SamplesView(tabs_);
-  tabs_->addTab(loss_, tr("Loss"));
-  tabs_->addTab(attention_, tr("Attention"));
-  tabs_->addTab(spectra_, tr("Spectra"));
-  tabs_->addTab(rank_, tr("Rank analysis"));
-  tabs_->addTab(samples_, tr("Samples"));
+  views_ = {loss_, attention_, spectra_, rank_, samples_};  // a new view: one more entry here
+  for (auto* v : views_) tabs_->addTab(v->widget(), v->viewTitle());
   setCentralWidget(tabs_);
 
   panel_ = new ExperimentPanel(this);
@@ -100,6 +99,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   step_label_ = new QLabel(tr("step 0/0"), this);
   progress_ = new QProgressBar(this);
   progress_->setMaximumWidth(200);
+  report_progress_ = new QProgressBar(this);
+  report_progress_->setMaximumWidth(260);
+  report_progress_->setFormat(tr("report %p%"));
+  report_progress_->setVisible(false);
+  statusBar()->addPermanentWidget(report_progress_);
   statusBar()->addWidget(info_label_, 1);
   for (auto* w : {rate_label_, eta_label_, mem_label_, step_label_}) statusBar()->addPermanentWidget(w);
   statusBar()->addPermanentWidget(progress_);
@@ -110,6 +114,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   connect(worker_, &TrainingWorker::snapshot, this, &MainWindow::onSnapshot);
   connect(worker_, &TrainingWorker::analysis, this, &MainWindow::onAnalysis);
   connect(worker_, &TrainingWorker::failed, this, &MainWindow::onFailed);
+  connect(worker_, &TrainingWorker::reportReady, this, &MainWindow::onReportReady);
+  connect(worker_, &TrainingWorker::reportProgress, this, [this](int done, int total, const QString& what) {
+    report_progress_->setRange(0, 2 * std::max(total, 1));  // analyses, then drawing
+    report_progress_->setValue(done);
+    report_progress_->setToolTip(what);
+    statusBar()->showMessage(tr("Report: %1").arg(what), 2000);
+  });
   thread_.setObjectName("qklab-training");
   thread_.start();
 
@@ -125,12 +136,27 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   QSettings s;
   restoreGeometry(s.value("window/geometry").toByteArray());
   restoreState(s.value("window/state").toByteArray());
-  loadExperiment(QString::fromStdString(qk::config_to_json(qk::preset_config("default")).dump()));
+  loadExperiment(qk::preset_config("default"));
+}
+
+QStringList MainWindow::viewNames() const {
+  QStringList names;
+  for (auto* v : views_) names << v->viewName();
+  return names;
+}
+
+bool MainWindow::showView(const QString& name) {
+  for (auto* v : views_)
+    if (v->viewName() == name) {
+      tabs_->setCurrentWidget(v->widget());
+      return true;
+    }
+  return false;
 }
 
 MainWindow::~MainWindow() {
   worker_->stop_flag() = true;
-  QMetaObject::invokeMethod(worker_, "shutdown", Qt::BlockingQueuedConnection);
+  QMetaObject::invokeMethod(worker_, [w = worker_] { w->shutdown(); }, Qt::BlockingQueuedConnection);
   thread_.quit();
   thread_.wait();
 }
@@ -152,6 +178,15 @@ void MainWindow::buildMenus() {
     a->setObjectName(a->text().toLower());
     a->setToolTip(QString("%1 (%2)").arg(a->text(), a->shortcut().toString()));
   }
+  tb->addSeparator();
+  seed_box_ = new QComboBox(this);
+  seed_box_->setObjectName("seed");
+  seed_box_->setToolTip(tr("The seed whose checkpoints the analyses look at (a run folder with several seeds)"));
+  seed_action_ = tb->addWidget(seed_box_);
+  seed_action_->setVisible(false);
+  connect(seed_box_, qOverload<int>(&QComboBox::activated), this, [this](int i) {
+    if (!info_.run_dir.isEmpty()) openRunFolder(info_.run_dir, seed_box_->itemData(i).toInt());
+  });
   tb->addSeparator();
   tb->addAction(tr("Export report…"), this, [this] {
     QString d = QFileDialog::getExistingDirectory(this, tr("Folder for the report"));
@@ -195,31 +230,31 @@ void MainWindow::buildMenus() {
   });
 }
 
-void MainWindow::loadExperiment(const QString& config_json) {
+void MainWindow::loadExperiment(const qk::ExperimentConfig& config) {
   steps_done_ = 0;
   finished_ = false;
   last_error_.clear();
   setRunning(false);
+  panel_->setConfig(config);
+  QMetaObject::invokeMethod(worker_, [w = worker_, config] { w->configure(config); }, Qt::QueuedConnection);
+}
+
+bool MainWindow::openExperimentFile(const QString& path) {
   try {
-    panel_->setConfig(qk::config_from_json(nlohmann::json::parse(config_json.toStdString()), "experiment"));
+    auto cfg = qk::load_config_file(path.toStdString());
+    qk::validate_config(cfg, path.toStdString());
+    addRecent(path);
+    loadExperiment(cfg);
+    return true;
   } catch (const std::exception& e) {
     onFailed(QString::fromStdString(e.what()));
-    return;
+    return false;
   }
-  QMetaObject::invokeMethod(worker_, "configure", Qt::QueuedConnection, Q_ARG(QString, config_json));
 }
 
 void MainWindow::openConfig() {
   QString f = QFileDialog::getOpenFileName(this, tr("Open experiment"), QString(), tr("Experiment (*.json)"));
-  if (f.isEmpty()) return;
-  try {
-    auto cfg = qk::load_config_file(f.toStdString());
-    qk::validate_config(cfg, f.toStdString());
-    addRecent(f);
-    loadExperiment(QString::fromStdString(qk::config_to_json(cfg).dump()));
-  } catch (const std::exception& e) {
-    onFailed(QString::fromStdString(e.what()));
-  }
+  if (!f.isEmpty()) openExperimentFile(f);
 }
 
 void MainWindow::saveConfig() {
@@ -233,17 +268,17 @@ void MainWindow::saveConfig() {
   }
 }
 
-void MainWindow::openRunFolder(const QString& dir) {
+void MainWindow::openRunFolder(const QString& dir, int seed) {
   setRunning(false);
   last_error_.clear();
   addRecent(dir);
-  QMetaObject::invokeMethod(worker_, "openRun", Qt::QueuedConnection, Q_ARG(QString, dir));
+  QMetaObject::invokeMethod(worker_, [w = worker_, dir, seed] { w->openRun(dir, seed); }, Qt::QueuedConnection);
 }
 
 void MainWindow::openCorpus(const QString& path) {
   panel_->setCorpus(path);
   try {
-    loadExperiment(QString::fromStdString(qk::config_to_json(panel_->config()).dump()));
+    loadExperiment(panel_->config());
     addRecent(path);
   } catch (const std::exception& e) {
     onFailed(QString::fromStdString(e.what()));
@@ -266,59 +301,91 @@ void MainWindow::rebuildRecent() {
     recent_->addAction(p, this, [this, p] {
       QFileInfo fi(p);
       if (fi.isDir()) openRunFolder(p);
-      else if (p.endsWith(".json", Qt::CaseInsensitive)) {
-        try {
-          auto cfg = qk::load_config_file(p.toStdString());
-          loadExperiment(QString::fromStdString(qk::config_to_json(cfg).dump()));
-        } catch (const std::exception& e) {
-          onFailed(QString::fromStdString(e.what()));
-        }
-      } else openCorpus(p);
+      else if (p.endsWith(".json", Qt::CaseInsensitive)) openExperimentFile(p);
+      else openCorpus(p);
     });
 }
 
 void MainWindow::exportCurrentView() {
-  QList<Exportable> items;
-  QWidget* w = tabs_->currentWidget();
-  if (w == loss_) items = loss_->exportables();
-  else if (w == attention_) items = attention_->exportables();
-  else if (w == spectra_) items = spectra_->exportables();
-  else if (w == rank_) items = rank_->exportables();
-  if (items.isEmpty()) return onFailed(tr("This view has nothing to export yet"));
-  QString f = QFileDialog::getSaveFileName(this, tr("Export %1").arg(items[0].title), items[0].name + ".png",
+  LabView* view = nullptr;
+  for (auto* v : views_)
+    if (v->widget() == tabs_->currentWidget()) view = v;
+  const QList<Figure> figs = view ? view->figures() : QList<Figure>();
+  if (figs.isEmpty()) return onFailed(tr("This view has nothing to export yet"));
+  QString f = QFileDialog::getSaveFileName(this, tr("Export %1").arg(figs[0].title), figs[0].name + ".png",
                                            tr("PNG (*.png);;SVG (*.svg);;PDF (*.pdf);;CSV data (*.csv);;JSON data (*.json)"));
   if (f.isEmpty()) return;
-  QString err;
-  if (f.endsWith(".csv", Qt::CaseInsensitive)) err = items[0].write_csv(f);
-  else if (f.endsWith(".json", Qt::CaseInsensitive)) err = save_text(f, csv_to_json(items[0].csv()));
-  else err = export_plot(items[0].plot, f, items[0].title);
+  const QString err = exportViewTo(f);
   if (!err.isEmpty()) onFailed(err);
 }
 
+QString MainWindow::exportViewTo(const QString& path) {
+  LabView* view = nullptr;
+  for (auto* v : views_)
+    if (v->widget() == tabs_->currentWidget()) view = v;
+  const QList<Figure> figs = view ? view->figures() : QList<Figure>();
+  if (figs.isEmpty()) return tr("This view has nothing to export yet");
+  const QFileInfo fi(path);
+  const QString suffix = fi.suffix().toLower();
+  QStringList written;
+  for (int i = 0; i < figs.size(); ++i) {
+    const QString file = i == 0 ? path : fi.dir().filePath(figs[i].name + "." + suffix);
+    QString err;
+    if (suffix == "csv" || suffix == "json") {
+      if (!figs[i].csv) continue;
+      err = save_text(file, suffix == "csv" ? figs[i].csv() : csv_to_json(figs[i].csv()));
+    } else {
+      err = export_figure(figs[i], file).error;
+    }
+    if (!err.isEmpty()) return err;
+    written << file;
+  }
+  log_->appendPlainText(tr("Exported %1").arg(written.join(", ")));
+  return QString();
+}
+
 void MainWindow::exportReport(const QString& dir) {
-  QList<Exportable> items = loss_->exportables() + attention_->exportables() + spectra_->exportables() +
-                            rank_->exportables();
-  QString summary = QString("<p>Experiment <b>%1</b>, step %2 of %3. Variants: %4.</p><p>%5</p>")
-                        .arg(info_.name.toHtmlEscaped()).arg(steps_done_).arg(info_.total_steps)
-                        .arg(info_.variants.join(", "), panel_->estimateText());
-  QString err = export_report(dir, items, QString::fromStdString(nlohmann::json::parse(info_.config_json.toStdString()).dump(2)), summary);
-  if (!err.isEmpty()) onFailed(err);
-  else log_->appendPlainText(tr("Report written to %1/index.html").arg(dir));
+  if (!report_dir_.isEmpty()) return onFailed(tr("A report is already being written to %1").arg(report_dir_));
+  report_dir_ = dir;
+  report_progress_->setRange(0, 0);
+  report_progress_->setVisible(true);
+  log_->appendPlainText(tr("Report: computing every head's spectrum, the truncation curve, attention maps and samples…"));
+  const QString prompt = attention_->prompt();
+  QMetaObject::invokeMethod(worker_, [w = worker_, prompt] { w->requestReport(prompt); }, Qt::QueuedConnection);
+}
+
+void MainWindow::onReportReady(const qk::ReportData& data) {
+  if (report_dir_.isEmpty()) return;
+  const QString dir = report_dir_;
+  const int base = report_progress_->maximum() / 2;
+  const ReportResult r = write_report(data, dir, ExportOptions(), [this, base](int done, int total) {
+    report_progress_->setRange(0, 2 * std::max(total, 1));
+    report_progress_->setValue(std::max(base, total) + done);
+    QCoreApplication::processEvents(QEventLoop::ExcludeUserInputEvents);
+  });
+  report_dir_.clear();
+  report_progress_->setVisible(false);
+  if (!r.error.isEmpty()) onFailed(r.error);
+  else log_->appendPlainText(tr("Report written to %1/index.html (%2 figures, step %3, seed %4)")
+                                 .arg(dir).arg(r.pngs.size()).arg(data.step).arg(data.seed));
+  Q_EMIT reportWritten(dir, r.error);
 }
 
 void MainWindow::start() {
   if (finished_) return;
   setRunning(true);
-  QMetaObject::invokeMethod(worker_, "start", Qt::QueuedConnection);
+  QMetaObject::invokeMethod(worker_, [w = worker_] { w->start(); }, Qt::QueuedConnection);
 }
 void MainWindow::pause() {
   setRunning(false);
-  QMetaObject::invokeMethod(worker_, "pause", Qt::QueuedConnection);
+  QMetaObject::invokeMethod(worker_, [w = worker_] { w->pause(); }, Qt::QueuedConnection);
 }
-void MainWindow::stepOnce() { QMetaObject::invokeMethod(worker_, "stepOnce", Qt::QueuedConnection); }
+void MainWindow::stepOnce() {
+  QMetaObject::invokeMethod(worker_, [w = worker_] { w->stepOnce(); }, Qt::QueuedConnection);
+}
 void MainWindow::reset() {
   try {
-    loadExperiment(QString::fromStdString(qk::config_to_json(panel_->config()).dump()));
+    loadExperiment(panel_->config());
   } catch (const std::exception& e) {
     onFailed(QString::fromStdString(e.what()));
   }
@@ -352,17 +419,24 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
   progress_->setRange(0, int(std::max<qint64>(1, info.total_steps)));
   progress_->setValue(0);
   step_label_->setText(tr("step 0/%1").arg(info.total_steps));
-  attention_->setModelShape(info.layers, info.heads, info.text);
-  spectra_->setModelShape(info.layers, info.heads, info.emb_dim, info.head_dim, info.variants);
-  rank_->reset(info.emb_dim);
-  samples_->setText(info.text);
+  for (auto* v : views_) v->setExperiment(info);
+  seed_box_->blockSignals(true);
+  seed_box_->clear();
+  for (int seed : info.seeds) seed_box_->addItem(tr("seed %1").arg(seed), seed);
+  seed_box_->setCurrentIndex(std::max(0, int(info.seeds.indexOf(info.seed))));
+  seed_box_->blockSignals(false);
+  seed_action_->setVisible(info.seeds.size() > 1);
   if (!info.run_dir.isEmpty()) {
     finished_ = true;
     setRunning(false);
-    log_->appendPlainText(tr("Opened run folder %1").arg(info.run_dir));
+    log_->appendPlainText(info.seeds.size() > 1 ? tr("Opened run folder %1 (seed %2 of %3 seeds)")
+                                                      .arg(info.run_dir).arg(info.seed).arg(info.seeds.size())
+                                                : tr("Opened run folder %1").arg(info.run_dir));
     try {
       panel_->setConfig(qk::config_from_json(nlohmann::json::parse(info.config_json.toStdString()), "run"));
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
+      onFailed(tr("%1: the run's config.json cannot be shown in the panel: %2")
+                   .arg(info.run_dir, QString::fromStdString(e.what())));
     }
   } else {
     log_->appendPlainText(tr("Experiment '%1' ready: %2").arg(info.name, parts.join(", ")));
@@ -377,18 +451,12 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
 void MainWindow::requestViews(bool force) {
   if (!force && last_views_.isValid() && last_views_.elapsed() < 1000) return;
   last_views_.start();
-  QWidget* w = tabs_->currentWidget();
-  if (w == attention_) attention_->refresh();
-  if (w == spectra_) spectra_->refresh();
-  if (w == rank_ && (force || finished_)) Q_EMIT rank_->truncationRequested(rank_->ranks());
+  for (auto* v : views_)
+    if (v->widget() == tabs_->currentWidget()) v->refreshView(force || finished_);
 }
 
 void MainWindow::onSnapshot(const TrainingSnapshot& s) {
-  loss_->addEvals(s.evals);
-  spectra_->addHistory(s.spectra);
-  rank_->addSpectra(s.spectra);
-  rank_->addDivergence(s.divergence);
-  samples_->addEpochSamples(s.samples);
+  for (auto* v : views_) v->takeSnapshot(s);
   for (const auto& r : s.evals) {
     QString line = QString("step %1  %2  train %3  val %4").arg(r.step).arg(QString::fromStdString(r.variant), -9)
                        .arg(r.train_loss, 0, 'f', 3).arg(r.val_loss, 0, 'f', 3);
@@ -415,10 +483,7 @@ void MainWindow::onSnapshot(const TrainingSnapshot& s) {
 }
 
 void MainWindow::onAnalysis(const AnalysisResult& r) {
-  if (!r.attention.empty()) attention_->setAttention(r.attention);
-  if (!r.spectra.empty()) spectra_->setSpectra(r.spectra);
-  if (!r.truncation.empty()) rank_->setTruncation(r.truncation);
-  if (!r.samples.empty()) samples_->setSamples(r.samples);
+  for (auto* v : views_) v->takeAnalysis(r);
 }
 
 void MainWindow::onFailed(const QString& message) {
@@ -447,17 +512,8 @@ void MainWindow::dropEvent(QDropEvent* e) {
   if (urls.isEmpty()) return;
   const QString f = urls.first().toLocalFile();
   if (QFileInfo(f).isDir()) return openRunFolder(f);
-  if (f.endsWith(".json", Qt::CaseInsensitive)) {
-    try {
-      auto cfg = qk::load_config_file(f.toStdString());
-      qk::validate_config(cfg, f.toStdString());
-      loadExperiment(QString::fromStdString(qk::config_to_json(cfg).dump()));
-    } catch (const std::exception& ex) {
-      onFailed(QString::fromStdString(ex.what()));
-    }
-  } else {
-    openCorpus(f);
-  }
+  if (f.endsWith(".json", Qt::CaseInsensitive)) openExperimentFile(f);
+  else openCorpus(f);
 }
 
 }  // namespace qkui

@@ -1,14 +1,18 @@
 // QKLab ui — the main window: a composition root. It owns the training worker's thread, the
-// experiment panel, the views (loss, attention, spectra, rank analysis, samples), menus, status
-// bar and settings, and wires them together; the widgets and the worker do the work.
+// experiment panel, the list of views (LabView: loss, attention, spectra, rank analysis,
+// samples), menus, status bar and settings, and wires them together; the widgets and the worker
+// do the work. Commands reach the worker as queued functor calls; results come back as values.
 #pragma once
 #include <QElapsedTimer>
 #include <QMainWindow>
 #include <QThread>
 
+#include "config.h"
+#include "lab_view.h"
 #include "snapshot.h"
 
 class QAction;
+class QComboBox;
 class QLabel;
 class QMenu;
 class QProgressBar;
@@ -19,6 +23,7 @@ namespace qkui {
 
 class AttentionView;
 class ExperimentPanel;
+class LabView;
 class LossPlot;
 class RankView;
 class SamplesView;
@@ -37,13 +42,19 @@ class MainWindow : public QMainWindow {
   SamplesView* samplesView() const { return samples_; }
   ExperimentPanel* experimentPanel() const { return panel_; }
   QTabWidget* tabs() const { return tabs_; }
+  const QList<LabView*>& views() const { return views_; }
+  QStringList viewNames() const;
+  bool showView(const QString& name);  // false: no view of that name
   qint64 stepsDone() const { return steps_done_; }
   bool isRunning() const { return running_; }
   QString lastError() const { return last_error_; }
   const ExperimentInfo& info() const { return info_; }
+  bool reportBusy() const { return !report_dir_.isEmpty(); }
 
  public Q_SLOTS:
-  void loadExperiment(const QString& config_json);
+  void loadExperiment(const qk::ExperimentConfig& config);
+  // Opens an experiment JSON file (validated); a bad file gets a message naming it.
+  bool openExperimentFile(const QString& path);
   void start();
   void pause();
   void stepOnce();
@@ -51,14 +62,18 @@ class MainWindow : public QMainWindow {
   void stop();
   void openConfig();
   void saveConfig();
-  void openRunFolder(const QString& dir);
+  void openRunFolder(const QString& dir, int seed = -1);
   void openCorpus(const QString& path);
   void exportCurrentView();
+  // Writes the current view's figures: the first to `path`, the others beside it.
+  QString exportViewTo(const QString& path);
+  // Computes the report's analyses on the worker (progress in the status bar), then writes it.
   void exportReport(const QString& dir);
 
  Q_SIGNALS:
   void trainingFinished();
   void experimentReady();
+  void reportWritten(const QString& dir, const QString& error);
 
  protected:
   void closeEvent(QCloseEvent* e) override;
@@ -70,6 +85,7 @@ class MainWindow : public QMainWindow {
   void onSnapshot(const qkui::TrainingSnapshot& s);
   void onAnalysis(const qkui::AnalysisResult& r);
   void onFailed(const QString& message);
+  void onReportReady(const qk::ReportData& data);
 
  private:
   void buildMenus();
@@ -88,9 +104,13 @@ class MainWindow : public QMainWindow {
   SamplesView* samples_;
   QPlainTextEdit* log_;
   QMenu* recent_;
+  QComboBox* seed_box_ = nullptr;
+  QAction* seed_action_ = nullptr;
   QAction *start_, *pause_, *step_, *reset_, *stop_;
   QLabel *step_label_, *rate_label_, *eta_label_, *mem_label_, *info_label_;
-  QProgressBar* progress_;
+  QProgressBar *progress_, *report_progress_;
+  QList<LabView*> views_;
+  QString report_dir_;  // the report being computed
   qint64 steps_done_ = 0;
   bool running_ = false, finished_ = false;
   QString last_error_;

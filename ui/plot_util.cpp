@@ -44,6 +44,17 @@ QCustomPlot* make_plot(QWidget* parent, const QString& xlabel, const QString& yl
   return p;
 }
 
+QCPColorGradient diverging_gradient() {
+  QCPColorGradient g;
+  g.setColorStopAt(0.0, QColor(33, 102, 172));
+  g.setColorStopAt(0.25, QColor(103, 169, 207));
+  g.setColorStopAt(0.5, QColor(247, 247, 247));
+  g.setColorStopAt(0.75, QColor(239, 138, 98));
+  g.setColorStopAt(1.0, QColor(178, 24, 43));
+  g.setLevelCount(64);
+  return g;
+}
+
 QCPColorMap* make_heatmap(QCustomPlot* plot, bool diverging, double lo, double hi) {
   plot->setInteractions(QCP::Interactions());
   auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
@@ -51,9 +62,7 @@ QCPColorMap* make_heatmap(QCustomPlot* plot, bool diverging, double lo, double h
   plot->plotLayout()->addElement(0, 1, scale);
   scale->setType(QCPAxis::atRight);
   map->setColorScale(scale);
-  QCPColorGradient g(diverging ? QCPColorGradient::gpPolar : QCPColorGradient::gpThermal);
-  if (diverging) g.setLevelCount(64);
-  map->setGradient(g);
+  map->setGradient(diverging ? diverging_gradient() : QCPColorGradient(QCPColorGradient::gpThermal));
   map->setInterpolate(false);
   if (lo < hi) map->setDataRange(QCPRange(lo, hi));
   auto* group = new QCPMarginGroup(plot);

@@ -8,6 +8,9 @@
 #include <map>
 #include <qcustomplot.h>
 
+#include "report_data.h"
+#include "run_dir.h"
+
 namespace qkui {
 
 RankView::RankView(QWidget* parent) : QWidget(parent) {
@@ -21,10 +24,6 @@ RankView::RankView(QWidget* parent) : QWidget(parent) {
   layout->addLayout(bar);
   auto* grid = new QGridLayout;
   trunc_plot_ = make_plot(this, tr("rank r of every head's form (log2)"), tr("validation loss"));
-  trunc_plot_->xAxis->setScaleType(QCPAxis::stLogarithmic);
-  QSharedPointer<QCPAxisTickerLog> log2(new QCPAxisTickerLog);
-  log2->setLogBase(2);
-  trunc_plot_->xAxis->setTicker(log2);
   trunc_plot_->legend->setVisible(true);
   erank_plot_ = make_plot(this, tr("step"), tr("effective rank (mean over heads)"));
   erank_plot_->legend->setVisible(true);
@@ -38,9 +37,8 @@ RankView::RankView(QWidget* parent) : QWidget(parent) {
 }
 
 QList<int> RankView::ranks() const {
-  QList<int> r{0};
-  for (int k = 1; k < emb_dim_; k *= 2) r << k;
-  if (emb_dim_ > 0) r << emb_dim_;
+  QList<int> r;
+  for (int k : qk::default_truncation_ranks(emb_dim_)) r << k;
   return r;
 }
 
@@ -67,89 +65,68 @@ void RankView::addDivergence(const std::vector<qk::DivergenceRecord>& records) {
   if (!records.empty()) redraw();
 }
 
+void RankView::setExperiment(const ExperimentInfo& info) {
+  seed_ = info.seed;
+  reset(info.emb_dim);
+}
+
+void RankView::takeSnapshot(const TrainingSnapshot& s) {
+  addSpectra(s.spectra);
+  addDivergence(s.divergence);
+}
+
+void RankView::takeAnalysis(const AnalysisResult& r) {
+  if (!r.truncation.empty()) setTruncation(r.truncation);
+}
+
+void RankView::refreshView(bool requested) {
+  if (requested) Q_EMIT truncationRequested(ranks());
+}
+
 void RankView::redraw() {
-  trunc_plot_->clearGraphs();
-  for (const auto& t : trunc_) {
-    auto* g = trunc_plot_->addGraph();
-    const QString v = QString::fromStdString(t.variant);
-    g->setName(v);
-    g->setPen(QPen(variant_color(v), 2));
-    g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 6));
-    for (size_t i = 0; i < t.ranks.size(); ++i)  // rank 0 drawn at 0.5 on the log axis
-      g->addData(t.ranks[i] == 0 ? 0.5 : t.ranks[i], t.val_loss[i]);
-  }
-  trunc_plot_->rescaleAxes();
-  if (trunc_.empty()) trunc_plot_->xAxis->setRange(0.5, std::max(emb_dim_, 2));
+  draw_truncation(trunc_plot_, trunc_, emb_dim_);
   trunc_plot_->replot(QCustomPlot::rpQueuedReplot);
-
-  erank_plot_->clearGraphs();
-  std::map<std::pair<std::string, int>, QCPGraph*> graphs;  // (variant, layer), seed of the first lane
-  for (const auto& r : spectra_) {
-    std::map<int, std::pair<double, int>> per_layer;
-    for (const auto& h : r.heads) {
-      per_layer[h.layer].first += h.effective_rank;
-      per_layer[h.layer].second += 1;
-    }
-    for (auto& [layer, acc] : per_layer) {
-      auto key = std::make_pair(r.variant + "#" + std::to_string(r.seed), layer);
-      if (!graphs.count(key)) {
-        auto* g = erank_plot_->addGraph();
-        const QString v = QString::fromStdString(r.variant);
-        g->setName(QString("%1 layer %2").arg(v).arg(layer));
-        QPen pen(variant_color(v), 2);
-        pen.setStyle(static_cast<Qt::PenStyle>(1 + layer % 5));
-        g->setPen(pen);
-        graphs[key] = g;
-      }
-      graphs[key]->addData(double(r.step + 1), acc.first / acc.second);
-    }
-  }
-  erank_plot_->rescaleAxes();
+  draw_effective_rank(erank_plot_, spectra_);
   erank_plot_->replot(QCustomPlot::rpQueuedReplot);
-
-  kl_plot_->clearGraphs();
-  std::map<std::string, QCPGraph*> kg;
-  for (const auto& d : kl_) {
-    const std::string key = d.from + "→" + d.to + "#" + std::to_string(d.seed);
-    if (!kg.count(key)) {
-      auto* g = kl_plot_->addGraph();
-      g->setName(QString::fromStdString(d.from + " → " + d.to));
-      g->setPen(QPen(variant_color(QString::fromStdString(d.to)), 2));
-      kg[key] = g;
-    }
-    kg[key]->addData(double(d.step + 1), d.kl);
-  }
-  kl_plot_->rescaleAxes();
+  draw_kl(kl_plot_, kl_);
   kl_plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 
-QList<Exportable> RankView::exportables() const {
-  QList<Exportable> out;
-  out.push_back({"truncation", tr("Validation loss versus rank of every head's form"), trunc_plot_,
-                 [this] {
-                   QString csv = "variant,rank,val_loss,val_acc\n";
-                   for (const auto& t : trunc_)
-                     for (size_t i = 0; i < t.ranks.size(); ++i)
-                       csv += QString("%1,%2,%3,%4\n").arg(QString::fromStdString(t.variant)).arg(t.ranks[i])
-                                  .arg(t.val_loss[i], 0, 'g', 9)
-                                  .arg(std::isnan(t.val_acc[i]) ? QString() : QString::number(t.val_acc[i], 'g', 9));
-                   return csv;
-                 }});
-  out.push_back({"effective_rank", tr("Effective rank over training"), erank_plot_, [this] {
-                   QString csv = "step,variant,seed,layer,head,effective_rank\n";
-                   for (const auto& r : spectra_)
-                     for (const auto& h : r.heads)
-                       csv += QString("%1,%2,%3,%4,%5,%6\n").arg(r.step).arg(QString::fromStdString(r.variant)).arg(r.seed)
-                                  .arg(h.layer).arg(h.head).arg(h.effective_rank, 0, 'g', 9);
-                   return csv;
-                 }});
-  out.push_back({"divergence", tr("KL divergence between the paired models"), kl_plot_, [this] {
-                   QString csv = "step,seed,from,to,kl\n";
-                   for (const auto& d : kl_)
-                     csv += QString("%1,%2,%3,%4,%5\n").arg(d.step).arg(d.seed).arg(QString::fromStdString(d.from))
-                                .arg(QString::fromStdString(d.to)).arg(d.kl, 0, 'g', 9);
-                   return csv;
-                 }});
+Figure truncation_figure(const std::vector<qk::TruncationView>& trunc, int emb_dim, int seed, const QString& caption) {
+  Figure f;
+  f.name = "truncation";
+  f.title = QObject::tr("Validation loss when every head's QK form is truncated to rank r");
+  f.caption = caption;
+  f.draw = [trunc, emb_dim](QCustomPlot* p) { draw_truncation(p, trunc, emb_dim); };
+  f.csv = [trunc, seed] { return truncation_csv(trunc, seed); };
+  return f;
+}
+
+Figure effective_rank_figure(const std::vector<qk::SpectraRecord>& history) {
+  Figure f;
+  f.name = "effective_rank";
+  f.title = QObject::tr("Effective rank of the QK forms over training (mean over each layer's heads)");
+  f.caption = QObject::tr("exp of the entropy of σ/Σσ, from the spectra recorded at every evaluation");
+  f.draw = [history](QCustomPlot* p) { draw_effective_rank(p, history); };
+  f.csv = [history] { return effective_rank_csv(history); };
+  return f;
+}
+
+Figure kl_figure(const std::vector<qk::DivergenceRecord>& kl) {
+  Figure f;
+  f.name = "divergence";
+  f.title = QObject::tr("KL divergence of each variant's next-token distribution to the first variant's");
+  f.caption = QObject::tr("mean KL(first ‖ variant) per token on fixed validation batches, at every evaluation");
+  f.draw = [kl](QCustomPlot* p) { draw_kl(p, kl); };
+  f.csv = [kl] { return QString::fromStdString(qk::divergence_csv(kl)); };
+  return f;
+}
+
+QList<Figure> RankView::figures() const {
+  QList<Figure> out;
+  if (!trunc_.empty()) out << truncation_figure(trunc_, emb_dim_, seed_, tr("Loss versus rank of every head's form"));
+  if (!spectra_.empty()) out << effective_rank_figure(spectra_);
+  if (!kl_.empty()) out << kl_figure(kl_);
   return out;
 }
 

@@ -4,14 +4,14 @@
 #pragma once
 #include <QWidget>
 
+#include "lab_view.h"
 #include "plot_util.h"
-#include "snapshot.h"
 
 class QCustomPlot;
 
 namespace qkui {
 
-class RankView : public QWidget {
+class RankView : public QWidget, public LabView {
   Q_OBJECT
  public:
   explicit RankView(QWidget* parent = nullptr);
@@ -19,8 +19,16 @@ class RankView : public QWidget {
   void setTruncation(const std::vector<qk::TruncationView>& t);
   void addSpectra(const std::vector<qk::SpectraRecord>& records);
   void addDivergence(const std::vector<qk::DivergenceRecord>& records);
-  QList<Exportable> exportables() const;
   QList<int> ranks() const;
+
+  QWidget* widget() override { return this; }
+  QString viewName() const override { return "rank"; }
+  QString viewTitle() const override { return tr("Rank analysis"); }
+  void setExperiment(const ExperimentInfo& info) override;
+  void takeSnapshot(const TrainingSnapshot& s) override;
+  void takeAnalysis(const AnalysisResult& r) override;
+  void refreshView(bool requested) override;  // the truncation curve only when requested (costly)
+  QList<Figure> figures() const override;
 
  Q_SIGNALS:
   void truncationRequested(const QList<int>& ranks);
@@ -28,10 +36,15 @@ class RankView : public QWidget {
  private:
   void redraw();
   QCustomPlot *trunc_plot_, *erank_plot_, *kl_plot_;
-  int emb_dim_ = 0;
+  int emb_dim_ = 0, seed_ = 0;
   std::vector<qk::TruncationView> trunc_;
   std::vector<qk::SpectraRecord> spectra_;
   std::vector<qk::DivergenceRecord> kl_;
 };
+
+// Figures shared by the view's export and the report.
+Figure truncation_figure(const std::vector<qk::TruncationView>& trunc, int emb_dim, int seed, const QString& caption);
+Figure effective_rank_figure(const std::vector<qk::SpectraRecord>& history);
+Figure kl_figure(const std::vector<qk::DivergenceRecord>& kl);
 
 }  // namespace qkui

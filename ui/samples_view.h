@@ -3,7 +3,7 @@
 #pragma once
 #include <QWidget>
 
-#include "snapshot.h"
+#include "lab_view.h"
 
 class QDoubleSpinBox;
 class QLineEdit;
@@ -12,7 +12,7 @@ class QTextEdit;
 
 namespace qkui {
 
-class SamplesView : public QWidget {
+class SamplesView : public QWidget, public LabView {
   Q_OBJECT
  public:
   explicit SamplesView(QWidget* parent = nullptr);
@@ -20,6 +20,16 @@ class SamplesView : public QWidget {
   void setSamples(const std::vector<qk::SampleView>& s);
   void addEpochSamples(const std::vector<qk::SampleRecord>& s);
   QString contents() const;
+
+  QWidget* widget() override { return this; }
+  QString viewName() const override { return "samples"; }
+  QString viewTitle() const override { return tr("Samples"); }
+  void setExperiment(const ExperimentInfo& info) override { setText(info.text); }
+  void takeSnapshot(const TrainingSnapshot& s) override { addEpochSamples(s.samples); }
+  void takeAnalysis(const AnalysisResult& r) override {
+    if (!r.samples.empty()) setSamples(r.samples);
+  }
+  QList<Figure> figures() const override { return {}; }  // text: the report carries the samples
 
  public Q_SLOTS:
   void generate();

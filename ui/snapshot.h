@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "observer.h"
+#include "report_data.h"
 #include "views.h"
 
 namespace qkui {
@@ -31,6 +32,8 @@ struct ExperimentInfo {
   QString name, config_json, run_dir;  // run_dir: set when a run folder was opened
   QString save_dir;                    // where this live run is being saved
   int layers = 0, heads = 0, emb_dim = 0, head_dim = 0;
+  int seed = 0;  // the seed of the models the analyses look at (the first)
+  QList<int> seeds;  // a run folder's seeds with checkpoints
   bool text = false;
 };
 
@@ -46,3 +49,5 @@ struct AnalysisResult {
 Q_DECLARE_METATYPE(qkui::TrainingSnapshot)
 Q_DECLARE_METATYPE(qkui::ExperimentInfo)
 Q_DECLARE_METATYPE(qkui::AnalysisResult)
+Q_DECLARE_METATYPE(qk::ReportData)
+Q_DECLARE_METATYPE(qk::ExperimentConfig)

@@ -12,6 +12,8 @@
 #include <cmath>
 #include <qcustomplot.h>
 
+#include "run_dir.h"
+
 namespace qkui {
 
 SpectraView::SpectraView(QWidget* parent) : QWidget(parent) {
@@ -83,49 +85,27 @@ void SpectraView::setModelShape(int layers, int heads, int emb_dim, int head_dim
 
 void SpectraView::refresh() { Q_EMIT spectraRequested(layer_->value(), head_->value()); }
 
+void SpectraView::setExperiment(const ExperimentInfo& info) {
+  seed_ = info.seed;
+  setModelShape(info.layers, info.heads, info.emb_dim, info.head_dim, info.variants);
+}
+
+void SpectraView::takeAnalysis(const AnalysisResult& r) {
+  if (!r.spectra.empty()) setSpectra(r.spectra);
+}
+
 void SpectraView::setSpectra(const std::vector<qk::SpectrumView>& s) {
   spectra_ = s;
-  sigma_plot_->clearGraphs();
-  sigma_plot_->clearItems();
+  draw_spectra(sigma_plot_, s, head_dim_, emb_dim_);
   table_->setRowCount(int(s.size()));
-  double lo = 1e300, hi = 0;
   for (size_t r = 0; r < s.size(); ++r) {
-    const auto& v = s[r];
-    auto* g = sigma_plot_->addGraph();
-    const QString name = QString::fromStdString(v.variant);
-    g->setName(QString("%1 (%2)").arg(name, v.matrix == "S" ? "S_h" : "W_Q,h·W_K,hᵀ"));
-    g->setPen(QPen(variant_color(name), 2));
-    g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 4));
-    QVector<double> x, y;
-    for (size_t i = 0; i < v.sigma.size(); ++i) {
-      if (v.sigma[i] <= v.sigma[0] * 1e-12) continue;  // exact zeros beyond the rank (log axis)
-      x << double(i + 1);
-      y << v.sigma[i];
-      lo = std::min(lo, v.sigma[i]);
-      hi = std::max(hi, v.sigma[i]);
-    }
-    g->setData(x, y);
-    const auto& m = v.metrics;
-    const QStringList cells{name, QString::number(m.numerical_rank), QString::number(m.effective_rank, 'f', 2),
-                            QString::number(m.stable_rank, 'f', 2), QString::number(m.rank90),
-                            QString::number(m.rank99), QString::number(m.spectral_norm, 'g', 4),
-                            QString::number(m.nuclear_norm, 'g', 4)};
+    const auto& m = s[r].metrics;
+    const QStringList cells{QString::fromStdString(s[r].variant), QString::number(m.numerical_rank),
+                            QString::number(m.effective_rank, 'f', 2), QString::number(m.stable_rank, 'f', 2),
+                            QString::number(m.rank90), QString::number(m.rank99),
+                            QString::number(m.spectral_norm, 'g', 4), QString::number(m.nuclear_norm, 'g', 4)};
     for (int c = 0; c < cells.size(); ++c) table_->setItem(int(r), c, new QTableWidgetItem(cells[c]));
   }
-  if (head_dim_ > 0) {
-    auto* line = new QCPItemStraightLine(sigma_plot_);
-    line->point1->setCoords(head_dim_ + 0.5, 1);
-    line->point2->setCoords(head_dim_ + 0.5, 2);
-    line->setPen(QPen(Qt::gray, 1, Qt::DashLine));
-    auto* label = new QCPItemText(sigma_plot_);
-    label->position->setType(QCPItemPosition::ptPlotCoords);
-    label->position->setCoords(head_dim_ + 0.5, hi > 0 ? hi : 1);
-    label->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
-    label->setText(QString(" head_dim = %1").arg(head_dim_));
-    label->setColor(Qt::gray);
-  }
-  sigma_plot_->xAxis->setRange(0, std::max(emb_dim_, 1) + 1);
-  if (hi > 0) sigma_plot_->yAxis->setRange(lo / 2, hi * 2);
   sigma_plot_->replot();
 }
 
@@ -136,57 +116,38 @@ void SpectraView::addHistory(const std::vector<qk::SpectraRecord>& records) {
 }
 
 void SpectraView::redrawHistory() {
-  const std::string variant = history_variant_->currentText().toStdString();
-  std::vector<const qk::SpectraRecord::Head*> cols;
-  std::vector<int64_t> steps;
-  for (const auto& r : history_) {
-    if (r.variant != variant) continue;
-    for (const auto& h : r.heads)
-      if (h.layer == layer_->value() && h.head == head_->value()) {
-        cols.push_back(&h);
-        steps.push_back(r.step);
-      }
-  }
-  if (cols.empty()) {
-    history_map_->data()->clear();
-    history_plot_->replot();
-    return;
-  }
-  const int n = int(cols[0]->sigma.size());
-  history_map_->data()->setSize(int(cols.size()), n);
-  history_map_->data()->setRange(QCPRange(double(steps.front()), double(std::max(steps.back(), steps.front() + 1))),
-                                 QCPRange(1, n));
-  for (size_t c = 0; c < cols.size(); ++c)
-    for (int i = 0; i < n; ++i) {
-      const double s = i < int(cols[c]->sigma.size()) ? cols[c]->sigma[i] : 0.0;
-      history_map_->data()->setCell(int(c), i, s > 1e-12 ? std::log10(s) : -12);
-    }
-  history_map_->setDataRange(QCPRange(-4, 1));
-  history_plot_->rescaleAxes();
+  if (fill_spectra_history(history_map_, history_, history_variant_->currentText().toStdString(), layer_->value(),
+                           head_->value()) > 0)
+    history_plot_->rescaleAxes();
   history_plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 
-QList<Exportable> SpectraView::exportables() const {
-  QList<Exportable> out;
-  out.push_back({"spectra", QString("Singular values, layer %1 head %2").arg(layer_->value()).arg(head_->value()),
-                 sigma_plot_, [this] {
-                   QString csv = "variant,layer,head,matrix,index,sigma\n";
-                   for (const auto& v : spectra_)
-                     for (size_t i = 0; i < v.sigma.size(); ++i)
-                       csv += QString("%1,%2,%3,%4,%5,%6\n").arg(QString::fromStdString(v.variant)).arg(v.layer)
-                                  .arg(v.head).arg(QString::fromStdString(v.matrix)).arg(i).arg(v.sigma[i], 0, 'g', 9);
-                   return csv;
-                 }});
-  out.push_back({"spectra_history", QString("Spectra over training (%1)").arg(history_variant_->currentText()),
-                 history_plot_, [this] {
-                   QString csv = "step,variant,seed,layer,head,index,sigma\n";
-                   for (const auto& r : history_)
-                     for (const auto& h : r.heads)
-                       for (size_t i = 0; i < h.sigma.size(); ++i)
-                         csv += QString("%1,%2,%3,%4,%5,%6,%7\n").arg(r.step).arg(QString::fromStdString(r.variant))
-                                    .arg(r.seed).arg(h.layer).arg(h.head).arg(i).arg(h.sigma[i], 0, 'g', 9);
-                   return csv;
-                 }});
+QList<Figure> SpectraView::figures() const {
+  QList<Figure> out;
+  const int layer = layer_->value(), head = head_->value(), hd = head_dim_, d = emb_dim_, seed = seed_;
+  if (!spectra_.empty()) {
+    const auto spectra = spectra_;
+    Figure f;
+    f.name = QString("spectra_L%1H%2").arg(layer).arg(head);
+    f.title = tr("Singular values of every variant's QK form, layer %1 head %2").arg(layer).arg(head);
+    f.caption = tr("σ_i of S_h (merged) and W_Q,h·W_K,hᵀ (standard); the dashed line marks head_dim = %1").arg(hd);
+    f.draw = [spectra, hd, d](QCustomPlot* p) { draw_spectra(p, spectra, hd, d); };
+    f.csv = [spectra, seed] { return spectra_csv(spectra, seed); };
+    out << f;
+  }
+  const std::string variant = history_variant_->currentText().toStdString();
+  bool any = false;
+  for (const auto& r : history_) any = any || r.variant == variant;
+  if (any) {
+    const auto history = history_;
+    Figure f;
+    f.name = QString("spectra_history_%1_L%2H%3").arg(QString::fromStdString(variant)).arg(layer).arg(head);
+    f.title = tr("Spectrum over training: %1, layer %2 head %3").arg(QString::fromStdString(variant)).arg(layer).arg(head);
+    f.caption = tr("log10 σ_i of one head's form at every evaluation");
+    f.draw = [history, variant, layer, head](QCustomPlot* p) { draw_spectra_history(p, history, variant, layer, head); };
+    f.csv = [history] { return QString::fromStdString(qk::spectra_history_csv(history)); };
+    out << f;
+  }
   return out;
 }
 

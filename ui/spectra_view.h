@@ -5,8 +5,8 @@
 #include <QMap>
 #include <QWidget>
 
+#include "lab_view.h"
 #include "plot_util.h"
-#include "snapshot.h"
 
 class QComboBox;
 class QCustomPlot;
@@ -16,14 +16,22 @@ class QTableWidget;
 
 namespace qkui {
 
-class SpectraView : public QWidget {
+class SpectraView : public QWidget, public LabView {
   Q_OBJECT
  public:
   explicit SpectraView(QWidget* parent = nullptr);
   void setModelShape(int layers, int heads, int emb_dim, int head_dim, const QStringList& variants);
   void setSpectra(const std::vector<qk::SpectrumView>& s);
   void addHistory(const std::vector<qk::SpectraRecord>& records);
-  QList<Exportable> exportables() const;
+
+  QWidget* widget() override { return this; }
+  QString viewName() const override { return "spectra"; }
+  QString viewTitle() const override { return tr("Spectra"); }
+  void setExperiment(const ExperimentInfo& info) override;
+  void takeSnapshot(const TrainingSnapshot& s) override { addHistory(s.spectra); }
+  void takeAnalysis(const AnalysisResult& r) override;
+  void refreshView(bool) override { refresh(); }
+  QList<Figure> figures() const override;
   int layer() const;
   int head() const;
   const std::vector<qk::SpectrumView>& spectra() const { return spectra_; }
@@ -41,7 +49,7 @@ class SpectraView : public QWidget {
   QCustomPlot *sigma_plot_, *history_plot_;
   QCPColorMap* history_map_ = nullptr;
   QTableWidget* table_;
-  int head_dim_ = 0, emb_dim_ = 0;
+  int head_dim_ = 0, emb_dim_ = 0, seed_ = 0;
   std::vector<qk::SpectrumView> spectra_;
   std::vector<qk::SpectraRecord> history_;
 };

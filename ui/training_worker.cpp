@@ -14,24 +14,31 @@
 
 namespace qkui {
 
+// Collects what the trainer reports into the next snapshot and the worker's history, and passes
+// it on to the run folder's writer.
 struct TrainingWorker::Collector : qk::TrainerObserver {
   TrainingSnapshot pending;
+  qk::RunContents* history = nullptr;
   qk::TrainerObserver* also = nullptr;  // the run folder writer
   void on_step(const qk::StepRecord& s) override { pending.steps.push_back(s); }
   void on_eval(const qk::EvalRecord& r) override {
     pending.evals.push_back(r);
+    if (history) history->metrics.push_back(r);
     if (also) also->on_eval(r);
   }
   void on_sample(const qk::SampleRecord& s) override {
     pending.samples.push_back(s);
+    if (history) history->samples += qk::sample_line(s);
     if (also) also->on_sample(s);
   }
   void on_divergence(const qk::DivergenceRecord& d) override {
     pending.divergence.push_back(d);
+    if (history) history->divergence.push_back(d);
     if (also) also->on_divergence(d);
   }
   void on_spectra(const qk::SpectraRecord& s) override {
     pending.spectra.push_back(s);
+    if (history) history->spectra.push_back(s);
     if (also) also->on_spectra(s);
   }
 };
@@ -41,6 +48,8 @@ TrainingWorker::TrainingWorker()
   qRegisterMetaType<qkui::TrainingSnapshot>();
   qRegisterMetaType<qkui::ExperimentInfo>();
   qRegisterMetaType<qkui::AnalysisResult>();
+  qRegisterMetaType<qk::ReportData>();
+  qRegisterMetaType<qk::ExperimentConfig>();
 }
 
 TrainingWorker::~TrainingWorker() = default;
@@ -54,6 +63,7 @@ static ExperimentInfo info_of(const qk::ExperimentConfig& c) {
   info.emb_dim = c.model.emb_dim;
   info.head_dim = c.model.effective_qk_head_dim();
   info.text = c.data.kind == "text";
+  info.seed = c.train.seed;
   return info;
 }
 
@@ -67,18 +77,21 @@ void TrainingWorker::saveCheckpoints() {
   }
 }
 
-void TrainingWorker::configure(const QString& config_json) {
+void TrainingWorker::configure(const qk::ExperimentConfig& config) {
   running_ = false;
   saveCheckpoints();  // the previous run keeps its results
-  config_json_ = config_json;
+  config_ = config;
+  configured_ = true;
   inspector_->attach(nullptr);
   exp_.reset();
   writer_.reset();
   saved_at_ = -1;
   collector_ = std::make_unique<Collector>();
+  history_ = qk::RunContents();
+  collector_->history = &history_;
   last_tokens_.clear();
   try {
-    auto cfg = qk::config_from_json(nlohmann::json::parse(config_json.toStdString()), "experiment");
+    auto cfg = config;
     // Live views: spectra of every head at each evaluation (small models only).
     if (cfg.train.spectra_every == 0 &&
         int64_t(cfg.model.n_layers) * cfg.model.n_heads * cfg.model.emb_dim * cfg.model.emb_dim <= (1 << 22))
@@ -94,6 +107,7 @@ void TrainingWorker::configure(const QString& config_json) {
     writer_->write_config(exp_->config());
     collector_->also = writer_.get();
     info.save_dir = dir;
+    source_ = tr("live experiment, saved to %1").arg(dir);
     for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
     for (auto c : exp_->parameter_counts()) info.parameters.push_back(c);
     info.total_steps = exp_->total_steps();
@@ -102,8 +116,12 @@ void TrainingWorker::configure(const QString& config_json) {
     for (auto r : exp_->evaluate_now(exp_->config().train.eval_batches)) {
       r.step = -1;
       collector_->pending.evals.push_back(r);
+      history_.metrics.push_back(r);
     }
-    for (auto d : exp_->divergence_now()) collector_->pending.divergence.push_back(d);
+    for (auto d : exp_->divergence_now()) {
+      collector_->pending.divergence.push_back(d);
+      history_.divergence.push_back(d);
+    }
   } catch (const std::exception& e) {
     exp_.reset();
     Q_EMIT failed(QString::fromStdString(e.what()));
@@ -112,19 +130,25 @@ void TrainingWorker::configure(const QString& config_json) {
   flush(true);
 }
 
-void TrainingWorker::openRun(const QString& run_dir) {
+void TrainingWorker::openRun(const QString& run_dir, int seed) {
   running_ = false;
   saveCheckpoints();
   inspector_->attach(nullptr);
   exp_.reset();
   writer_.reset();
   collector_ = std::make_unique<Collector>();
+  history_ = qk::RunContents();
   try {
     auto rc = qk::read_run(run_dir.toStdString());
     ExperimentInfo info = info_of(rc.config);
     info.run_dir = run_dir;
     for (auto v : rc.config.variants) info.variants << QString::fromStdString(qk::variant_name(v));
-    if (!rc.checkpoints.empty()) inspector_->attach_run(run_dir.toStdString());
+    for (int seed : rc.seeds()) info.seeds << seed;
+    if (seed < 0 && !info.seeds.isEmpty()) seed = info.seeds.front();
+    info.seed = seed < 0 ? rc.config.train.seed : seed;
+    if (!rc.checkpoints.empty()) inspector_->attach_run(run_dir.toStdString(), info.seed);
+    history_ = rc;
+    source_ = tr("run folder %1").arg(run_dir);
     Q_EMIT configured(info);
     collector_->pending.evals = rc.metrics;
     collector_->pending.divergence = rc.divergence;
@@ -166,7 +190,7 @@ void TrainingWorker::stepOnce() {
 }
 
 void TrainingWorker::reset() {
-  if (!config_json_.isEmpty()) configure(config_json_);
+  if (configured_) configure(config_);
 }
 
 void TrainingWorker::shutdown() {
@@ -263,6 +287,21 @@ void TrainingWorker::requestSamples(const QString& prompt, double temperature, i
   analyse([&](AnalysisResult& r) {
     r.samples = inspector_->samples(prompt.toStdString(), temperature, top_k, max_new, 1234);
   });
+}
+
+void TrainingWorker::requestReport(const QString& prompt) {
+  try {
+    if (inspector_->empty()) throw qk::Error("nothing to report yet: set up an experiment or open a run folder with checkpoints");
+    flush(true);
+    auto data = qk::collect_report(*inspector_, history_, prompt.toStdString(),
+                                   [this](int done, int total, const std::string& what) {
+                                     Q_EMIT reportProgress(done, total, QString::fromStdString(what));
+                                   });
+    data.source = source_.toStdString();
+    Q_EMIT reportReady(data);
+  } catch (const std::exception& e) {
+    Q_EMIT failed(QString::fromStdString(e.what()));
+  }
 }
 
 }  // namespace qkui

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 
+#include "run_dir.h"
 #include "snapshot.h"
 
 namespace qk {
@@ -30,8 +31,8 @@ class TrainingWorker : public QObject {
   std::atomic<bool>& stop_flag() { return stop_; }
 
  public Q_SLOTS:
-  void configure(const QString& config_json);  // builds the experiment (errors -> failed())
-  void openRun(const QString& run_dir);         // replay a qklab-cli run folder
+  void configure(const qk::ExperimentConfig& config);  // builds the experiment (errors -> failed())
+  void openRun(const QString& run_dir, int seed = -1);  // replay a run folder (seed -1: the first)
   void start();     // run until finished or paused
   void pause();
   void stepOnce();  // one optimiser step of every variant
@@ -41,12 +42,16 @@ class TrainingWorker : public QObject {
   void requestSpectra(int layer, int head);
   void requestTruncation(const QList<int>& ranks);
   void requestSamples(const QString& prompt, double temperature, int top_k, int max_new);
+  // Everything the report shows, at the current step (attention for `prompt`; "" = the default).
+  void requestReport(const QString& prompt);
 
  Q_SIGNALS:
   void configured(const qkui::ExperimentInfo& info);
   void snapshot(const qkui::TrainingSnapshot& s);
   void analysis(const qkui::AnalysisResult& r);
   void failed(const QString& message);
+  void reportProgress(int done, int total, const QString& what);
+  void reportReady(const qk::ReportData& data);
 
  private Q_SLOTS:
   void slice();
@@ -62,7 +67,10 @@ class TrainingWorker : public QObject {
   std::unique_ptr<qk::RunWriter> writer_;  // every live run is saved like a qklab-cli run
   qint64 saved_at_ = -1;
   std::unique_ptr<Collector> collector_;
-  QString config_json_;
+  qk::ExperimentConfig config_;
+  bool configured_ = false;
+  qk::RunContents history_;  // the curves so far (live run or opened run folder), for reports
+  QString source_;           // run folder opened, or where the live run is saved
   bool running_ = false;
   std::atomic<bool> stop_{false};
   QElapsedTimer since_flush_, run_clock_;

@@ -1,0 +1,135 @@
+// QKLab ui — figure export (see figure_export.h).
+#include "figure_export.h"
+
+#include <QFileInfo>
+#include <QFontMetrics>
+#include <QSvgGenerator>
+#include <memory>
+#include <qcustomplot.h>
+
+#include "plot_util.h"
+
+namespace qkui {
+
+QSize figure_points(const Figure& f, const ExportOptions& o) {
+  const double s = o.png_scale > 0 ? o.png_scale : 1.0;
+  return QSize(int(o.size.width() / s + 0.5), int(o.size.height() * f.height_factor / s + 0.5));
+}
+
+namespace {
+
+// The title split over as many lines as it needs at the largest font size (11 pt down to 8 pt)
+// that lets every line fit `width` points.
+QString fit_title(const QString& title, QFont* font, int width, int* widest) {
+  QString text = title;
+  for (int pt = 12; pt >= 8; --pt) {
+    font->setPointSize(pt);
+    QFontMetrics fm(*font);
+    if (fm.horizontalAdvance(title) <= width) {
+      *widest = fm.horizontalAdvance(title);
+      return title;
+    }
+  }
+  // Wrap at spaces (font stays at 8 pt).
+  QFontMetrics fm(*font);
+  QStringList lines;
+  QString line;
+  for (const QString& word : title.split(' ')) {
+    const QString next = line.isEmpty() ? word : line + ' ' + word;
+    if (!line.isEmpty() && fm.horizontalAdvance(next) > width) {
+      lines << line;
+      line = word;
+    } else {
+      line = next;
+    }
+  }
+  lines << line;
+  *widest = 0;
+  for (auto& l : lines) {
+    if (fm.horizontalAdvance(l) > width) l = fm.elidedText(l, Qt::ElideMiddle, width);  // one unbroken word
+    *widest = std::max(*widest, fm.horizontalAdvance(l));
+  }
+  return lines.join('\n');
+}
+
+// A legend in the default axis rect's corner moves into its own row under the plot.
+void legend_outside(QCustomPlot* plot) {
+  if (!plot->legend || !plot->legend->visible() || !plot->axisRect()) return;
+  auto* inset = plot->axisRect()->insetLayout();
+  bool inside = false;
+  for (int i = 0; i < inset->elementCount(); ++i) inside = inside || inset->elementAt(i) == plot->legend;
+  if (!inside) return;
+  if (plot->legend->itemCount() == 0) {
+    plot->legend->setVisible(false);
+    return;
+  }
+  inset->take(plot->legend);
+  const int row = plot->plotLayout()->rowCount();
+  plot->plotLayout()->addElement(row, 0, plot->legend);
+  plot->plotLayout()->setRowStretchFactor(row, 0.001);
+  plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  plot->legend->setWrap(plot->legend->itemCount() > 6 ? 3 : 2);
+  plot->legend->setBorderPen(Qt::NoPen);
+  plot->legend->setBrush(Qt::NoBrush);
+}
+
+}  // namespace
+
+ExportResult export_figure(const Figure& f, const QString& path, const ExportOptions& o) {
+  ExportResult res;
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  if (suffix != "png" && suffix != "pdf" && suffix != "svg") {
+    res.error = QString("%1: unknown image type '%2' (expected .png, .svg or .pdf)").arg(path, suffix);
+    return res;
+  }
+  const QSize pts = figure_points(f, o);
+  auto plot = std::make_unique<QCustomPlot>();
+  plot->setAttribute(Qt::WA_DontShowOnScreen);
+  plot->resize(pts);
+  style_plot(plot.get());
+  plot->setAntialiasedElements(QCP::aeAll);
+  if (f.draw) f.draw(plot.get());
+  legend_outside(plot.get());
+  // Full title on top.
+  QFont tf(plot->font().family(), 12, QFont::Bold);
+  // The title sits over the first column; a colour-scale column beside it takes ~90 pt.
+  const int avail = pts.width() - 24 - (plot->plotLayout()->columnCount() > 1 ? 90 : 0);
+  const QString title = fit_title(f.title, &tf, avail, &res.title_width);
+  auto* title_el = new QCPTextElement(plot.get(), title, tf);
+  title_el->setTextColor(plot->palette().color(QPalette::WindowText));
+  plot->plotLayout()->insertRow(0);
+  plot->plotLayout()->addElement(0, 0, title_el);
+  plot->plotLayout()->setRowStretchFactor(0, 0.001);
+  res.plot_width = avail + 24;
+  plot->replot(QCustomPlot::rpImmediateRefresh);
+  if (plot->legend && plot->legend->visible())
+    for (auto* rect : plot->axisRects())
+      for (int i = 0; i < plot->legend->itemCount(); ++i)
+        if (rect->rect().intersects(plot->legend->item(i)->outerRect())) ++res.legend_overlaps;
+  bool ok = false;
+  if (suffix == "png") {
+    ok = plot->savePng(path, pts.width(), pts.height(), o.png_scale);
+    res.image_size = QSize(int(pts.width() * o.png_scale + 0.5), int(pts.height() * o.png_scale + 0.5));
+  } else if (suffix == "pdf") {
+    ok = plot->savePdf(path, pts.width(), pts.height(), QCP::epNoCosmetic, "QKLab", f.title);
+    res.image_size = pts;
+  } else {
+    QSvgGenerator gen;
+    gen.setFileName(path);
+    gen.setSize(pts);
+    gen.setViewBox(QRect(QPoint(0, 0), pts));
+    gen.setTitle(f.title);
+    gen.setDescription(f.caption);
+    QCPPainter painter;
+    ok = painter.begin(&gen);
+    if (ok) {
+      plot->toPainter(&painter, pts.width(), pts.height());
+      painter.end();
+    }
+    res.image_size = pts;
+  }
+  if (!ok) res.error = QString("%1: could not write the %2 file").arg(path, suffix.toUpper());
+  return res;
+}
+
+}  // namespace qkui
