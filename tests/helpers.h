@@ -36,11 +36,15 @@ inline std::string temp_dir(const std::string& tag) {
   return p.string();
 }
 
-// ../shared/data (the-verdict.txt, GPT-2 files) from QKLAB_DATA_DIR; "" when absent.
+// ../shared/data (the-verdict.txt, GPT-2 files) from QKLAB_DATA_DIR; "" when the variable is unset.
+// When it is set, the files must be there (CI meant to run these tests): a missing file fails.
 inline std::string data_dir() {
   const char* env = std::getenv("QKLAB_DATA_DIR");
   std::string d = env ? env : "";
-  if (d.empty() || !std::filesystem::exists(d + "/the-verdict.txt")) return "";
+  if (d.empty()) return "";
+  for (const char* f : {"the-verdict.txt", "gpt2-encoder.json", "gpt2-vocab.bpe"})
+    if (!std::filesystem::exists(d + "/" + f))
+      throw std::runtime_error("QKLAB_DATA_DIR=" + d + " is set but lacks " + f);
   return d;
 }
 
@@ -50,7 +54,7 @@ inline std::string data_dir() {
 #define QKT_DATA_DIR_OR_SKIP(name)                                              \
   const std::string name = qkt::data_dir();                                     \
   if (name.empty()) {                                                           \
-    WARN("QKLAB_DATA_DIR not set or lacks the-verdict.txt / GPT-2 files: skipped"); \
+    WARN("QKLAB_DATA_DIR not set: skipped (set it to ../shared/data to run this test)"); \
     SUCCEED();                                                                  \
     return;                                                                     \
   }

@@ -165,3 +165,119 @@ TEST_CASE("cli: tokenize and bpe-train", "[cli][tokenizers]") {
     CHECK_THAT(g.out, Contains("5145 tokens (gpt2"));
   }
 }
+
+namespace {
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+int csv_rows(const std::string& path) {  // data rows (lines after the header)
+  std::ifstream in(path);
+  int n = -1;
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) ++n;
+  return n;
+}
+// Width and height from a PNG's IHDR chunk (big-endian, bytes 16..23).
+std::pair<int, int> png_size(const std::string& path) {
+  const std::string b = slurp(path);
+  if (b.size() < 24 || b.compare(1, 3, "PNG") != 0) return {0, 0};
+  auto be = [&](size_t at) {
+    return (int(uint8_t(b[at])) << 24) | (int(uint8_t(b[at + 1])) << 16) | (int(uint8_t(b[at + 2])) << 8) |
+           int(uint8_t(b[at + 3]));
+  };
+  return {be(16), be(20)};
+}
+}  // namespace
+
+TEST_CASE("cli: a run with two seeds analyses every seed (and reports one seed at a time)", "[cli][seeds]") {
+  auto dir = qkt::temp_dir("seeds");
+  auto run = dir + "/run";
+  auto r = cli("train --preset default --set train.steps=20 --set train.eval_every=10 --set train.seeds=2 --quiet --out " +
+                   run, dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  for (auto f : {"/standard-seed123.safetensors", "/standard-seed124.safetensors", "/merged-seed123.safetensors",
+                 "/merged-seed124.safetensors"})
+    CHECK(exists(run + f));
+  const auto rc = qk::read_run(run);
+  CHECK(rc.checkpoints.size() == 4);
+  CHECK(rc.seeds() == std::vector<int>{123, 124});
+  auto a = cli("analyze " + run + " --truncate 0,4,64", dir);
+  INFO(a.err);
+  REQUIRE(a.code == 0);
+  CHECK_THAT(a.out, Contains("standard seed 123") && Contains("merged seed 124"));
+  // Every CSV has a seed column; both seeds have rows.
+  const std::string metrics = slurp(run + "/analysis/rank_metrics.csv");
+  CHECK(metrics.rfind("variant,seed,layer,head,matrix", 0) == 0);
+  CHECK_THAT(metrics, Contains("standard,123,0,0,WqWk") && Contains("merged,124,1,3,S"));
+  CHECK(csv_rows(run + "/analysis/truncation.csv") == 2 * 2 * 3);  // variants × seeds × ranks
+  CHECK(slurp(run + "/analysis/divergence.csv").rfind("seed,from,to,kl", 0) == 0);
+  CHECK(csv_rows(run + "/analysis/divergence.csv") == 2);  // one standard–merged pair per seed
+  CHECK(exists(run + "/analysis/attention/merged-seed124_layer1.csv"));
+#ifdef QKLAB_WITH_REPORT
+  auto rep = cli("report " + run + " --seed 124 --out " + dir + "/rep124", dir);
+  INFO(rep.err);
+  REQUIRE(rep.code == 0);
+  CHECK_THAT(rep.out, Contains("seed 124"));
+  CHECK_THAT(slurp(dir + "/rep124/index.html"), Contains("seed 124"));
+  CHECK_THAT(slurp(dir + "/rep124/rank_metrics.csv"), Contains("merged,124,"));
+  auto bad = cli("report " + run + " --seed 999 --out " + dir + "/rep999", dir);
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("no checkpoints of seed 999"));
+  CHECK(!exists(dir + "/rep999"));
+#endif
+}
+
+#ifdef QKLAB_WITH_REPORT
+TEST_CASE("cli: report renders the GUI's report headless from a run folder", "[cli][report]") {
+  auto dir = qkt::temp_dir("report");
+  auto run = dir + "/run";
+  auto r = cli("train --preset default --set train.steps=40 --set train.eval_every=10 --set train.spectra_every=10 "
+               "--quiet --out " + run, dir);
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto rep = cli("report " + run + " --out " + dir + "/report", dir);
+  INFO(rep.err);
+  REQUIRE(rep.code == 0);
+  const std::string d = dir + "/report";
+  const std::string html = slurp(d + "/index.html");
+  // Every figure as PNG (its own size), SVG and PDF, with its data and a caption in index.html.
+  for (std::string f : {"loss", "spectra_L0H0", "spectra_L0", "spectra_L1", "rank_summary", "spectra_history_standard",
+                        "spectra_history_merged", "effective_rank", "truncation", "divergence", "attention_L0",
+                        "attention_L1"}) {
+    INFO(f);
+    const auto [w, h] = png_size(d + "/" + f + ".png");
+    CHECK(w == 1600);
+    CHECK(h >= 1000);
+    CHECK(slurp(d + "/" + f + ".svg").find("<svg") != std::string::npos);
+    CHECK(slurp(d + "/" + f + ".pdf").rfind("%PDF", 0) == 0);
+    CHECK(csv_rows(d + "/" + f + ".csv") > 0);
+    CHECK_THAT(html, Contains("src='" + f + ".png'"));
+  }
+  CHECK(png_size(d + "/loss.png") == std::make_pair(1600, 1000));
+  // Truncation: 2 variants × ranks 0, 1, 2, 4, …, 64; rank metrics: 2 variants × 2 layers × 4 heads.
+  CHECK(csv_rows(d + "/truncation.csv") == 2 * 8);
+  CHECK(csv_rows(d + "/rank_metrics.csv") == 2 * 2 * 4);
+  CHECK(csv_rows(d + "/attention_L0.csv") > 0);
+  CHECK_THAT(html, Contains("computed at step 40, seed 123") && Contains("<h2>Summary</h2>") &&
+                       Contains("training FLOPs / token") && Contains("<h2>Rank metrics</h2>") &&
+                       Contains("<h2>Samples</h2>") && Contains("&quot;emb_dim&quot;: 64"));
+  // Custom size; an earlier report is replaced whole.
+  auto big = cli("report " + run + " --out " + d + " --size 800x600 --scale 1", dir);
+  REQUIRE(big.code == 0);
+  CHECK(png_size(d + "/loss.png") == std::make_pair(800, 600));
+  CHECK(!exists(d + ".partial"));
+  CHECK(!exists(d + ".old"));
+  // Bad input: one line, exit 2, the report already there untouched.
+  auto bs = cli("report " + run + " --out " + d + " --size huge", dir);
+  CHECK(bs.code == 2);
+  CHECK_THAT(bs.err, Contains("--size: expected WIDTHxHEIGHT"));
+  CHECK(png_size(d + "/loss.png") == std::make_pair(800, 600));
+  auto nr = cli("report " + dir + " --out " + dir + "/x", dir);
+  CHECK(nr.code == 2);
+  CHECK_THAT(nr.err, Contains("not a run folder"));
+}
+#endif

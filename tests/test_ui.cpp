@@ -9,6 +9,8 @@
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QImage>
+#include <QSet>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTabWidget>
@@ -19,8 +21,11 @@
 
 #include "attention_view.h"
 #include "loss_plot.h"
+#include "spectra_view.h"
 #include "main_window.h"
-#include "plot_export.h"
+#include "figure_export.h"
+#include "plot_util.h"
+#include "report.h"
 #include "presets.h"
 #include "run_dir.h"
 #include "trainer.h"
@@ -84,29 +89,129 @@ TEST_CASE("picking another head changes the heatmap data", "[ui]") {
   auto head1 = w.attentionView()->shownWeights("merged");
   REQUIRE(head1.size() == head0.size());
   CHECK(head1 != head0);
-  CHECK(w.attentionView()->exportables().size() == 2);
+  CHECK(w.attentionView()->panelCount() == 3);  // standard, merged, their difference
+  CHECK(w.attentionView()->figures().size() == 1);
 }
 
-TEST_CASE("exports write valid PNG, SVG, PDF, CSV and an HTML report", "[ui]") {
+TEST_CASE("Export current view writes PNG at its own size, SVG, PDF, CSV and JSON", "[ui]") {
   MainWindow w;
   w.show();
   ready(w);
   w.findChild<QAction*>("step")->trigger();
   REQUIRE(wait_until([&] { return w.stepsDone() == 1 && !w.lossPlot()->rows().empty(); }, 10000));
   QTemporaryDir dir;
-  auto items = w.lossPlot()->exportables();
-  REQUIRE(items.size() == 1);
-  for (QString ext : {"png", "svg", "pdf"}) CHECK(qkui::export_plot(items[0].plot, dir.filePath("loss." + ext), "Loss").isEmpty());
-  CHECK(head_of(dir.filePath("loss.png"), 4) == QByteArray("\x89PNG"));
+  w.showView("loss");
+  for (QString ext : {"png", "svg", "pdf", "csv", "json"}) CHECK(w.exportViewTo(dir.filePath("loss." + ext)).isEmpty());
+  QImage png(dir.filePath("loss.png"));
+  CHECK(png.size() == QSize(1600, 1000));  // not the widget's on-screen size
   CHECK(head_of(dir.filePath("loss.svg"), 400).contains("<svg"));
   CHECK(head_of(dir.filePath("loss.pdf"), 4) == QByteArray("%PDF"));
-  CHECK(items[0].write_csv(dir.filePath("loss.csv")).isEmpty());
   CHECK(head_of(dir.filePath("loss.csv"), 20).startsWith("step,tokens_seen"));
-  CHECK(qkui::export_plot(items[0].plot, dir.filePath("loss.bmp"), "Loss").contains("unknown image type"));
-  w.exportReport(dir.filePath("report"));
-  CHECK(QFile::exists(dir.filePath("report/index.html")));
-  CHECK(QFile::exists(dir.filePath("report/loss.svg")));
-  CHECK(QFile::exists(dir.filePath("report/config.json")));
+  CHECK(head_of(dir.filePath("loss.json"), 200).contains("\"val_loss\""));
+  CHECK(w.exportViewTo(dir.filePath("loss.bmp")).contains("unknown image type"));
+  // A long title shrinks, then wraps: it is never cut off.
+  auto figs = w.lossPlot()->figures();
+  REQUIRE(figs.size() == 1);
+  figs[0].title = QString("A very long title that names every detail of the experiment ").repeated(3);
+  const auto r = qkui::export_figure(figs[0], dir.filePath("long.png"));
+  CHECK(r.error.isEmpty());
+  CHECK(r.title_width <= r.plot_width);
+  CHECK(r.legend_overlaps == 0);
+}
+
+TEST_CASE("Export report after a run with no other tab opened: every figure, every table, full titles", "[ui][report]") {
+  MainWindow w;
+  w.show();
+  ready(w);
+  w.start();
+  REQUIRE(wait_until([&] { return w.stepsDone() >= 60; }, 60000));
+  w.pause();
+  REQUIRE(wait_until([&] { return !w.isRunning(); }, 2000));
+  QTest::qWait(200);
+  REQUIRE(w.tabs()->currentIndex() == 0);  // only the loss tab was ever shown
+  CHECK(w.spectraView()->spectra().empty());
+  QTemporaryDir dir;
+  QString written, error = "none";
+  QObject::connect(&w, &MainWindow::reportWritten, [&](const QString& d, const QString& e) {
+    written = d;
+    error = e;
+  });
+  const QString rd = dir.filePath("report");
+  w.exportReport(rd);
+  REQUIRE(wait_until([&] { return !written.isEmpty(); }, 60000));
+  CHECK(error.isEmpty());
+  const auto& rep = w.lastReport();
+  QStringList names;
+  for (const auto& [file, r] : rep.pngs) {
+    INFO(file.toStdString());
+    names << file;
+    const QImage img(rd + "/" + file);
+    CHECK(img.size() == r.image_size);
+    CHECK(img.width() == 1600);
+    CHECK(img.height() >= 1000);
+    CHECK(r.title_width > 0);
+    CHECK(r.title_width <= r.plot_width);  // the title is drawn whole
+    CHECK(r.legend_overlaps == 0);        // no legend over the data
+    QSet<QRgb> colours;                   // a real picture, not empty axes
+    for (int y = 0; y < img.height(); y += 7)
+      for (int x = 0; x < img.width(); x += 7) colours.insert(img.pixel(x, y));
+    CHECK(colours.size() > 20);
+  }
+  for (QString f : {"loss.png", "spectra_L0H0.png", "spectra_L0.png", "spectra_L1.png", "rank_summary.png",
+                    "truncation.png", "divergence.png", "effective_rank.png", "attention_L0.png", "attention_L1.png"})
+    CHECK(names.contains(f));
+  CHECK(QImage(rd + "/loss.png").size() == QSize(1600, 1000));
+  auto rows = [&](const QString& f) {
+    QFile file(rd + "/" + f);
+    if (!file.open(QIODevice::ReadOnly)) return -1;
+    return int(file.readAll().trimmed().split('\n').size()) - 1;
+  };
+  CHECK(rows("spectra.csv") > 0);
+  CHECK(rows("truncation.csv") == 2 * 8);  // 2 variants × ranks 0, 1, 2, …, 64
+  CHECK(rows("rank_metrics.csv") == 2 * 2 * 4);
+  CHECK(rows("attention_L0.csv") > 0);
+  CHECK(rows("metrics.csv") > 0);
+  QFile html(rd + "/index.html");
+  REQUIRE(html.open(QIODevice::ReadOnly));
+  const QString page = QString::fromUtf8(html.readAll());
+  CHECK(page.contains(QString("computed at step %1, seed 123").arg(w.stepsDone())));
+  CHECK(page.contains("<h2>Summary</h2>"));
+  CHECK(page.contains("<h2>Rank metrics</h2>"));
+  CHECK(page.count("<figcaption>") == rep.pngs.size());
+  CHECK(w.lastError().isEmpty());
+}
+
+TEST_CASE("a run folder with two seeds replays, and the seed picker switches the inspected models", "[ui][seeds]") {
+  QTemporaryDir dir;
+  {
+    auto c = qk::preset_config("default");
+    c.train.steps = 20;
+    c.train.eval_every = 10;
+    c.train.seeds = 2;
+    qk::Experiment e(c);
+    qk::RunWriter writer(dir.path().toStdString(), false);
+    writer.write_config(e.config());
+    e.run(&writer, nullptr);
+    e.save_checkpoints(dir.path().toStdString());
+  }
+  MainWindow w;
+  w.show();
+  ready(w);
+  w.openRunFolder(dir.path());
+  REQUIRE(wait_until([&] { return w.info().run_dir == dir.path(); }, 10000));
+  CHECK(w.info().seeds == QList<int>{123, 124});
+  CHECK(w.info().seed == 123);
+  REQUIRE(wait_until([&] { return w.lossPlot()->curveCount() > 0; }, 10000));
+  CHECK(w.lossPlot()->curveCount() == 12);  // 2 variants × train/val × (mean, min, max)
+  w.showView("attention");
+  REQUIRE(wait_until([&] { return !w.attentionView()->shownWeights("merged").empty(); }, 10000));
+  const auto seed123 = w.attentionView()->shownWeights("merged");
+  w.openRunFolder(dir.path(), 124);
+  REQUIRE(wait_until([&] { return w.info().seed == 124; }, 10000));
+  REQUIRE(wait_until([&] {
+    auto now = w.attentionView()->shownWeights("merged");
+    return !now.empty() && now != seed123;
+  }, 10000));
   CHECK(w.lastError().isEmpty());
 }
 

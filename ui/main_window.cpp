@@ -364,6 +364,7 @@ void MainWindow::onReportReady(const qk::ReportData& data) {
     QCoreApplication::processEvents(QEventLoop::ExcludeUserInputEvents);
   });
   report_dir_.clear();
+  last_report_ = r;
   report_progress_->setVisible(false);
   if (!r.error.isEmpty()) onFailed(r.error);
   else log_->appendPlainText(tr("Report written to %1/index.html (%2 figures, step %3, seed %4)")

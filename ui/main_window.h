@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "lab_view.h"
+#include "report.h"
 #include "snapshot.h"
 
 class QAction;
@@ -50,6 +51,7 @@ class MainWindow : public QMainWindow {
   QString lastError() const { return last_error_; }
   const ExperimentInfo& info() const { return info_; }
   bool reportBusy() const { return !report_dir_.isEmpty(); }
+  const ReportResult& lastReport() const { return last_report_; }
 
  public Q_SLOTS:
   void loadExperiment(const qk::ExperimentConfig& config);
@@ -111,6 +113,7 @@ class MainWindow : public QMainWindow {
   QProgressBar *progress_, *report_progress_;
   QList<LabView*> views_;
   QString report_dir_;  // the report being computed
+  ReportResult last_report_;
   qint64 steps_done_ = 0;
   bool running_ = false, finished_ = false;
   QString last_error_;
