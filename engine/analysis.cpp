@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "error.h"
+#include "variants.h"
 
 namespace qk {
 
@@ -34,37 +35,26 @@ RankMetrics rank_metrics(const std::vector<double>& s, int64_t rows, int64_t col
   return r;
 }
 
-torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B) {
-  auto qa = torch::linalg::qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A, R_A (…, k, k)
-  auto qb = torch::linalg::qr(B.to(torch::kFloat64), "reduced");
-  auto core = torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2));  // (…, k, k)
-  return torch::linalg::svdvals(core, c10::nullopt);  // A Bᵀ = Q_A (R_A R_Bᵀ) Q_Bᵀ
-}
-
-torch::Tensor dense_singular_values(const torch::Tensor& M) {
-  // In the matrix's own precision (a float32 S is float32 data: its SVD's backward error is at
-  // the float32 level either way, and float32 is ~1.8x faster), returned as float64.
-  return torch::linalg::svdvals(M, c10::nullopt).to(torch::kFloat64);
-}
-
 namespace {
-
-double dtype_eps(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::epsilon()
-                                            : static_cast<double>(std::numeric_limits<float>::epsilon());
-}
-
-// Factors of the standard variant's forms: M_h = A_h·B_hᵀ with A_h = W_q[h]ᵀ, B_h = W_k[h]ᵀ (d×qk).
-std::pair<torch::Tensor, torch::Tensor> standard_factors(StandardAttentionImpl& a) {
-  const int64_t d = a.W_query->weight.size(1);
-  auto wq = a.W_query->weight.detach().view({a.n_heads, a.qk_head_dim, d});
-  auto wk = a.W_key->weight.detach().view({a.n_heads, a.qk_head_dim, d});
-  return {wq.transpose(1, 2), wk.transpose(1, 2)};  // (H, d, qk) each
-}
 
 std::vector<double> to_vec(const torch::Tensor& t) {
   auto c = t.to(torch::kFloat64).contiguous().cpu();
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+namespace {
+
+// One head's spectrum record from its singular values: padded to d (a factored form has exactly
+// zero singular values beyond its rank bound), with its metrics.
+HeadSpectrum spectrum_record(const CausalAttentionImpl& att, const ModelConfig& cfg, int layer, int head,
+                             const torch::Tensor& sigma) {
+  const auto& info = variant_info(att.variant());
+  HeadSpectrum hs{info.name, info.matrix_key, layer, head, to_vec(sigma), {}};
+  hs.sigma.resize(cfg.emb_dim, 0.0);
+  hs.metrics = rank_metrics(hs.sigma, cfg.emb_dim, cfg.emb_dim, att.form_eps());
+  return hs;
 }
 
 }  // namespace
@@ -75,56 +65,16 @@ std::vector<HeadSpectrum> model_spectra(GPTModelImpl& m) {
   const auto& cfg = m.config();
   for (int l = 0; l < cfg.n_layers; ++l) {
     auto& att = m.attention(l);
-    torch::Tensor sv;  // (H, r)
-    double eps;
-    std::string matrix;
-    if (att.variant() == Variant::Standard) {
-      auto& sa = static_cast<StandardAttentionImpl&>(att);
-      auto [A, B] = standard_factors(sa);
-      sv = factored_singular_values(A, B);
-      eps = dtype_eps(sa.W_query->weight);
-      matrix = "WqWk";
-    } else {
-      auto& ma = static_cast<MergedAttentionImpl&>(att);
-      sv = dense_singular_values(ma.S.detach());  // batched over heads
-      eps = dtype_eps(ma.S);
-      matrix = "S";
-    }
-    for (int h = 0; h < cfg.n_heads; ++h) {
-      HeadSpectrum hs{variant_name(att.variant()), matrix, l, h, to_vec(sv[h]), {}};
-      // The full d-long spectrum: a factored form has exactly zero singular values beyond qk.
-      hs.sigma.resize(cfg.emb_dim, 0.0);
-      hs.metrics = rank_metrics(hs.sigma, cfg.emb_dim, cfg.emb_dim, eps);
-      out.push_back(std::move(hs));
-    }
+    const auto sv = att.form_singular_values();  // (H, k), batched over heads
+    for (int h = 0; h < cfg.n_heads; ++h) out.push_back(spectrum_record(att, cfg, l, h, sv[h]));
   }
   return out;
 }
 
 HeadSpectrum head_spectrum(GPTModelImpl& m, int layer, int head) {
   torch::NoGradGuard ng;
-  const auto& cfg = m.config();
   auto& att = m.attention(layer);
-  HeadSpectrum hs;
-  hs.variant = variant_name(att.variant());
-  hs.layer = layer;
-  hs.head = head;
-  double eps;
-  if (att.variant() == Variant::Standard) {
-    auto& sa = static_cast<StandardAttentionImpl&>(att);
-    auto [A, B] = standard_factors(sa);
-    hs.sigma = to_vec(factored_singular_values(A[head], B[head]));
-    hs.matrix = "WqWk";
-    eps = dtype_eps(sa.W_query->weight);
-  } else {
-    auto& ma = static_cast<MergedAttentionImpl&>(att);
-    hs.sigma = to_vec(dense_singular_values(ma.S.detach()[head]));
-    hs.matrix = "S";
-    eps = dtype_eps(ma.S);
-  }
-  hs.sigma.resize(cfg.emb_dim, 0.0);
-  hs.metrics = rank_metrics(hs.sigma, cfg.emb_dim, cfg.emb_dim, eps);
-  return hs;
+  return spectrum_record(att, m.config(), layer, head, att.form_singular_values(head)[0]);
 }
 
 std::vector<double> principal_angles(const torch::Tensor& M1, const torch::Tensor& M2, int k, bool left) {
@@ -139,43 +89,9 @@ std::vector<double> principal_angles(const torch::Tensor& M1, const torch::Tenso
 }
 
 void truncate_forms(GPTModelImpl& m, int64_t r, int layer) {
-  torch::NoGradGuard ng;
   const auto& cfg = m.config();
-  for (int l = 0; l < cfg.n_layers; ++l) {
-    if (layer >= 0 && l != layer) continue;
-    auto& att = m.attention(l);
-    if (att.variant() == Variant::Merged) {
-      auto& ma = static_cast<MergedAttentionImpl&>(att);
-      if (r >= ma.d) continue;  // full rank: the identity, exactly
-      auto svd = torch::linalg::svd(ma.S.detach().to(torch::kFloat64), false, c10::nullopt);
-      auto U = std::get<0>(svd), S = std::get<1>(svd), Vh = std::get<2>(svd);
-      auto keep = torch::arange(S.size(-1), S.options()).lt(static_cast<double>(r)).to(S.dtype());
-      auto low = torch::matmul(U * (S * keep).unsqueeze(-2), Vh);
-      ma.S.copy_(low.to(ma.S.dtype()));
-    } else {
-      auto& sa = static_cast<StandardAttentionImpl&>(att);
-      auto [A, B] = standard_factors(sa);  // (H, d, qk)
-      const int64_t qk = A.size(2), d = A.size(1);
-      if (r >= qk) continue;  // the form already has rank <= qk: the identity, exactly
-      auto M = torch::matmul(A.to(torch::kFloat64), B.to(torch::kFloat64).transpose(1, 2));  // (H, d, d)
-      auto svd = torch::linalg::svd(M, false, c10::nullopt);
-      auto U = std::get<0>(svd), S = std::get<1>(svd), Vh = std::get<2>(svd);
-      const int64_t rr = std::min<int64_t>(r, qk);
-      auto root = S.slice(1, 0, rr).sqrt();                                   // (H, rr)
-      auto wq = torch::zeros({sa.n_heads, qk, d}, torch::kFloat64);
-      auto wk = torch::zeros({sa.n_heads, qk, d}, torch::kFloat64);
-      if (rr > 0) {
-        wq.slice(1, 0, rr).copy_(root.unsqueeze(-1) * U.slice(2, 0, rr).transpose(1, 2));
-        wk.slice(1, 0, rr).copy_(root.unsqueeze(-1) * Vh.slice(1, 0, rr));
-      }
-      sa.W_query->weight.copy_(wq.view({-1, d}).to(sa.W_query->weight.dtype()));
-      sa.W_key->weight.copy_(wk.view({-1, d}).to(sa.W_key->weight.dtype()));
-      if (sa.W_query->bias.defined() && r == 0) {
-        sa.W_query->bias.zero_();
-        sa.W_key->bias.zero_();
-      }
-    }
-  }
+  for (int l = 0; l < cfg.n_layers; ++l)
+    if (layer < 0 || l == layer) m.attention(l).truncate_forms(r);
 }
 
 GPTModel clone_model(GPTModelImpl& m) {
@@ -185,33 +101,6 @@ GPTModel clone_model(GPTModelImpl& m) {
   for (auto& p : c->named_parameters()) p.value().copy_(src[p.key()]);
   c->to(m.parameters().front().device());
   return c;
-}
-
-GPTModel merged_to_standard(GPTModelImpl& merged, int64_t r) {
-  if (merged.variant() != Variant::Merged) throw Error("merged_to_standard: the source model is not merged");
-  ModelConfig cfg = merged.config();
-  if (r <= 0 || r > cfg.emb_dim)
-    throw Error("merged_to_standard: rank must be in [1, " + std::to_string(cfg.emb_dim) + "]");
-  cfg.qk_head_dim = static_cast<int>(r);
-  GPTModel s(Variant::Standard, cfg);
-  torch::NoGradGuard ng;
-  auto src = merged.named_parameters();
-  for (auto& p : s->named_parameters())
-    if (src.contains(p.key())) p.value().copy_(src[p.key()]);
-  const int64_t d = cfg.emb_dim;
-  for (int l = 0; l < cfg.n_layers; ++l) {
-    auto& ma = static_cast<MergedAttentionImpl&>(merged.attention(l));
-    auto& sa = static_cast<StandardAttentionImpl&>(s->attention(l));
-    auto M = ma.S.detach().to(torch::kFloat64).transpose(1, 2);  // M_h = S_hᵀ
-    auto svd = torch::linalg::svd(M, false, c10::nullopt);
-    auto U = std::get<0>(svd), S = std::get<1>(svd), Vh = std::get<2>(svd);
-    auto root = S.slice(1, 0, r).sqrt();
-    auto wq = root.unsqueeze(-1) * U.slice(2, 0, r).transpose(1, 2);  // (H, r, d)
-    auto wk = root.unsqueeze(-1) * Vh.slice(1, 0, r);                 // (H, r, d)
-    sa.W_query->weight.copy_(wq.reshape({-1, d}).to(sa.W_query->weight.dtype()));
-    sa.W_key->weight.copy_(wk.reshape({-1, d}).to(sa.W_key->weight.dtype()));
-  }
-  return s;
 }
 
 LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, bool accuracy) {

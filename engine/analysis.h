@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "convert.h"
 #include "data.h"
+#include "linalg.h"
 #include "model.h"
 #include "views.h"
 
@@ -24,12 +26,9 @@ namespace qk {
 // dtype the matrix was stored in.
 RankMetrics rank_metrics(const std::vector<double>& sigma, int64_t rows, int64_t cols, double eps);
 
-// σ(A·Bᵀ) for A, B of shape (…, d, k), batched: QR of both, SVD of R_A·R_Bᵀ (k×k). float64.
-torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B);
-torch::Tensor dense_singular_values(const torch::Tensor& M);  // (…, m, n) -> (…, min(m,n)), computed in M's dtype, float64 out
 
 struct HeadSpectrum {
-  std::string variant, matrix;  // matrix: "S" (merged) or "WqWk" (standard)
+  std::string variant, matrix;  // matrix: the variant's matrix_key (variants.h), e.g. "S" or "WqWk"
   int layer = 0, head = 0;
   std::vector<double> sigma;
   RankMetrics metrics;
@@ -46,9 +45,6 @@ std::vector<double> principal_angles(const torch::Tensor& M1, const torch::Tenso
 // Merged: S_h ← its rank-r truncation. Standard: W_query[h], W_key[h] ← factors of the rank-r
 // truncation of M_h (rows beyond r zero). r = 0 zeroes the form: uniform causal attention.
 void truncate_forms(GPTModelImpl& m, int64_t r, int layer = -1);
-// merged → standard with qk_head_dim = r: W_query[h] = Σ_r^½·U_rᵀ, W_key[h] = Σ_r^½·V_rᵀ where
-// M_h = S_hᵀ = U·Σ·Vᵀ; every other weight copied. At r = d the logits are reproduced.
-GPTModel merged_to_standard(GPTModelImpl& merged, int64_t r);
 GPTModel clone_model(GPTModelImpl& m);
 
 // Mean loss (and exact-match accuracy when masked) over batches, eval mode, no grad.

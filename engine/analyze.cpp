@@ -180,7 +180,11 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
         if (names[i] == v && lane_seeds[i] == m.seed) lane = static_cast<int>(i);
       if (lane < 0) continue;
       auto m0 = init.lane_model(lane);
-      const int k = m.lm.variant == Variant::Standard ? cfg.model.effective_qk_head_dim() : cfg.model.head_dim();
+      int k = 0;  // the subspace compared: the standard form's whole rank; for merged, head_dim directions
+      switch (m.lm.variant) {
+        case Variant::Standard: k = cfg.model.effective_qk_head_dim(); break;
+        case Variant::Merged: k = cfg.model.head_dim(); break;
+      }
       for (int l = 0; l < cfg.model.n_layers; ++l) {
         auto now = m.lm.model->attention(l).bilinear_forms();
         auto then = m0->attention(l).bilinear_forms();

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "linalg.h"
+
 namespace qk {
 
 torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
@@ -57,6 +59,41 @@ torch::Tensor StandardAttentionImpl::bilinear_forms() const {
   return torch::matmul(wq.transpose(1, 2), wk);  // (H, d, d) float64 = W_q[h]ᵀ W_k[h]
 }
 
+std::pair<torch::Tensor, torch::Tensor> StandardAttentionImpl::factors() const {
+  const int64_t d = W_query->weight.size(1);
+  auto wq = W_query->weight.detach().view({n_heads, qk_head_dim, d});  // (H, qk, d)
+  auto wk = W_key->weight.detach().view({n_heads, qk_head_dim, d});
+  return {wq.transpose(1, 2), wk.transpose(1, 2)};  // (H, d, qk) each
+}
+
+torch::Tensor StandardAttentionImpl::form_singular_values(int head) const {
+  torch::NoGradGuard ng;
+  auto [A, B] = factors();
+  if (head >= 0) return factored_singular_values(A[head], B[head]).unsqueeze(0);  // (1, qk)
+  return factored_singular_values(A, B);  // (H, qk)
+}
+
+double StandardAttentionImpl::form_eps() const { return dtype_eps(W_query->weight); }
+
+void StandardAttentionImpl::truncate_forms(int64_t r) {
+  if (r >= qk_head_dim) return;  // the form already has rank <= qk: the identity, exactly
+  torch::NoGradGuard ng;
+  auto [A, B] = factors();
+  set_forms(truncate_dense(torch::matmul(A.to(torch::kFloat64), B.to(torch::kFloat64).transpose(1, 2)), r));
+  if (W_query->bias.defined() && r == 0) {  // rank 0: no score at all, not even from the biases
+    W_query->bias.zero_();
+    W_key->bias.zero_();
+  }
+}
+
+void StandardAttentionImpl::set_forms(const torch::Tensor& M) {
+  torch::NoGradGuard ng;
+  const int64_t d = W_query->weight.size(1);
+  auto [A, B] = svd_factors(M, qk_head_dim, qk_head_dim);  // (H, d, qk): W_query[h] = A_hᵀ, W_key[h] = B_hᵀ
+  W_query->weight.copy_(A.transpose(1, 2).reshape({-1, d}).to(W_query->weight.dtype()));
+  W_key->weight.copy_(B.transpose(1, 2).reshape({-1, d}).to(W_key->weight.dtype()));
+}
+
 MergedAttentionImpl::MergedAttentionImpl(const ModelConfig& cfg)
     : n_heads(cfg.n_heads), head_dim(cfg.head_dim()), d(cfg.emb_dim) {
   // S_h initialised as a per-head nn.Linear(d, d, bias=False) would be: U(-1/√d, 1/√d), drawn
@@ -89,9 +126,31 @@ torch::Tensor MergedAttentionImpl::bilinear_forms() const {
   return S.detach().to(torch::kFloat64).transpose(1, 2);  // (H, d, d) float64
 }
 
+torch::Tensor MergedAttentionImpl::form_singular_values(int head) const {
+  torch::NoGradGuard ng;
+  auto s = S.detach();
+  return head >= 0 ? dense_singular_values(s[head]).unsqueeze(0) : dense_singular_values(s);  // batched over heads
+}
+
+double MergedAttentionImpl::form_eps() const { return dtype_eps(S); }
+
+void MergedAttentionImpl::truncate_forms(int64_t r) {
+  if (r >= d) return;  // full rank: the identity, exactly
+  torch::NoGradGuard ng;
+  S.copy_(truncate_dense(S.detach(), r).to(S.dtype()));  // the rank-r truncation of S_h is that of M_h, transposed
+}
+
+void MergedAttentionImpl::set_forms(const torch::Tensor& M) {
+  torch::NoGradGuard ng;
+  S.copy_(M.to(torch::kFloat64).transpose(1, 2).to(S.dtype()));  // S_h = M_hᵀ, exactly
+}
+
 std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig& cfg) {
-  if (v == Variant::Standard) return std::make_shared<StandardAttentionImpl>(cfg);
-  return std::make_shared<MergedAttentionImpl>(cfg);
+  switch (v) {
+    case Variant::Standard: return std::make_shared<StandardAttentionImpl>(cfg);
+    case Variant::Merged: return std::make_shared<MergedAttentionImpl>(cfg);
+  }
+  throw std::logic_error("make_attention: unknown variant");
 }
 
 }  // namespace qk

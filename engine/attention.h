@@ -15,14 +15,24 @@
 
 namespace qk {
 
-// Interface of an attention variant. forward() writes the attention weights (B, H, T, T) into
-// *weights when weights != nullptr (after dropout is NOT applied: the softmax output).
+// Interface of an attention variant: everything variant-specific lives behind it (names, labels
+// and size formulas of each variant: variants.h). forward() writes the attention weights
+// (B, H, T, T) into *weights when weights != nullptr (the softmax output, before dropout).
 class CausalAttentionImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) = 0;  // (B,T,d)
   virtual Variant variant() const = 0;
   // Per-head bilinear forms M_h with scores_ij = x_iᵀ M_h x_j (before scaling): (H, d, d), float64.
   virtual torch::Tensor bilinear_forms() const = 0;
+  // Singular values of every head's form (head = -1) or of one head: (H or 1, k) float64,
+  // descending, k = the form's rank bound or d. A factored form goes through QR of its factors.
+  virtual torch::Tensor form_singular_values(int head = -1) const = 0;
+  virtual double form_eps() const = 0;  // ε of the dtype the form is stored in
+  // Every head's form ← its best rank-r approximation, in place (r ≥ the rank bound: unchanged).
+  virtual void truncate_forms(int64_t r) = 0;
+  // Every head's form ← M (H, d, d): exactly where the variant can represent M_h, else its best
+  // approximation in the variant's family (standard: rank qk_head_dim). Conversions use this.
+  virtual void set_forms(const torch::Tensor& M) = 0;
 };
 
 // The book's MultiHeadAttention (chapter 3/4), with an optional query/key head size.
@@ -32,6 +42,12 @@ class StandardAttentionImpl : public CausalAttentionImpl {
   torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
   Variant variant() const override { return Variant::Standard; }
   torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  void truncate_forms(int64_t r) override;
+  void set_forms(const torch::Tensor& M) override;
+  // M_h = A_h·B_hᵀ with A_h = W_query[h]ᵀ, B_h = W_key[h]ᵀ: (H, d, qk) each.
+  std::pair<torch::Tensor, torch::Tensor> factors() const;
 
   torch::nn::Linear W_query{nullptr}, W_key{nullptr}, W_value{nullptr}, out_proj{nullptr};
   torch::nn::Dropout dropout{nullptr};
@@ -47,6 +63,10 @@ class MergedAttentionImpl : public CausalAttentionImpl {
   torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
   Variant variant() const override { return Variant::Merged; }
   torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  void truncate_forms(int64_t r) override;
+  void set_forms(const torch::Tensor& M) override;
 
   torch::Tensor S;  // (H, d, d), nn.Linear(d, d) layout per head
   torch::nn::Linear W_value{nullptr}, out_proj{nullptr};

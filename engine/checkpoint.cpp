@@ -77,25 +77,4 @@ LoadedModel load_model(const std::string& path) {
   return lm;
 }
 
-GPTModel convert_to_merged(GPTModel& standard) {
-  if (standard->variant() != Variant::Standard)
-    throw Error("convert: the source model is already " + variant_name(standard->variant()));
-  ModelConfig cfg = standard->config();
-  cfg.qk_head_dim = 0;
-  GPTModel merged(Variant::Merged, cfg);
-  torch::NoGradGuard ng;
-  auto src = standard->named_parameters();
-  for (auto& p : merged->named_parameters()) {
-    if (src.contains(p.key())) p.value().copy_(src[p.key()]);
-  }
-  for (int l = 0; l < cfg.n_layers; ++l) {
-    auto& sa = static_cast<StandardAttentionImpl&>(standard->attention(l));
-    auto& ma = static_cast<MergedAttentionImpl&>(merged->attention(l));
-    // M_h = W_q[h]ᵀ W_k[h] (bilinear form), S_h = M_hᵀ.
-    auto m = sa.bilinear_forms().to(torch::kFloat64);  // (H, d, d)
-    ma.S.copy_(m.transpose(1, 2).to(ma.S.dtype()));
-  }
-  return merged;
-}
-
 }  // namespace qk

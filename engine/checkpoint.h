@@ -1,5 +1,4 @@
-// QKLab engine — model checkpoints (safetensors, the book's state_dict names) and the exact
-// standard → merged conversion. Metadata: "qklab.config" (resolved experiment JSON),
+// QKLab engine — model checkpoints (safetensors, the book's state_dict names). Metadata: "qklab.config" (resolved experiment JSON),
 // "qklab.variant", "qklab.tokenizer" (JSON), "qklab.step".
 #pragma once
 #include <torch/torch.h>
@@ -7,6 +6,7 @@
 #include <string>
 
 #include "config.h"
+#include "convert.h"
 #include "model.h"
 
 namespace qk {
@@ -26,9 +26,5 @@ LoadedModel load_model(const std::string& path);
 // name, an unexpected name or a shape mismatch.
 void load_weights(GPTModel& model, const std::map<std::string, torch::Tensor>& weights,
                   const std::string& source);
-
-// S_h = W_key[h]ᵀ·W_query[h] (computed in float64), every other weight copied. The result computes
-// the same function (exactly, up to rounding of the product).
-GPTModel convert_to_merged(GPTModel& standard);
 
 }  // namespace qk

@@ -244,14 +244,15 @@ int cmd_forward(const std::string& checkpoint, const std::string& ids_json, cons
 
 int cmd_tokenize(const TokenizeOptions& o, std::ostream& out, std::ostream& err) {
   std::unique_ptr<Tokenizer> tok;
-  if (o.tokenizer == "gpt2") {
-    if (o.encoder.empty() || o.vocab.empty())
-      throw Error("tokenize: --tokenizer gpt2 needs --encoder encoder.json and --vocab vocab.bpe");
-    tok = std::make_unique<Gpt2Tokenizer>(o.encoder, o.vocab);
-  } else if (o.tokenizer.rfind("bpe:", 0) == 0) {
-    tok = std::make_unique<BpeTokenizer>(BpeTokenizer::load(o.tokenizer.substr(4)));
-  } else if (o.tokenizer != "char") {
-    throw Error("tokenize: --tokenizer: expected gpt2, bpe:FILE or char, got '" + o.tokenizer + "'");
+  const auto spec = parse_tokenizer_spec(o.tokenizer, "tokenize: --tokenizer");
+  switch (spec.kind) {
+    case TokenizerSpec::Kind::Gpt2:
+      if (o.encoder.empty() || o.vocab.empty())
+        throw Error("tokenize: --tokenizer gpt2 needs --encoder encoder.json and --vocab vocab.bpe");
+      tok = std::make_unique<Gpt2Tokenizer>(o.encoder, o.vocab);
+      break;
+    case TokenizerSpec::Kind::Bpe: tok = std::make_unique<BpeTokenizer>(BpeTokenizer::load(spec.file)); break;
+    case TokenizerSpec::Kind::Char: break;  // built from the text below
   }
   const std::string text = read_text_file(o.text_file);
   if (!tok) tok = std::make_unique<CharTokenizer>(CharTokenizer::from_corpus(text));
@@ -281,31 +282,41 @@ int cmd_bpe_train(const std::string& text_file, int vocab_size, const std::strin
 
 int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path, int rank,
                 std::ostream& out) {
-  if (to != "merged" && to != "standard")
-    throw Error("convert: --to: expected 'merged' or 'standard', got '" + to + "'");
-  LoadedModel lm = load_model(in);
-  if (to == "merged") {
-    if (lm.variant != Variant::Standard)
-      throw Error(in + ": convert --to merged needs a standard checkpoint, this one is " + variant_name(lm.variant));
-    GPTModel merged = convert_to_merged(lm.model);
-    save_model(out_path, merged, lm.config, lm.tokenizer_json, lm.step);
-    out << "wrote " << out_path << ": merged model, S_h = W_key[h]^T W_query[h] for "
-        << lm.config.model.n_layers << "x" << lm.config.model.n_heads << " heads\n";
-    return 0;
+  Variant target;
+  try {
+    target = parse_variant(to);
+  } catch (const Error& e) {
+    throw Error(std::string("convert: --to: ") + e.what());
   }
-  if (lm.variant != Variant::Merged)
-    throw Error(in + ": convert --to standard needs a merged checkpoint, this one is " + variant_name(lm.variant));
+  LoadedModel lm = load_model(in);
   const int d = lm.config.model.emb_dim;
-  if (rank < 0 || rank > d) throw Error("convert: --rank: expected 0 (= d) to " + std::to_string(d) + ", got " + std::to_string(rank));
-  const int r = rank == 0 ? d : rank;
-  GPTModel standard = merged_to_standard(*lm.model, r);
-  ExperimentConfig cfg = lm.config;
-  cfg.model.qk_head_dim = r;
-  save_model(out_path, standard, cfg, lm.tokenizer_json, lm.step);
-  out << "wrote " << out_path << ": standard model with qk_head_dim " << r << " (W_query[h] = Σ_r^½ U_rᵀ, "
-      << "W_key[h] = Σ_r^½ V_rᵀ of S_hᵀ)" << (r == d ? ", the same function" : ", every form truncated to rank r")
-      << "\n";
-  return 0;
+  switch (target) {
+    case Variant::Merged: {
+      if (lm.variant == Variant::Merged)
+        throw Error(in + ": convert --to merged needs a standard checkpoint, this one is merged");
+      GPTModel merged = convert_to_merged(lm.model);
+      save_model(out_path, merged, lm.config, lm.tokenizer_json, lm.step);
+      out << "wrote " << out_path << ": merged model, S_h = W_key[h]^T W_query[h] for "
+          << lm.config.model.n_layers << "x" << lm.config.model.n_heads << " heads\n";
+      return 0;
+    }
+    case Variant::Standard: {
+      if (lm.variant != Variant::Merged)
+        throw Error(in + ": convert --to standard needs a merged checkpoint, this one is " + variant_name(lm.variant));
+      if (rank < 0 || rank > d)
+        throw Error("convert: --rank: expected 0 (= d) to " + std::to_string(d) + ", got " + std::to_string(rank));
+      const int r = rank == 0 ? d : rank;
+      GPTModel standard = merged_to_standard(*lm.model, r);
+      ExperimentConfig cfg = lm.config;
+      cfg.model.qk_head_dim = r;
+      save_model(out_path, standard, cfg, lm.tokenizer_json, lm.step);
+      out << "wrote " << out_path << ": standard model with qk_head_dim " << r << " (W_query[h] = Σ_r^½ U_rᵀ, "
+          << "W_key[h] = Σ_r^½ V_rᵀ of S_hᵀ)" << (r == d ? ", the same function" : ", every form truncated to rank r")
+          << "\n";
+      return 0;
+    }
+  }
+  return 2;
 }
 
 }  // namespace qk

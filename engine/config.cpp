@@ -1,6 +1,8 @@
 // QKLab engine — experiment configuration: strict JSON parsing, overrides, validation.
 #include "config.h"
 
+#include "tokenizer.h"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -12,14 +14,6 @@
 
 namespace qk {
 using json = nlohmann::json;
-
-std::string variant_name(Variant v) { return v == Variant::Standard ? "standard" : "merged"; }
-
-Variant parse_variant(const std::string& s) {
-  if (s == "standard") return Variant::Standard;
-  if (s == "merged") return Variant::Merged;
-  throw Error("unknown variant '" + s + "': expected 'standard' or 'merged'");
-}
 
 namespace {
 
@@ -204,8 +198,11 @@ void validate_config(const ExperimentConfig& c, const std::string& source) {
   }
   if (d.kind == "text") {
     if (d.path.empty()) fail("data.path", "a text corpus needs a file path");
-    if (d.tokenizer != "char" && d.tokenizer != "gpt2" && d.tokenizer.rfind("bpe:", 0) != 0)
+    try {
+      parse_tokenizer_spec(d.tokenizer, "data.tokenizer");
+    } catch (const Error&) {
       fail("data.tokenizer", "expected 'char', 'gpt2' or 'bpe:FILE', got '" + d.tokenizer + "'");
+    }
     if (d.char_unknown != "unk" && d.char_unknown != "error")
       fail("data.char_unknown", "expected 'unk' or 'error', got '" + d.char_unknown + "'");
     if (d.max_length < 0) fail("data.max_length", "must be >= 0 (0 = model.context_length)");

@@ -14,9 +14,11 @@
 
 namespace qk {
 
+// Attention variants, numbered contiguously from 0 (variants.h lists and describes them).
 enum class Variant { Standard, Merged };
+// The list of variants, their names, labels and size formulas: variants.h.
 std::string variant_name(Variant v);
-Variant parse_variant(const std::string& s);  // throws qk::Error naming the value
+Variant parse_variant(const std::string& s);  // throws qk::Error naming the value and the known names
 inline std::ostream& operator<<(std::ostream& o, Variant v) { return o << variant_name(v); }
 
 struct ModelConfig {

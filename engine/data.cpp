@@ -88,16 +88,19 @@ std::string read_text_file(const std::string& path) {
 }
 
 std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus) {
-  if (d.tokenizer == "gpt2") {
-    std::string dir = d.gpt2_dir;
-    if (dir.empty()) {
-      auto slash = d.path.find_last_of('/');
-      dir = slash == std::string::npos ? "." : d.path.substr(0, slash);
+  const auto spec = parse_tokenizer_spec(d.tokenizer, "data.tokenizer");
+  switch (spec.kind) {
+    case TokenizerSpec::Kind::Gpt2: {
+      std::string dir = d.gpt2_dir;
+      if (dir.empty()) {
+        auto slash = d.path.find_last_of('/');
+        dir = slash == std::string::npos ? "." : d.path.substr(0, slash);
+      }
+      return std::make_shared<Gpt2Tokenizer>(dir + "/gpt2-encoder.json", dir + "/gpt2-vocab.bpe");
     }
-    return std::make_shared<Gpt2Tokenizer>(dir + "/gpt2-encoder.json", dir + "/gpt2-vocab.bpe");
+    case TokenizerSpec::Kind::Bpe: return std::make_shared<BpeTokenizer>(BpeTokenizer::load(spec.file));
+    case TokenizerSpec::Kind::Char: break;
   }
-  if (d.tokenizer.rfind("bpe:", 0) == 0)
-    return std::make_shared<BpeTokenizer>(BpeTokenizer::load(d.tokenizer.substr(4)));
   return std::make_shared<CharTokenizer>(CharTokenizer::from_corpus(corpus, d.char_unknown == "unk"));
 }
 

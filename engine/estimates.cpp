@@ -2,25 +2,15 @@
 #include "estimates.h"
 
 #include "tasks.h"
+#include "variants.h"
 
 namespace qk {
 
 SizeEstimate estimate(const ExperimentConfig& c, Variant v, int64_t vocab) {
   const auto& m = c.model;
   const int64_t d = m.emb_dim, H = m.n_heads, L = m.n_layers, T = m.context_length;
-  const int64_t qk = m.effective_qk_head_dim(), bias = m.qkv_bias ? 1 : 0;
-  int64_t att = 0;        // attention parameters of one block
-  double score_dim = 0;   // size of the query-key product per head and key
-  switch (v) {
-    case Variant::Standard:
-      att = 2 * (d * H * qk + bias * H * qk) + (d * d + bias * d) + (d * d + d);
-      score_dim = double(qk);
-      break;
-    case Variant::Merged:
-      att = H * d * d + (d * d + bias * d) + (d * d + d);
-      score_dim = double(d);
-      break;
-  }
+  const int64_t att = attention_parameters(v, m);  // one block's attention
+  const double score_dim = double(score_width(v, m));
   const int64_t ff = d * 4 * d + 4 * d + 4 * d * d + d;
   const int64_t block = att + ff + 4 * d;
   SizeEstimate e;

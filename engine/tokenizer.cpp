@@ -127,6 +127,22 @@ nlohmann::json CharTokenizer::to_json() const {
   return {{"kind", "char"}, {"chars", chars_}, {"unk", unk_}};
 }
 
+TokenizerSpec parse_tokenizer_spec(const std::string& name, const std::string& field) {
+  if (name == "char") return {TokenizerSpec::Kind::Char, ""};
+  if (name == "gpt2") return {TokenizerSpec::Kind::Gpt2, ""};
+  if (name.rfind("bpe:", 0) == 0 && name.size() > 4) return {TokenizerSpec::Kind::Bpe, name.substr(4)};
+  throw Error(field + ": expected 'char', 'gpt2' or 'bpe:FILE', got '" + name + "'");
+}
+
+int64_t known_vocab_size(const TokenizerSpec& spec) {
+  switch (spec.kind) {
+    case TokenizerSpec::Kind::Char: return 0;
+    case TokenizerSpec::Kind::Gpt2: return kGpt2VocabSize;
+    case TokenizerSpec::Kind::Bpe: return BpeTokenizer::load(spec.file).vocab_size();
+  }
+  return 0;
+}
+
 std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
   std::string kind = j.value("kind", "");
   if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j));

@@ -1,5 +1,6 @@
 // QKLab engine — the paired trainer (see trainer.h).
 #include "trainer.h"
+#include "attention.h"
 #include "run_dir.h"
 
 #include <dlfcn.h>
@@ -166,12 +167,9 @@ Experiment::Experiment(const ExperimentConfig& input,
       for (auto& p : l.model->named_parameters())
         if (ref.contains(p.key()) && ref[p.key()].sizes() == p.value().sizes())
           p.value().copy_(ref[p.key()]);
-      if (cfg.train.twin_start && l.variant == Variant::Merged) {
-        // The merged model starts as the exact conversion of the standard one: same function.
-        GPTModel twin = convert_to_merged(first);
-        auto tw = twin->named_parameters();
-        for (auto& p : l.model->named_parameters()) p.value().copy_(tw[p.key()]);
-      }
+      if (cfg.train.twin_start)  // every other variant starts as the conversion of the first: same function
+        for (int layer = 0; layer < cfg.model.n_layers; ++layer)
+          l.model->attention(layer).set_forms(first->attention(layer).bilinear_forms());
     }
     at::Generator gen = book ? at::detail::getDefaultCPUGenerator()
                              : at::make_generator<at::CPUGeneratorImpl>(seed);

@@ -113,7 +113,7 @@ TEST_CASE("cli: bad input exits 2 with one line naming the problem", "[cli]") {
   expect_error("train --set data.kind=text --set data.path=" + dir + "/empty.txt --out " + dir + "/r8", "empty.txt: corpus file is empty");
   expect_error("train --set data.kind=text --set data.path=" + dir + "/short.txt --out " + dir + "/r9", "short.txt: corpus too short");
   expect_error("forward --checkpoint " + dir + "/junk.safetensors --ids " + dir + "/ids.json --out " + dir + "/o.st", "junk.safetensors: not a valid safetensors");
-  expect_error("convert --to fused a b", "--to: expected 'merged' or 'standard'");
+  expect_error("convert --to fused a b", "--to: unknown variant 'fused': expected one of 'standard', 'merged'");
   CHECK(!exists(dir + "/o.st"));
 }
 

@@ -1,6 +1,9 @@
 // QKLab ui — experiment panel (see experiment_panel.h).
 #include "experiment_panel.h"
 
+#include "tokenizer.h"
+#include "variants.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -82,10 +85,13 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("qk_head_dim"), qk_);
   form->addRow(tr("Dropout"), dropout_);
   auto* vrow = new QHBoxLayout;
-  standard_ = new QCheckBox("standard", this);
-  merged_ = new QCheckBox("merged", this);
-  vrow->addWidget(standard_);
-  vrow->addWidget(merged_);
+  for (const auto& v : qk::all_variants()) {  // one checkbox per variant of the list
+    auto* box = new QCheckBox(v.name, this);
+    box->setObjectName(QString("variant_%1").arg(v.name));
+    box->setToolTip(QString::fromUtf8(v.summary));
+    variant_boxes_.push_back({v.variant, box});
+    vrow->addWidget(box);
+  }
   form->addRow(tr("Variants"), vrow);
   lr_ = dspin(this, 1e-6, 10, 6, 1e-4);
   wd_ = dspin(this, 0, 10, 3, 0.01);
@@ -163,7 +169,8 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   for (auto* s : {layers_, heads_, dim_, context_, qk_, steps_, epochs_, batch_, eval_every_, seeds_, seed_, warmup_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, changed);
   for (auto* s : {lr_, wd_, clip_, dropout_}) connect(s, qOverload<double>(&QDoubleSpinBox::valueChanged), this, changed);
-  for (auto* b : {standard_, merged_, cosine_, twin_}) connect(b, &QCheckBox::toggled, this, changed);
+  for (auto* b : {cosine_, twin_}) connect(b, &QCheckBox::toggled, this, changed);
+  for (auto& [v, b] : variant_boxes_) connect(b, &QCheckBox::toggled, this, changed);
   connect(kind_, &QComboBox::currentTextChanged, this, changed);
   connect(tokenizer_, &QComboBox::currentTextChanged, this, changed);
   connect(path_, &QLineEdit::textChanged, this, changed);
@@ -184,7 +191,9 @@ void ExperimentPanel::setCorpus(const QString& path) {
   auto c = base_;
   try {
     c = config();
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    Q_EMIT notice(tr("The panel's settings were not valid (%1); the corpus starts from the last applied experiment")
+                      .arg(QString::fromStdString(e.what())));
   }
   if (c.data.kind != "text") {  // a corpus turns the experiment into a character-level text run
     c.data.kind = "text";
@@ -194,6 +203,8 @@ void ExperimentPanel::setCorpus(const QString& path) {
     c.train.batch_size = 16;
     c.train.steps = 1000;
     c.train.spectra_every = 0;
+    Q_EMIT notice(tr("A text corpus makes this a character-level text run: tokenizer char, context %1, dropout 0.1, "
+                     "batch 16, 1000 steps (change them in the panel and Apply)").arg(c.model.context_length));
   }
   c.data.path = path.toStdString();
   c.name = QFileInfo(path).fileName().toStdString();
@@ -214,8 +225,7 @@ void ExperimentPanel::setConfig(const qk::ExperimentConfig& c) {
   context_->setValue(c.model.context_length);
   qk_->setValue(c.model.qk_head_dim);
   dropout_->setValue(c.model.drop_rate);
-  standard_->setChecked(std::count(c.variants.begin(), c.variants.end(), qk::Variant::Standard));
-  merged_->setChecked(std::count(c.variants.begin(), c.variants.end(), qk::Variant::Merged));
+  for (auto& [v, b] : variant_boxes_) b->setChecked(std::count(c.variants.begin(), c.variants.end(), v) > 0);
   lr_->setValue(c.train.lr);
   wd_->setValue(c.train.weight_decay);
   warmup_->setValue(c.train.warmup_steps);
@@ -244,8 +254,8 @@ qk::ExperimentConfig ExperimentPanel::config() const {
   c.model.qk_head_dim = qk_->value();
   c.model.drop_rate = dropout_->value();
   c.variants.clear();
-  if (standard_->isChecked()) c.variants.push_back(qk::Variant::Standard);
-  if (merged_->isChecked()) c.variants.push_back(qk::Variant::Merged);
+  for (auto& [v, b] : variant_boxes_)
+    if (b->isChecked()) c.variants.push_back(v);
   c.train.lr = lr_->value();
   c.train.weight_decay = wd_->value();
   c.train.warmup_steps = warmup_->value();
@@ -282,7 +292,14 @@ void ExperimentPanel::updateEstimates() {
   }
   int64_t vocab = c.model.vocab_size;
   if (vocab == 0) {
-    if (c.data.kind == "text") vocab = c.data.tokenizer == "gpt2" ? 50257 : 0;
+    if (c.data.kind == "text") {
+      try {
+        vocab = qk::known_vocab_size(qk::parse_tokenizer_spec(c.data.tokenizer, "data.tokenizer"));
+      } catch (const std::exception& e) {  // e.g. a bpe: file that cannot be read
+        error_->setText(QString::fromStdString(e.what()));
+        vocab = 0;
+      }
+    }
     else vocab = qk::task_vocab_size(c.data);
   }
   QStringList lines;
@@ -302,7 +319,8 @@ void ExperimentPanel::fillTable() {
   qk::ExperimentConfig c = base_;
   try {
     c = config();
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {  // the table shows the last valid settings; the error stays in view
+    error_->setText(QString::fromStdString(e.what()));
   }
   auto keys = qk::config_keys(c);
   table_->setRowCount(int(keys.size()));

@@ -33,6 +33,7 @@ class ExperimentPanel : public QWidget {
 
  Q_SIGNALS:
   void applyRequested(const qk::ExperimentConfig& config);
+  void notice(const QString& message);  // what the panel changed on its own, for the log
 
  private:
   void updateEstimates();
@@ -42,7 +43,8 @@ class ExperimentPanel : public QWidget {
   QLineEdit* path_;
   QSpinBox *layers_, *heads_, *dim_, *context_, *qk_, *steps_, *epochs_, *batch_, *eval_every_, *seeds_, *seed_, *warmup_;
   QDoubleSpinBox *lr_, *wd_, *clip_, *dropout_;
-  QCheckBox *standard_, *merged_, *cosine_, *twin_;
+  QCheckBox *cosine_, *twin_;
+  std::vector<std::pair<qk::Variant, QCheckBox*>> variant_boxes_;  // from qk::all_variants()
   QTableWidget* table_;
   QLabel *estimates_, *error_;
   QPushButton* apply_;

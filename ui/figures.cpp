@@ -6,6 +6,7 @@
 #include <qcustomplot.h>
 
 #include "plot_util.h"
+#include "variants.h"
 
 namespace qkui {
 namespace {
@@ -127,7 +128,9 @@ const std::vector<float>* weights_of(const qk::AttentionView& v, int layer, int 
 }  // namespace
 
 QString matrix_label(const std::string& matrix) {
-  return matrix == "S" ? QStringLiteral("S_h") : QStringLiteral("W_Q,h·W_K,hᵀ");
+  for (const auto& v : qk::all_variants())
+    if (matrix == v.matrix_key) return QString::fromUtf8(v.form_label);
+  return QString::fromStdString(matrix);
 }
 
 void draw_loss(QCustomPlot* plot, const std::vector<qk::EvalRecord>& rows, double smoothing, LossX xmode) {
@@ -417,7 +420,7 @@ void draw_effective_rank(QCustomPlot* plot, const std::vector<qk::SpectraRecord>
 void draw_kl(QCustomPlot* plot, const std::vector<qk::DivergenceRecord>& kl) {
   plot->clearGraphs();
   plot->xAxis->setLabel(QObject::tr("step"));
-  plot->yAxis->setLabel(QObject::tr("KL(first ‖ variant), nats/token"));
+  plot->yAxis->setLabel(QObject::tr("KL(first || variant), nats/token"));
   std::map<std::string, QCPGraph*> kg;
   for (const auto& d : kl) {
     const std::string key = d.from + "→" + d.to + "#" + std::to_string(d.seed);

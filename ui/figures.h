@@ -60,7 +60,7 @@ QString rank_metrics_csv(const std::vector<qk::SpectrumView>& spectra, int seed)
 QString truncation_csv(const std::vector<qk::TruncationView>& trunc, int seed);
 QString effective_rank_csv(const std::vector<qk::SpectraRecord>& history);
 QString attention_csv(const std::vector<qk::AttentionView>& views, int layer, int head, int seed);  // head -1: all
-// The plot label of a form's matrix ("S" → "S_h", "WqWk" → "W_Q,h·W_K,hᵀ").
+// The plot label of a form's matrix key (variants.h: "S" → "S_h", "WqWk" → "W_Q,h·W_K,hᵀ").
 QString matrix_label(const std::string& matrix);
 
 }  // namespace qkui

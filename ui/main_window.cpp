@@ -126,6 +126,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
 
   // Views ask the worker; the worker answers with values.
   connect(panel_, &ExperimentPanel::applyRequested, this, &MainWindow::loadExperiment);
+  connect(panel_, &ExperimentPanel::notice, this, [this](const QString& m) { log_->appendPlainText(m); });
   connect(attention_, &AttentionView::attentionRequested, worker_, &TrainingWorker::requestAttention);
   connect(spectra_, &SpectraView::spectraRequested, worker_, &TrainingWorker::requestSpectra);
   connect(rank_, &RankView::truncationRequested, worker_, &TrainingWorker::requestTruncation);
@@ -380,6 +381,7 @@ void MainWindow::start() {
 void MainWindow::pause() {
   setRunning(false);
   QMetaObject::invokeMethod(worker_, [w = worker_] { w->pause(); }, Qt::QueuedConnection);
+  requestViews(true);  // paused: the shown view catches up (the truncation curve too)
 }
 void MainWindow::stepOnce() {
   QMetaObject::invokeMethod(worker_, [w = worker_] { w->stepOnce(); }, Qt::QueuedConnection);

@@ -7,14 +7,19 @@
 #include <QJsonObject>
 #include <QPalette>
 #include <QSaveFile>
+#include <cstring>
 #include <qcustomplot.h>
+
+#include "variants.h"
 
 namespace qkui {
 
 QColor variant_color(const QString& variant) {
-  if (variant.startsWith("standard")) return QColor(31, 119, 180);
-  if (variant.startsWith("merged")) return QColor(214, 39, 40);
-  return QColor(44, 160, 44);
+  // The longest variant name the label starts with ("merged (S_h)", "merged-seed124", …).
+  const qk::VariantInfo* best = nullptr;
+  for (const auto& v : qk::all_variants())
+    if (variant.startsWith(QLatin1String(v.name)) && (!best || std::strlen(v.name) > std::strlen(best->name))) best = &v;
+  return best ? QColor(QString::fromLatin1(best->color)) : QColor(44, 160, 44);
 }
 
 void style_plot(QCustomPlot* plot) {

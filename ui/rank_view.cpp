@@ -27,7 +27,7 @@ RankView::RankView(QWidget* parent) : QWidget(parent) {
   trunc_plot_->legend->setVisible(true);
   erank_plot_ = make_plot(this, tr("step"), tr("effective rank (mean over heads)"));
   erank_plot_->legend->setVisible(true);
-  kl_plot_ = make_plot(this, tr("step"), tr("KL(first ‖ variant), nats"));
+  kl_plot_ = make_plot(this, tr("step"), tr("KL(first || variant), nats/token"));
   kl_plot_->legend->setVisible(true);
   grid->addWidget(trunc_plot_, 0, 0, 1, 2);
   grid->addWidget(erank_plot_, 1, 0);
@@ -116,7 +116,7 @@ Figure kl_figure(const std::vector<qk::DivergenceRecord>& kl) {
   Figure f;
   f.name = "divergence";
   f.title = QObject::tr("KL divergence of each variant's next-token distribution to the first variant's");
-  f.caption = QObject::tr("mean KL(first ‖ variant) per token on fixed validation batches, at every evaluation");
+  f.caption = QObject::tr("mean KL(first || variant) per token on fixed validation batches, at every evaluation");
   f.draw = [kl](QCustomPlot* p) { draw_kl(p, kl); };
   f.csv = [kl] { return QString::fromStdString(qk::divergence_csv(kl)); };
   return f;

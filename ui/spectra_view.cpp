@@ -43,7 +43,7 @@ SpectraView::SpectraView(QWidget* parent) : QWidget(parent) {
   table_ = new QTableWidget(top);
   table_->setColumnCount(8);
   table_->setHorizontalHeaderLabels({tr("variant"), tr("num. rank"), tr("eff. rank"), tr("stable rank"),
-                                     tr("rank 90%"), tr("rank 99%"), tr("‖·‖₂"), tr("‖·‖*")});
+                                     tr("rank 90%"), tr("rank 99%"), tr("spectral norm"), tr("nuclear norm")});
   table_->verticalHeader()->setVisible(false);
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   top->addWidget(sigma_plot_);

@@ -43,6 +43,11 @@ struct TrainingWorker::Collector : qk::TrainerObserver {
   }
 };
 
+// Every head's spectrum at each evaluation is recorded for live views when the merged forms hold at
+// most this many entries (L·H·d²): up to 4M entries the SVDs cost ~2% of training time (README,
+// benchmarks); larger models record spectra only when train.spectra_every asks.
+constexpr int64_t kLiveSpectraMaxEntries = int64_t(1) << 22;
+
 TrainingWorker::TrainingWorker()
     : inspector_(std::make_unique<qk::Inspector>()), collector_(std::make_unique<Collector>()) {
   qRegisterMetaType<qkui::TrainingSnapshot>();
@@ -94,7 +99,7 @@ void TrainingWorker::configure(const qk::ExperimentConfig& config) {
     auto cfg = config;
     // Live views: spectra of every head at each evaluation (small models only).
     if (cfg.train.spectra_every == 0 &&
-        int64_t(cfg.model.n_layers) * cfg.model.n_heads * cfg.model.emb_dim * cfg.model.emb_dim <= (1 << 22))
+        int64_t(cfg.model.n_layers) * cfg.model.n_heads * cfg.model.emb_dim * cfg.model.emb_dim <= kLiveSpectraMaxEntries)
       cfg.train.spectra_every = cfg.train.eval_every;
     exp_ = std::make_unique<qk::Experiment>(cfg);
     inspector_->attach(exp_.get());
@@ -285,7 +290,9 @@ void TrainingWorker::requestTruncation(const QList<int>& ranks) {
 
 void TrainingWorker::requestSamples(const QString& prompt, double temperature, int top_k, int max_new) {
   analyse([&](AnalysisResult& r) {
-    r.samples = inspector_->samples(prompt.toStdString(), temperature, top_k, max_new, 1234);
+    // Seeded by the experiment's seed: the same prompt and settings give the same sample.
+    r.samples = inspector_->samples(prompt.toStdString(), temperature, top_k, max_new,
+                                    static_cast<uint64_t>(inspector_->config().train.seed));
   });
 }
 

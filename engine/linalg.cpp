@@ -1,0 +1,51 @@
+// QKLab engine — linear algebra of bilinear forms (see linalg.h).
+#include "linalg.h"
+
+#include <limits>
+
+namespace qk {
+
+torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B) {
+  auto qa = torch::linalg::qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A, R_A (…, k, k)
+  auto qb = torch::linalg::qr(B.to(torch::kFloat64), "reduced");
+  auto core = torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2));  // (…, k, k)
+  return torch::linalg::svdvals(core, c10::nullopt);  // A Bᵀ = Q_A (R_A R_Bᵀ) Q_Bᵀ
+}
+
+torch::Tensor dense_singular_values(const torch::Tensor& M) {
+  // In the matrix's own precision (a float32 S is float32 data: its SVD's backward error is at
+  // the float32 level either way, and float32 is ~1.8x faster), returned as float64.
+  return torch::linalg::svdvals(M, c10::nullopt).to(torch::kFloat64);
+}
+
+torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r) {
+  auto m = M.to(torch::kFloat64);
+  if (r >= std::min(m.size(-1), m.size(-2))) return m;
+  auto svd = torch::linalg::svd(m, false, c10::nullopt);
+  auto U = std::get<0>(svd), S = std::get<1>(svd), Vh = std::get<2>(svd);
+  auto keep = torch::arange(S.size(-1), S.options()).lt(static_cast<double>(r)).to(S.dtype());
+  return torch::matmul(U * (S * keep).unsqueeze(-2), Vh);
+}
+
+std::pair<torch::Tensor, torch::Tensor> svd_factors(const torch::Tensor& M, int64_t r, int64_t k) {
+  auto m = M.to(torch::kFloat64);
+  auto svd = torch::linalg::svd(m, false, c10::nullopt);
+  auto U = std::get<0>(svd), S = std::get<1>(svd), Vh = std::get<2>(svd);  // U (…, d, d), Vh (…, d, d)
+  const int64_t rr = std::min({r, k, S.size(-1)});
+  auto shape = m.sizes().vec();
+  shape.back() = k;  // (…, d, k)
+  auto A = torch::zeros(shape, m.options()), B = torch::zeros(shape, m.options());
+  if (rr > 0) {
+    auto root = S.narrow(-1, 0, rr).sqrt().unsqueeze(-2);                    // (…, 1, rr)
+    A.narrow(-1, 0, rr).copy_(U.narrow(-1, 0, rr) * root);                   // (…, d, rr)
+    B.narrow(-1, 0, rr).copy_(Vh.narrow(-2, 0, rr).transpose(-1, -2) * root);  // (…, d, rr)
+  }
+  return {A, B};
+}
+
+double dtype_eps(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::epsilon()
+                                            : static_cast<double>(std::numeric_limits<float>::epsilon());
+}
+
+}  // namespace qk

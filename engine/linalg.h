@@ -1,0 +1,22 @@
+// QKLab engine — the linear algebra of bilinear forms shared by the attention variants and the
+// analyses: singular values of a dense or a factored (A·Bᵀ) form, the best rank-r approximation
+// as a dense matrix or as two factors, and the ε of a tensor's dtype.
+#pragma once
+#include <torch/torch.h>
+
+#include <utility>
+
+namespace qk {
+
+// σ(A·Bᵀ) for A, B of shape (…, d, k), batched: QR of both, SVD of R_A·R_Bᵀ (k×k). float64.
+torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B);
+// (…, m, n) -> (…, min(m, n)), computed in M's dtype, returned as float64.
+torch::Tensor dense_singular_values(const torch::Tensor& M);
+// Best rank-r approximation of every (…, d, d) matrix, in float64 (r >= d: M itself).
+torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r);
+// Factors (A, B) of shape (…, d, k) with A·Bᵀ the best rank-min(r, k) approximation of M:
+// A = U_r·Σ_r^½, B = V_r·Σ_r^½, zero-padded to k columns. float64.
+std::pair<torch::Tensor, torch::Tensor> svd_factors(const torch::Tensor& M, int64_t r, int64_t k);
+double dtype_eps(const torch::Tensor& t);
+
+}  // namespace qk
