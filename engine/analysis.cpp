@@ -37,21 +37,12 @@ RankMetrics rank_metrics(const std::vector<double>& s, int64_t rows, int64_t col
 
 namespace {
 
-std::vector<double> to_vec(const torch::Tensor& t) {
-  auto c = t.to(torch::kFloat64).contiguous().cpu();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-}  // namespace
-
-namespace {
-
 // One head's spectrum record from its singular values: padded to d (a factored form has exactly
 // zero singular values beyond its rank bound), with its metrics.
 HeadSpectrum spectrum_record(const CausalAttentionImpl& att, const ModelConfig& cfg, int layer, int head,
                              const torch::Tensor& sigma) {
   const auto& info = variant_info(att.variant());
-  HeadSpectrum hs{info.name, info.matrix_key, layer, head, to_vec(sigma), {}};
+  HeadSpectrum hs{info.name, info.matrix_key, layer, head, to_doubles(sigma), {}};
   hs.sigma.resize(cfg.emb_dim, 0.0);
   hs.metrics = rank_metrics(hs.sigma, cfg.emb_dim, cfg.emb_dim, att.form_eps());
   return hs;
@@ -85,7 +76,7 @@ std::vector<double> principal_angles(const torch::Tensor& M1, const torch::Tenso
   };
   auto cosines = torch::linalg::svdvals(torch::matmul(basis(svd1).transpose(0, 1), basis(svd2)), c10::nullopt);
   auto angles = torch::acos(cosines.clamp(-1.0, 1.0));  // cosines descending -> angles ascending
-  return to_vec(angles);
+  return to_doubles(angles);
 }
 
 void truncate_forms(GPTModelImpl& m, int64_t r, int layer) {
@@ -104,9 +95,7 @@ GPTModel clone_model(GPTModelImpl& m) {
 }
 
 LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, bool accuracy) {
-  const bool was = m.is_training();
-  m.eval();
-  torch::NoGradGuard ng;
+  EvalScope eval(m);
   const auto dev = m.parameters().front().device();
   double total = 0;
   int64_t correct = 0, counted = 0;
@@ -122,7 +111,6 @@ LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, boo
       counted += has.sum().item<int64_t>();
     }
   }
-  if (was) m.train();
   LossAcc r;
   r.loss = batches.empty() ? std::numeric_limits<double>::quiet_NaN() : total / batches.size();
   if (counted) r.acc = static_cast<double>(correct) / counted;
@@ -130,10 +118,7 @@ LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, boo
 }
 
 double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batches) {
-  const bool wa = a.is_training(), wb = b.is_training();
-  a.eval();
-  b.eval();
-  torch::NoGradGuard ng;
+  EvalScope eval_a(a), eval_b(b);
   const auto dev = a.parameters().front().device();
   double total = 0;
   int64_t count = 0;
@@ -146,16 +131,12 @@ double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batch
     total += kl.masked_select(mask).sum().item<double>();
     count += mask.sum().item<int64_t>();
   }
-  if (wa) a.train();
-  if (wb) b.train();
   return count ? total / count : 0.0;
 }
 
 std::vector<int64_t> generate_ids(GPTModelImpl& m, std::vector<int64_t> ids, int max_new, double temperature,
                                   int top_k, at::Generator* gen) {
-  const bool was = m.is_training();
-  m.eval();
-  torch::NoGradGuard ng;
+  EvalScope eval(m);
   const auto dev = m.parameters().front().device();
   const int64_t ctx = m.config().context_length;
   if (ids.empty()) ids.push_back(0);
@@ -176,15 +157,12 @@ std::vector<int64_t> generate_ids(GPTModelImpl& m, std::vector<int64_t> ids, int
     ids.push_back(torch::multinomial(probs, 1, false, gen ? c10::optional<at::Generator>(*gen) : c10::nullopt)
                       .item<int64_t>());
   }
-  if (was) m.train();
   return ids;
 }
 
 AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids) {
   if (ids.empty()) throw Error("attention: the prompt encodes to no tokens");
-  const bool was = m.is_training();
-  m.eval();
-  torch::NoGradGuard ng;
+  EvalScope eval(m);
   const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), m.config().context_length);
   auto idx = torch::tensor(std::vector<int64_t>(ids.end() - T, ids.end()), torch::kInt64).view({1, T});
   std::vector<torch::Tensor> attn;
@@ -205,7 +183,6 @@ AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids) {
     out.entropy.push_back(e);
     out.rank.push_back(rk);
   }
-  if (was) m.train();
   return out;
 }
 

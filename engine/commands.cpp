@@ -22,21 +22,14 @@
 #include "error.h"
 #include "fsutil.h"
 #include "presets.h"
+#include "format.h"
+#include "names.h"
 #include "run_dir.h"
 #include "safetensors.h"
 #include "trainer.h"
 
 namespace qk {
 namespace {
-
-std::string fmt_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "--:--";
-  int t = static_cast<int>(s + 0.5);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%d:%02d", t / 60, t % 60);
-  return buf;
-}
 
 std::string fmt(double v, int prec = 3) {
   if (std::isnan(v)) return "-";
@@ -62,7 +55,7 @@ class ProgressPrinter : public TrainerObserver {
     std::ostringstream line;
     line << "step " << (s.step + 1) << "/" << total_ << " (" << (100 * (s.step + 1) / total_) << "%)";
     for (auto& [v, l] : last_loss_) line << "  " << v << " " << fmt(l);
-    line << "  " << fmt(rate, 0) << " tok/s  elapsed " << fmt_duration(el) << "  ETA " << fmt_duration(eta);
+    line << "  " << fmt(rate, 0) << " tok/s  elapsed " << format_duration(el) << "  ETA " << format_duration(eta);
     if (tty_) {
       err_ << "\r" << line.str() << "\033[K" << std::flush;
     } else if (s.step + 1 == total_ || el - last_print_ >= 5.0) {
@@ -117,7 +110,7 @@ class PrepProgress {
     line << stage << " " << (100 * done / std::max<int64_t>(total, 1)) << "% (";
     if (bytes_) line << fmt(done / 1e6, 1) << "/" << fmt(total / 1e6, 1) << " MB, " << fmt(rate / 1e6, 1) << " MB/s";
     else line << done << "/" << total << ", " << fmt(rate, 1) << "/s";
-    line << ", ETA " << fmt_duration((total - done) / std::max(rate, 1e-9)) << ")";
+    line << ", ETA " << format_duration((total - done) / std::max(rate, 1e-9)) << ")";
     if (tty_) err_ << "\r" << line.str() << "\033[K" << (done >= total ? "\n" : "") << std::flush;
     else err_ << line.str() << "\n";
   }
@@ -127,15 +120,6 @@ class PrepProgress {
   bool bytes_, tty_, printed_ = false;
   std::chrono::steady_clock::time_point t0_;
   double last_ = -1e9;
-};
-
-struct Fanout : TrainerObserver {
-  std::vector<TrainerObserver*> obs;
-  void on_step(const StepRecord& s) override { for (auto* o : obs) o->on_step(s); }
-  void on_eval(const EvalRecord& r) override { for (auto* o : obs) o->on_eval(r); }
-  void on_sample(const SampleRecord& s) override { for (auto* o : obs) o->on_sample(s); }
-  void on_divergence(const DivergenceRecord& d) override { for (auto* o : obs) o->on_divergence(d); }
-  void on_spectra(const SpectraRecord& s) override { for (auto* o : obs) o->on_spectra(s); }
 };
 
 }  // namespace
@@ -175,8 +159,7 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
           << r.train_loss << ", val loss " << r.val_loss << std::defaultfloat << "\n";
   }
   ProgressPrinter progress(out, err, exp.total_steps(), names.size(), o.quiet);
-  Fanout fan;
-  fan.obs = {&writer, &progress};
+  ObserverFanout fan({&writer, &progress});
   exp.run(&fan, nullptr);
   exp.save_checkpoints(o.out_dir);
   out << "Finished in " << fmt(progress.elapsed(), 1) << " s; run folder " << o.out_dir << "\n";

@@ -1,7 +1,7 @@
 // QKLab engine — experiment configuration: strict JSON parsing, overrides, validation.
 #include "config.h"
 
-#include "tokenizer.h"
+#include "names.h"
 
 #include <fstream>
 #include <set>
@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
-#include "tasks.h"
 
 namespace qk {
 using json = nlohmann::json;
@@ -212,15 +211,15 @@ void validate_config(const ExperimentConfig& c, const std::string& source) {
     if (d.train_ratio <= 0 || d.train_ratio >= 1) fail("data.train_ratio", "must be in (0, 1)");
   } else {
     if (d.val_sequences <= 0) fail("data.val_sequences", "must be a positive integer");
-    std::unique_ptr<SyntheticTask> task;
+    TaskShape shape;
     try {
-      task = make_task(d);
+      shape = task_shape(d);
     } catch (const Error& e) {
       std::string msg = e.what();
       throw Error(source + msg.substr(msg.find(':')));
     }
-    if (task->seq_len() > m.context_length)
-      fail("model.context_length", "must be >= " + std::to_string(task->seq_len()) + ", the " +
+    if (shape.seq_len > m.context_length)
+      fail("model.context_length", "must be >= " + std::to_string(shape.seq_len) + ", the " +
                                        d.kind + " task's sequence length");
   }
   const auto& t = c.train;

@@ -1,6 +1,8 @@
 // QKLab engine — text windows, PyTorch-compatible DataLoader, corpus loading, recall task.
 #include "data.h"
 
+#include "tokenizer_factory.h"
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -85,23 +87,6 @@ std::string read_text_file(const std::string& path) {
                 "); expected UTF-8 text");
   utf8_check(text, path);  // throws with the byte offset of invalid UTF-8
   return text;
-}
-
-std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus) {
-  const auto spec = parse_tokenizer_spec(d.tokenizer, "data.tokenizer");
-  switch (spec.kind) {
-    case TokenizerSpec::Kind::Gpt2: {
-      std::string dir = d.gpt2_dir;
-      if (dir.empty()) {
-        auto slash = d.path.find_last_of('/');
-        dir = slash == std::string::npos ? "." : d.path.substr(0, slash);
-      }
-      return std::make_shared<Gpt2Tokenizer>(dir + "/gpt2-encoder.json", dir + "/gpt2-vocab.bpe");
-    }
-    case TokenizerSpec::Kind::Bpe: return std::make_shared<BpeTokenizer>(BpeTokenizer::load(spec.file));
-    case TokenizerSpec::Kind::Char: break;
-  }
-  return std::make_shared<CharTokenizer>(CharTokenizer::from_corpus(corpus, d.char_unknown == "unk"));
 }
 
 std::vector<int64_t> encode_chunked(const Tokenizer& t, const std::string& text, const ProgressFn& progress) {

@@ -62,7 +62,6 @@ std::string read_text_file(const std::string& path);  // throws naming the file 
 using ProgressFn = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
 // The tokenizer named by d.tokenizer: char (built from `corpus`), gpt2 (files in d.gpt2_dir or
 // the corpus's folder), bpe:FILE.
-std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus);
 // Encodes in ~1 MB chunks cut only where GPT-2's pre-tokeniser splits anyway (before a space that
 // follows a printable ASCII character), so the ids equal encode(text); reports progress.
 std::vector<int64_t> encode_chunked(const Tokenizer& t, const std::string& text, const ProgressFn& progress);

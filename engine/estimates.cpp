@@ -1,7 +1,7 @@
 // QKLab engine — size estimates (see estimates.h).
 #include "estimates.h"
 
-#include "tasks.h"
+#include "names.h"
 #include "variants.h"
 
 namespace qk {
@@ -29,7 +29,7 @@ SizeEstimate estimate(const ExperimentConfig& c, Variant v, int64_t vocab) {
 }
 
 int64_t task_vocab_size(const DataConfig& d) {
-  return d.kind == "text" ? 0 : make_task(d)->vocab_size();
+  return d.kind == "text" ? 0 : task_shape(d).vocab_size;
 }
 
 }  // namespace qk

@@ -12,19 +12,13 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "fsutil.h"
+#include "linalg.h"
 #include "run_dir.h"
 #include "tasks.h"
+#include "tokenizer_factory.h"
 #include "trainer.h"
 
 namespace qk {
-namespace {
-
-std::vector<double> to_vec(const torch::Tensor& t) {
-  auto c = t.to(torch::kFloat64).contiguous().cpu();
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-}  // namespace
 
 struct Inspector::Impl {
   ExperimentConfig cfg;
@@ -182,9 +176,7 @@ std::vector<SampleView> Inspector::samples(const std::string& prompt, double tem
                                            uint64_t seed) const {
   std::vector<SampleView> out;
   for (auto& [name, m] : impl_->models) {
-    const bool was = m->is_training();
-    m->eval();
-    torch::NoGradGuard ng;
+    EvalScope eval(*m);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     const auto dev = m->parameters().front().device();
     std::string text;
@@ -209,7 +201,6 @@ std::vector<SampleView> Inspector::samples(const std::string& prompt, double tem
         text += ss.str() + "\n";
       }
     }
-    if (was) m->train();
     out.push_back({name, text});
   }
   return out;

@@ -48,4 +48,9 @@ double dtype_eps(const torch::Tensor& t) {
                                             : static_cast<double>(std::numeric_limits<float>::epsilon());
 }
 
+std::vector<double> to_doubles(const torch::Tensor& t) {
+  auto c = t.to(torch::kFloat64).contiguous().cpu();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
 }  // namespace qk

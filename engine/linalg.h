@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <utility>
+#include <vector>
 
 namespace qk {
 
@@ -18,5 +19,7 @@ torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r);
 // A = U_r·Σ_r^½, B = V_r·Σ_r^½, zero-padded to k columns. float64.
 std::pair<torch::Tensor, torch::Tensor> svd_factors(const torch::Tensor& M, int64_t r, int64_t k);
 double dtype_eps(const torch::Tensor& t);
+// Every element as a double, in row-major order.
+std::vector<double> to_doubles(const torch::Tensor& t);
 
 }  // namespace qk

@@ -41,6 +41,23 @@ class TransformerBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TransformerBlock);
 
+// Puts a module in eval mode and without autograd for its lifetime; restores training mode when it
+// ends, also when an exception leaves the scope.
+class EvalScope {
+ public:
+  explicit EvalScope(torch::nn::Module& m) : m_(m), was_training_(m.is_training()) { m_.eval(); }
+  ~EvalScope() {
+    if (was_training_) m_.train();
+  }
+  EvalScope(const EvalScope&) = delete;
+  EvalScope& operator=(const EvalScope&) = delete;
+
+ private:
+  torch::nn::Module& m_;
+  bool was_training_;
+  torch::NoGradGuard no_grad_;
+};
+
 class GPTModelImpl : public torch::nn::Module {
  public:
   GPTModelImpl(Variant v, const ModelConfig& cfg);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qk {
@@ -70,6 +71,20 @@ class TrainerObserver {
   virtual void on_sample(const SampleRecord&) {}
   virtual void on_divergence(const DivergenceRecord&) {}
   virtual void on_spectra(const SpectraRecord&) {}
+};
+
+// Hands every record to several observers, in order (e.g. the run folder and a progress line).
+class ObserverFanout : public TrainerObserver {
+ public:
+  explicit ObserverFanout(std::vector<TrainerObserver*> observers) : obs_(std::move(observers)) {}
+  void on_step(const StepRecord& s) override { for (auto* o : obs_) o->on_step(s); }
+  void on_eval(const EvalRecord& r) override { for (auto* o : obs_) o->on_eval(r); }
+  void on_sample(const SampleRecord& s) override { for (auto* o : obs_) o->on_sample(s); }
+  void on_divergence(const DivergenceRecord& d) override { for (auto* o : obs_) o->on_divergence(d); }
+  void on_spectra(const SpectraRecord& s) override { for (auto* o : obs_) o->on_spectra(s); }
+
+ private:
+  std::vector<TrainerObserver*> obs_;
 };
 
 }  // namespace qk

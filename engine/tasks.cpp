@@ -38,10 +38,9 @@ struct BatchBuilder {
 // copy / reverse / sort: a1..an SEP f(a)
 class SequenceTask : public SyntheticTask {
  public:
-  SequenceTask(std::string kind, int n, int vocab) : kind_(std::move(kind)), n_(n), v_(vocab) {}
+  SequenceTask(const TaskShape& shape, std::string kind, int n, int vocab)
+      : SyntheticTask(shape), kind_(std::move(kind)), n_(n), v_(vocab) {}
   std::string name() const override { return kind_; }
-  int64_t vocab_size() const override { return v_ + 1; }
-  int seq_len() const override { return 2 * n_; }  // S has 2n+1 tokens
   Batch generate(int batch_size, uint64_t seed) const override {
     std::mt19937_64 rng(seed);
     BatchBuilder bb{seq_len(), {}, {}};
@@ -74,8 +73,8 @@ class SequenceTask : public SyntheticTask {
 // recall (identity query map) and bilinear (query a asks for key π(a)).
 class RecallLikeTask : public SyntheticTask {
  public:
-  RecallLikeTask(bool bilinear, int pairs, int keys, int values, int queries, uint64_t perm_seed)
-      : bilinear_(bilinear), n_(pairs), k_(keys), v_(values), q_(queries), perm_(keys) {
+  RecallLikeTask(const TaskShape& shape, bool bilinear, int pairs, int keys, int values, int queries, uint64_t perm_seed)
+      : SyntheticTask(shape), bilinear_(bilinear), n_(pairs), k_(keys), v_(values), q_(queries), perm_(keys) {
     std::iota(perm_.begin(), perm_.end(), 0);
     if (bilinear_) {  // fixed random permutation, the same for training and validation
       std::mt19937_64 rng(perm_seed);
@@ -86,8 +85,6 @@ class RecallLikeTask : public SyntheticTask {
   }
   std::string name() const override { return bilinear_ ? "bilinear" : "recall"; }
   // keys [0,K), values [K,K+V), SEP; bilinear queries reuse the key ids (the query a asks for π(a)).
-  int64_t vocab_size() const override { return k_ + v_ + 1; }
-  int seq_len() const override { return 2 * n_ + 2 * q_; }  // S has 2n+1+2m tokens
   Batch generate(int batch_size, uint64_t seed) const override {
     std::mt19937_64 rng(seed);
     BatchBuilder bb{seq_len(), {}, {}};
@@ -128,10 +125,8 @@ class RecallLikeTask : public SyntheticTask {
 
 class InductionTask : public SyntheticTask {
  public:
-  InductionTask(int n, int vocab) : n_(n), v_(vocab) {}
+  InductionTask(const TaskShape& shape, int n, int vocab) : SyntheticTask(shape), n_(n), v_(vocab) {}
   std::string name() const override { return "induction"; }
-  int64_t vocab_size() const override { return v_; }
-  int seq_len() const override { return 2 * n_ - 1; }  // S = r r (2n tokens)
   Batch generate(int batch_size, uint64_t seed) const override {
     std::mt19937_64 rng(seed);
     BatchBuilder bb{seq_len(), {}, {}};
@@ -157,10 +152,8 @@ class InductionTask : public SyntheticTask {
 
 class ModAddTask : public SyntheticTask {
  public:
-  explicit ModAddTask(int p) : p_(p) {}
+  ModAddTask(const TaskShape& shape, int p) : SyntheticTask(shape), p_(p) {}
   std::string name() const override { return "modadd"; }
-  int64_t vocab_size() const override { return p_ + 2; }  // residues, '+', '='
-  int seq_len() const override { return 4; }               // S = a + b = c
   Batch generate(int batch_size, uint64_t seed) const override {
     std::mt19937_64 rng(seed);
     BatchBuilder bb{seq_len(), {}, {}};
@@ -212,43 +205,15 @@ class TaskSource : public DataSource {
 
 }  // namespace
 
-const std::vector<std::string>& task_kinds() {
-  static const std::vector<std::string> k{"copy", "reverse", "sort", "recall", "induction", "modadd", "bilinear"};
-  return k;
-}
-
-bool is_task_kind(const std::string& kind) {
-  const auto& k = task_kinds();
-  return std::find(k.begin(), k.end(), kind) != k.end();
-}
-
 std::unique_ptr<SyntheticTask> make_task(const DataConfig& d) {
-  auto need = [](bool ok, const std::string& key, const std::string& what) {
-    if (!ok) throw Error("config: " + key + ": " + what);
-  };
+  const TaskShape shape = task_shape(d);  // validates the parameters; the one home of the sizes
   const std::string& k = d.kind;
-  if (k == "copy" || k == "reverse" || k == "sort") {
-    need(d.seq_items > 0, "data.seq_items", "must be a positive integer");
-    need(d.task_vocab > 0, "data.task_vocab", "must be a positive integer");
-    return std::make_unique<SequenceTask>(k, d.seq_items, d.task_vocab);
-  }
-  if (k == "recall" || k == "bilinear") {
-    need(d.num_pairs > 0, "data.num_pairs", "must be a positive integer");
-    need(d.num_keys >= d.num_pairs, "data.num_keys", "must be >= data.num_pairs (keys in a sequence are distinct)");
-    need(d.num_values > 0, "data.num_values", "must be a positive integer");
-    need(d.num_queries > 0, "data.num_queries", "must be a positive integer");
-    return std::make_unique<RecallLikeTask>(k == "bilinear", d.num_pairs, d.num_keys, d.num_values,
-                                            d.num_queries, static_cast<uint64_t>(d.perm_seed));
-  }
-  if (k == "induction") {
-    need(d.seq_items > 1, "data.seq_items", "must be >= 2");
-    need(d.task_vocab > 0, "data.task_vocab", "must be a positive integer");
-    return std::make_unique<InductionTask>(d.seq_items, d.task_vocab);
-  }
-  if (k == "modadd") {
-    need(d.modulus > 1, "data.modulus", "must be >= 2");
-    return std::make_unique<ModAddTask>(d.modulus);
-  }
+  if (k == "copy" || k == "reverse" || k == "sort") return std::make_unique<SequenceTask>(shape, k, d.seq_items, d.task_vocab);
+  if (k == "recall" || k == "bilinear")
+    return std::make_unique<RecallLikeTask>(shape, k == "bilinear", d.num_pairs, d.num_keys, d.num_values, d.num_queries,
+                                            static_cast<uint64_t>(d.perm_seed));
+  if (k == "induction") return std::make_unique<InductionTask>(shape, d.seq_items, d.task_vocab);
+  if (k == "modadd") return std::make_unique<ModAddTask>(shape, d.modulus);
   throw Error("config: data.kind: unknown task '" + k + "'");
 }
 

@@ -21,21 +21,24 @@
 
 #include "config.h"
 #include "data.h"
+#include "names.h"
 
 namespace qk {
 
 class SyntheticTask {
  public:
+  explicit SyntheticTask(const TaskShape& shape) : shape_(shape) {}
   virtual ~SyntheticTask() = default;
   virtual std::string name() const = 0;
-  virtual int64_t vocab_size() const = 0;
-  virtual int seq_len() const = 0;                       // model input length T
+  int64_t vocab_size() const { return shape_.vocab_size; }
+  int seq_len() const { return shape_.seq_len; }  // model input length T
   virtual Batch generate(int batch_size, uint64_t seed) const = 0;  // deterministic in the seed
   virtual std::string describe() const = 0;              // the attention pattern a solution needs
+
+ private:
+  TaskShape shape_;  // from task_shape() (names.h)
 };
 
-bool is_task_kind(const std::string& kind);
-const std::vector<std::string>& task_kinds();
 // Builds the task named by d.kind with d's parameters; throws qk::Error naming the key.
 std::unique_ptr<SyntheticTask> make_task(const DataConfig& d);
 // Training stream (batches from seed, counter) + fixed validation / training-probe sets.

@@ -7,8 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
-#include "bpe_tokenizer.h"
-#include "gpt2_tokenizer.h"
 
 namespace qk {
 
@@ -125,30 +123,6 @@ int64_t CharTokenizer::vocab_size() const { return static_cast<int64_t>(chars_.s
 
 nlohmann::json CharTokenizer::to_json() const {
   return {{"kind", "char"}, {"chars", chars_}, {"unk", unk_}};
-}
-
-TokenizerSpec parse_tokenizer_spec(const std::string& name, const std::string& field) {
-  if (name == "char") return {TokenizerSpec::Kind::Char, ""};
-  if (name == "gpt2") return {TokenizerSpec::Kind::Gpt2, ""};
-  if (name.rfind("bpe:", 0) == 0 && name.size() > 4) return {TokenizerSpec::Kind::Bpe, name.substr(4)};
-  throw Error(field + ": expected 'char', 'gpt2' or 'bpe:FILE', got '" + name + "'");
-}
-
-int64_t known_vocab_size(const TokenizerSpec& spec) {
-  switch (spec.kind) {
-    case TokenizerSpec::Kind::Char: return 0;
-    case TokenizerSpec::Kind::Gpt2: return kGpt2VocabSize;
-    case TokenizerSpec::Kind::Bpe: return BpeTokenizer::load(spec.file).vocab_size();
-  }
-  return 0;
-}
-
-std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
-  std::string kind = j.value("kind", "");
-  if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j));
-  if (kind == "gpt2") return Gpt2Tokenizer::from_json(j);
-  if (kind == "bpe") return std::make_unique<BpeTokenizer>(BpeTokenizer::from_json(j, "tokenizer"));
-  throw Error("tokenizer: unknown kind '" + kind + "' (expected 'char', 'gpt2' or 'bpe')");
 }
 
 }  // namespace qk

@@ -44,21 +44,6 @@ class CharTokenizer : public Tokenizer {
   bool unk_ = true;              // id chars_.size() is <unk>
 };
 
-// A tokenizer named in a config or on the command line: "char", "gpt2" or "bpe:FILE". The one
-// place these names are parsed.
-struct TokenizerSpec {
-  enum class Kind { Char, Gpt2, Bpe };
-  Kind kind = Kind::Char;
-  std::string file;  // Bpe: the tokenizer JSON written by bpe-train
-};
-// Throws qk::Error "<field>: expected 'char', 'gpt2' or 'bpe:FILE', got '...'".
-TokenizerSpec parse_tokenizer_spec(const std::string& name, const std::string& field);
-// The vocabulary size the tokenizer will have, when it does not depend on the corpus: GPT-2's
-// published 50,257; a BPE file's own size (read from the file); 0 for char (the corpus decides).
-int64_t known_vocab_size(const TokenizerSpec& spec);
-constexpr int64_t kGpt2VocabSize = 50257;  // OpenAI's encoder.json: 50,000 merges + 256 bytes + <|endoftext|>
-
-// Reads "char" (vocabulary from the corpus) or "gpt2" (encoder/vocab files) tokenizers.
-std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j);
+// Building a tokenizer of any kind from a spec or its JSON: tokenizer_factory.h.
 
 }  // namespace qk

@@ -1,7 +1,8 @@
 // QKLab ui — experiment panel (see experiment_panel.h).
 #include "experiment_panel.h"
 
-#include "tokenizer.h"
+#include "names.h"
+#include "tokenizer_factory.h"
 #include "variants.h"
 
 #include <QCheckBox>
@@ -56,7 +57,7 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   kind_ = new QComboBox(this);
   kind_->setObjectName("dataKind");
   kind_->addItem("text");
-  for (const char* k : {"copy", "reverse", "sort", "recall", "induction", "modadd", "bilinear"}) kind_->addItem(k);
+  for (const auto& k : qk::task_kinds()) kind_->addItem(QString::fromStdString(k));
   form->addRow(tr("Data"), kind_);
   auto* pathRow = new QHBoxLayout;
   path_ = new QLineEdit(this);

@@ -30,6 +30,7 @@
 #include "attention_view.h"
 #include "config.h"
 #include "experiment_panel.h"
+#include "format.h"
 #include "fsutil.h"
 #include "loss_plot.h"
 #include "figure_export.h"
@@ -49,13 +50,6 @@ static QString process_memory() {
   long pages = 0, resident = 0;
   in >> pages >> resident;
   return QString("%1 MB").arg(double(resident) * sysconf(_SC_PAGESIZE) / 1e6, 0, 'f', 0);
-}
-
-static QString duration(double s) {
-  if (s < 0 || !std::isfinite(s)) return "--:--";
-  const int t = int(s + 0.5);
-  return t >= 3600 ? QString("%1:%2:%3").arg(t / 3600).arg((t / 60) % 60, 2, 10, QChar('0')).arg(t % 60, 2, 10, QChar('0'))
-                   : QString("%1:%2").arg(t / 60).arg(t % 60, 2, 10, QChar('0'));
 }
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new TrainingWorker) {
@@ -474,7 +468,7 @@ void MainWindow::onSnapshot(const TrainingSnapshot& s) {
   step_label_->setText(tr("step %1/%2").arg(s.steps_done).arg(s.total_steps));
   if (s.tokens_per_s > 0)
     rate_label_->setText(tr("%1 tok/s · %2 ms/step").arg(s.tokens_per_s, 0, 'f', 0).arg(s.seconds_per_step * 1000, 0, 'f', 1));
-  if (s.eta_s >= 0) eta_label_->setText(tr("ETA %1").arg(duration(s.eta_s)));
+  if (s.eta_s >= 0) eta_label_->setText(tr("ETA %1").arg(QString::fromStdString(qk::format_duration(s.eta_s))));
   mem_label_->setText(process_memory());
   if (!s.evals.empty()) requestViews(false);
   if (s.finished) {

@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "error.h"
+#include "format.h"
 #include "inspect.h"
 #include "report.h"
 #include "run_dir.h"
@@ -30,14 +31,6 @@ void ensure_application() {
   QApplication::setApplicationVersion("0.1.0");
 }
 
-std::string clock_text(double s) {
-  if (!(s >= 0) || s > 1e7) return "--:--";
-  const int t = int(s + 0.5);
-  std::ostringstream o;
-  o << t / 60 << ":" << std::setw(2) << std::setfill('0') << t % 60;
-  return o.str();
-}
-
 }  // namespace
 
 int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& err) {
@@ -55,7 +48,7 @@ int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& e
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double eta = done > 0 ? el / done * (total - done) : -1;
     err << "\rreport: " << done << "/" << total << " " << what << " · " << std::fixed << std::setprecision(1)
-        << (el > 0 ? done / el : 0.0) << "/s · ETA " << clock_text(eta) << "\033[K" << std::flush;
+        << (el > 0 ? done / el : 0.0) << "/s · ETA " << qk::format_duration(eta) << "\033[K" << std::flush;
   });
   data.source = "run folder " + o.run_dir;
   ensure_application();

@@ -14,32 +14,27 @@
 
 namespace qkui {
 
-// Collects what the trainer reports into the next snapshot and the worker's history, and passes
-// it on to the run folder's writer.
+// Collects what the trainer reports into the next snapshot and the worker's history (the run
+// folder's writer hears the same records through an ObserverFanout).
 struct TrainingWorker::Collector : qk::TrainerObserver {
   TrainingSnapshot pending;
   qk::RunContents* history = nullptr;
-  qk::TrainerObserver* also = nullptr;  // the run folder writer
   void on_step(const qk::StepRecord& s) override { pending.steps.push_back(s); }
   void on_eval(const qk::EvalRecord& r) override {
     pending.evals.push_back(r);
     if (history) history->metrics.push_back(r);
-    if (also) also->on_eval(r);
   }
   void on_sample(const qk::SampleRecord& s) override {
     pending.samples.push_back(s);
     if (history) history->samples += qk::sample_line(s);
-    if (also) also->on_sample(s);
   }
   void on_divergence(const qk::DivergenceRecord& d) override {
     pending.divergence.push_back(d);
     if (history) history->divergence.push_back(d);
-    if (also) also->on_divergence(d);
   }
   void on_spectra(const qk::SpectraRecord& s) override {
     pending.spectra.push_back(s);
     if (history) history->spectra.push_back(s);
-    if (also) also->on_spectra(s);
   }
 };
 
@@ -110,7 +105,6 @@ void TrainingWorker::configure(const qk::ExperimentConfig& config) {
     QDir().mkpath(root);
     writer_ = std::make_unique<qk::RunWriter>(dir.toStdString(), false);
     writer_->write_config(exp_->config());
-    collector_->also = writer_.get();
     info.save_dir = dir;
     source_ = tr("live experiment, saved to %1").arg(dir);
     for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
@@ -226,7 +220,8 @@ void TrainingWorker::advance(int max_steps, int max_ms) {
   try {
     for (int i = 0; i < max_steps && !exp_->finished() && !stop_; ++i) {
       const size_t before = collector_->pending.steps.size();
-      exp_->step(collector_.get());
+      qk::ObserverFanout fan({collector_.get(), writer_.get()});
+      exp_->step(writer_ ? static_cast<qk::TrainerObserver*>(&fan) : collector_.get());
       for (size_t k = before; k < collector_->pending.steps.size(); ++k) {
         const auto& s = collector_->pending.steps[k];
         step_seconds_ += s.step_seconds;

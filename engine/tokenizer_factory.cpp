@@ -1,0 +1,46 @@
+// QKLab engine — tokenizers of every kind (see tokenizer_factory.h).
+#include "tokenizer_factory.h"
+
+#include <nlohmann/json.hpp>
+
+#include "bpe_tokenizer.h"
+#include "error.h"
+#include "gpt2_tokenizer.h"
+
+namespace qk {
+
+int64_t known_vocab_size(const TokenizerSpec& spec) {
+  switch (spec.kind) {
+    case TokenizerSpec::Kind::Char: return 0;
+    case TokenizerSpec::Kind::Gpt2: return kGpt2VocabSize;
+    case TokenizerSpec::Kind::Bpe: return BpeTokenizer::load(spec.file).vocab_size();
+  }
+  return 0;
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
+  std::string kind = j.value("kind", "");
+  if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j));
+  if (kind == "gpt2") return Gpt2Tokenizer::from_json(j);
+  if (kind == "bpe") return std::make_unique<BpeTokenizer>(BpeTokenizer::from_json(j, "tokenizer"));
+  throw Error("tokenizer: unknown kind '" + kind + "' (expected 'char', 'gpt2' or 'bpe')");
+}
+
+std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus) {
+  const auto spec = parse_tokenizer_spec(d.tokenizer, "data.tokenizer");
+  switch (spec.kind) {
+    case TokenizerSpec::Kind::Gpt2: {
+      std::string dir = d.gpt2_dir;
+      if (dir.empty()) {
+        auto slash = d.path.find_last_of('/');
+        dir = slash == std::string::npos ? "." : d.path.substr(0, slash);
+      }
+      return std::make_shared<Gpt2Tokenizer>(dir + "/gpt2-encoder.json", dir + "/gpt2-vocab.bpe");
+    }
+    case TokenizerSpec::Kind::Bpe: return std::make_shared<BpeTokenizer>(BpeTokenizer::load(spec.file));
+    case TokenizerSpec::Kind::Char: break;
+  }
+  return std::make_shared<CharTokenizer>(CharTokenizer::from_corpus(corpus, d.char_unknown == "unk"));
+}
+
+}  // namespace qk
