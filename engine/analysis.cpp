@@ -186,4 +186,74 @@ AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids) {
   return out;
 }
 
+PromptTokens prompt_tokens(const Tokenizer* tokenizer, const std::vector<Batch>& probe, const std::string& prompt,
+                           int64_t context_length) {
+  PromptTokens t;
+  if (tokenizer && !prompt.empty()) {
+    t.ids = tokenizer->encode(prompt);
+  } else if (!probe.empty()) {
+    // Tasks: the prompt names a validation sequence by number (empty: the first).
+    int64_t k = 0;
+    if (!prompt.empty()) {
+      try {
+        k = std::stoll(prompt);
+      } catch (const std::exception&) {
+        throw Error("attention: for a task, the prompt is the number of a validation sequence, got '" + prompt + "'");
+      }
+    }
+    int64_t total = 0;
+    for (const auto& b : probe) total += b.inputs.size(0);
+    if (k < 0 || k >= total)
+      throw Error("attention: validation sequence " + std::to_string(k) + " outside [0, " + std::to_string(total) + ")");
+    for (const auto& b : probe) {
+      if (k < b.inputs.size(0)) {
+        auto row = b.inputs[k].contiguous();
+        t.ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+        break;
+      }
+      k -= b.inputs.size(0);
+    }
+  }
+  if (t.ids.empty()) throw Error("attention: the prompt encodes to no tokens");
+  const int64_t T = std::min<int64_t>(static_cast<int64_t>(t.ids.size()), context_length);
+  t.ids.erase(t.ids.begin(), t.ids.end() - T);
+  for (auto id : t.ids) t.labels.push_back(tokenizer ? tokenizer->decode({id}) : std::to_string(id));
+  return t;
+}
+
+AttentionView attention_view(GPTModelImpl& m, const std::string& name, const PromptTokens& tokens) {
+  auto maps = attention_maps(m, tokens.ids);
+  AttentionView v;
+  v.variant = name;
+  v.tokens = tokens.labels;
+  v.layers = static_cast<int>(maps.weights.size());
+  v.heads = v.layers ? static_cast<int>(maps.weights[0].size(0)) : 0;
+  v.T = static_cast<int>(tokens.ids.size());
+  for (auto& w : maps.weights)  // (H, T, T) per layer
+    for (int64_t h = 0; h < w.size(0); ++h) {
+      auto c = w[h].contiguous();
+      v.weights.emplace_back(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    }
+  v.entropy = maps.entropy;
+  v.rank = maps.rank;
+  return v;
+}
+
+TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const std::vector<Batch>& probe,
+                                const std::vector<int>& ranks, int layer, bool accuracy) {
+  TruncationView v;
+  v.variant = name;
+  const int d = m.config().emb_dim;
+  for (int r : ranks) {
+    if (r < 0 || r > d) throw Error("truncation: rank " + std::to_string(r) + " outside [0, " + std::to_string(d) + "]");
+    GPTModel c = clone_model(m);
+    truncate_forms(*c, r, layer);
+    auto la = evaluate_batches(*c, probe, accuracy);
+    v.ranks.push_back(r);
+    v.val_loss.push_back(la.loss);
+    v.val_acc.push_back(la.acc);
+  }
+  return v;
+}
+
 }  // namespace qk

@@ -16,6 +16,7 @@
 
 #include "convert.h"
 #include "data.h"
+#include "tokenizer.h"
 #include "linalg.h"
 #include "model.h"
 #include "views.h"
@@ -66,5 +67,19 @@ struct AttentionMaps {
   std::vector<std::vector<int64_t>> rank;    // [layer][head] numerical rank of the T×T matrix
 };
 AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids);
+
+// The tokens attention maps are drawn for: a text prompt (tokenizer given and prompt not empty),
+// or the validation sequence whose number the prompt holds ("" = 0), cropped to the context.
+struct PromptTokens {
+  std::vector<int64_t> ids;
+  std::vector<std::string> labels;  // decoded tokens, or the ids as text
+};
+PromptTokens prompt_tokens(const Tokenizer* tokenizer, const std::vector<Batch>& probe, const std::string& prompt,
+                           int64_t context_length);
+// One model's attention maps as plain values (views.h).
+AttentionView attention_view(GPTModelImpl& m, const std::string& name, const PromptTokens& tokens);
+// Validation loss (and accuracy) with every head's form truncated to each rank (layer -1: all layers).
+TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const std::vector<Batch>& probe,
+                                const std::vector<int>& ranks, int layer, bool accuracy);
 
 }  // namespace qk

@@ -91,54 +91,8 @@ std::vector<std::string> Inspector::variants() const {
 std::vector<AttentionView> Inspector::attention(const std::string& prompt) const {
   std::vector<AttentionView> out;
   if (empty()) return out;
-  std::vector<int64_t> ids;
-  std::vector<std::string> labels;
-  if (impl_->tokenizer && !prompt.empty()) {
-    ids = impl_->tokenizer->encode(prompt);
-  } else if (!impl_->probe.empty()) {
-    // Tasks: the prompt names a validation sequence by number (empty: the first).
-    int64_t k = 0;
-    if (!prompt.empty()) {
-      try {
-        k = std::stoll(prompt);
-      } catch (const std::exception&) {
-        throw Error("attention: for a task, the prompt is the number of a validation sequence, got '" + prompt + "'");
-      }
-    }
-    int64_t total = 0;
-    for (const auto& b : impl_->probe) total += b.inputs.size(0);
-    if (k < 0 || k >= total)
-      throw Error("attention: validation sequence " + std::to_string(k) + " outside [0, " + std::to_string(total) + ")");
-    for (const auto& b : impl_->probe) {
-      if (k < b.inputs.size(0)) {
-        auto row = b.inputs[k].contiguous();
-        ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
-        break;
-      }
-      k -= b.inputs.size(0);
-    }
-  }
-  if (ids.empty()) throw Error("attention: the prompt encodes to no tokens");
-  const int64_t T = std::min<int64_t>(static_cast<int64_t>(ids.size()), impl_->cfg.model.context_length);
-  ids.erase(ids.begin(), ids.end() - T);
-  for (auto id : ids) labels.push_back(impl_->tokenizer ? impl_->tokenizer->decode({id}) : std::to_string(id));
-  for (auto& [name, m] : impl_->models) {
-    auto maps = attention_maps(*m, ids);
-    AttentionView v;
-    v.variant = name;
-    v.tokens = labels;
-    v.layers = static_cast<int>(maps.weights.size());
-    v.heads = v.layers ? static_cast<int>(maps.weights[0].size(0)) : 0;
-    v.T = static_cast<int>(T);
-    for (auto& w : maps.weights)
-      for (int64_t h = 0; h < w.size(0); ++h) {
-        auto c = w[h].contiguous();
-        v.weights.emplace_back(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-      }
-    v.entropy = maps.entropy;
-    v.rank = maps.rank;
-    out.push_back(std::move(v));
-  }
+  const auto tokens = prompt_tokens(impl_->tokenizer.get(), impl_->probe, prompt, impl_->cfg.model.context_length);
+  for (auto& [name, m] : impl_->models) out.push_back(attention_view(*m, name, tokens));
   return out;
 }
 
@@ -156,19 +110,7 @@ std::vector<SpectrumView> Inspector::spectra(int layer, int head) const {
 std::vector<TruncationView> Inspector::truncation(const std::vector<int>& ranks) const {
   std::vector<TruncationView> out;
   const bool acc = impl_->cfg.data.kind != "text";
-  for (auto& [name, m] : impl_->models) {
-    TruncationView v;
-    v.variant = name;
-    for (int r : ranks) {
-      GPTModel c = clone_model(*m);
-      truncate_forms(*c, r);
-      auto la = evaluate_batches(*c, impl_->probe, acc);
-      v.ranks.push_back(r);
-      v.val_loss.push_back(la.loss);
-      v.val_acc.push_back(la.acc);
-    }
-    out.push_back(std::move(v));
-  }
+  for (auto& [name, m] : impl_->models) out.push_back(truncation_curve(*m, name, impl_->probe, ranks, -1, acc));
   return out;
 }
 

@@ -20,6 +20,31 @@
 
 namespace qk {
 
+std::shared_ptr<GPTModelImpl> build_lane_model(const ExperimentConfig& cfg, Variant v, uint64_t seed,
+                                               const std::shared_ptr<GPTModelImpl>& first) {
+  torch::manual_seed(seed);
+  GPTModel m(v, cfg.model);
+  if (cfg.train.mode != "book" && first) {  // fair pair: shared parameters start equal
+    torch::NoGradGuard ng;
+    auto ref = first->named_parameters();
+    for (auto& p : m->named_parameters())
+      if (ref.contains(p.key()) && ref[p.key()].sizes() == p.value().sizes())
+        p.value().copy_(ref[p.key()].to(p.value().device()));
+    if (cfg.train.twin_start)  // every other variant starts as the conversion of the first: same function
+      for (int layer = 0; layer < cfg.model.n_layers; ++layer)
+        m->attention(layer).set_forms(first->attention(layer).bilinear_forms());
+  }
+  return m.ptr();
+}
+
+std::shared_ptr<GPTModelImpl> initial_model(const ExperimentConfig& cfg, size_t index, int seed) {
+  if (cfg.model.vocab_size <= 0) throw Error("initial_model: the config must be resolved (model.vocab_size > 0)");
+  if (index >= cfg.variants.size()) throw Error("initial_model: no variant number " + std::to_string(index));
+  const auto s = static_cast<uint64_t>(seed);
+  auto first = build_lane_model(cfg, cfg.variants[0], s, nullptr);
+  return index == 0 ? first : build_lane_model(cfg, cfg.variants[index], s, first);
+}
+
 void configure_threads(int torch_threads, int blas_threads) {
   at::set_num_threads(torch_threads);
   using SetFn = void (*)(int);
@@ -157,20 +182,8 @@ Experiment::Experiment(const ExperimentConfig& input,
     l.variant = cfg.variants[i];
     l.seed = cfg.train.seed + k;
     l.first = static_cast<int>(I.lanes.size() - i);
-    torch::manual_seed(seed);
-    l.model = GPTModel(l.variant, cfg.model);
+    l.model = GPTModel(build_lane_model(cfg, l.variant, seed, i > 0 ? I.lanes[l.first].model.ptr() : nullptr));
     l.model->to(I.device);
-    if (!book && i > 0) {  // fair pair: shared parameters start equal
-      torch::NoGradGuard ng;
-      auto& first = I.lanes[l.first].model;
-      auto ref = first->named_parameters();
-      for (auto& p : l.model->named_parameters())
-        if (ref.contains(p.key()) && ref[p.key()].sizes() == p.value().sizes())
-          p.value().copy_(ref[p.key()]);
-      if (cfg.train.twin_start)  // every other variant starts as the conversion of the first: same function
-        for (int layer = 0; layer < cfg.model.n_layers; ++layer)
-          l.model->attention(layer).set_forms(first->attention(layer).bilinear_forms());
-    }
     at::Generator gen = book ? at::detail::getDefaultCPUGenerator()
                              : at::make_generator<at::CPUGeneratorImpl>(seed);
     if (I.corpus) l.data = make_text_source(*I.corpus, cfg.train.batch_size, gen);

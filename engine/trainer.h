@@ -68,6 +68,15 @@ class Experiment {
   std::unique_ptr<Impl> impl_;
 };
 
+// The weights a lane starts from, as Experiment builds them: the global generator seeded with
+// `seed`, the model built in the book's module order; in fair mode every weight shared with
+// `first` (the first variant's lane with this seed; nullptr for that lane itself) copied from it,
+// and with twin_start its forms converted from it. `cfg` must be resolved (vocab_size set).
+std::shared_ptr<GPTModelImpl> build_lane_model(const ExperimentConfig& cfg, Variant v, uint64_t seed,
+                                               const std::shared_ptr<GPTModelImpl>& first);
+// The step-0 model of cfg.variants[index] with `seed`, without building a whole experiment.
+std::shared_ptr<GPTModelImpl> initial_model(const ExperimentConfig& cfg, size_t index, int seed);
+
 // Applies the thread settings (LibTorch intra-op threads, OpenBLAS threads when present).
 void configure_threads(int torch_threads, int blas_threads);
 

@@ -3,6 +3,8 @@
 // rank, principal angles, KL = 0 for the twin start, the analyze command.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <cmath>
 #include <fstream>
 
@@ -180,8 +182,31 @@ TEST_CASE("analyze writes spectra, metrics, truncation, angles, attention and JS
   o.layer = 1;
   o.out_dir = dir + "/layer1";
   REQUIRE(cmd_analyze(o, out, err) == 0);
-  CHECK(std::filesystem::exists(dir + "/layer1/truncation.csv"));
-  CHECK(std::filesystem::exists(dir + "/divergence.csv"));
+  auto losses = [](const std::string& path) {  // (variant, rank) -> val_loss
+    std::map<std::pair<std::string, int>, double> m;
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      auto f = split_csv_line(line);
+      m[{f.at(0), std::stoi(f.at(2))}] = std::stod(f.at(3));
+    }
+    return m;
+  };
+  const auto all = losses(dir + "/analysis/truncation.csv"), one = losses(dir + "/layer1/truncation.csv");
+  for (std::string v : {"standard", "merged"}) {
+    CHECK(one.at({v, 64}) == all.at({v, 64}));  // rank d: the model itself, exactly
+    CHECK(one.at({v, 0}) != one.at({v, 64}));   // layer 1 at rank 0 changes the loss
+    CHECK(one.at({v, 0}) != all.at({v, 0}));    // ... and differs from truncating every layer
+  }
+  // In the model: layer 0's forms are bit-identical after truncating layer 1; layer 1's are zero.
+  for (const auto& ck : find_checkpoints(dir, c)) {
+    auto lm = load_model(ck.path);
+    GPTModel t = clone_model(*lm.model);
+    truncate_forms(*t, 0, 1);
+    CHECK(torch::equal(t->attention(0).bilinear_forms(), lm.model->attention(0).bilinear_forms()));
+    CHECK(t->attention(1).bilinear_forms().abs().max().item<double>() == 0.0);
+  }
   o.run_dir = dir + "/nope";
   CHECK_THROWS_WITH(cmd_analyze(o, out, err), Contains("not a run folder"));
 }

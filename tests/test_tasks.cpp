@@ -163,3 +163,22 @@ TEST_CASE("task parameters are validated with the key named", "[tasks]") {
     CHECK_NOTHROW(validate_config(p.config, p.name));
   }
 }
+
+TEST_CASE("task_shape (torch-free, used by config validation and the GUI) matches every generator", "[tasks]") {
+  for (const auto& kind : qk::task_kinds()) {
+    qk::DataConfig d;
+    d.kind = kind;
+    const auto shape = qk::task_shape(d);
+    auto task = qk::make_task(d);
+    INFO(kind);
+    CHECK(task->vocab_size() == shape.vocab_size);
+    CHECK(task->seq_len() == shape.seq_len);
+    const auto b = task->generate(4, 7);
+    CHECK(b.inputs.size(1) == shape.seq_len);
+    CHECK(b.inputs.max().item<int64_t>() < shape.vocab_size);
+  }
+  qk::DataConfig bad;
+  bad.kind = "modadd";
+  bad.modulus = 1;
+  CHECK_THROWS_WITH(qk::task_shape(bad), Catch::Matchers::Contains("data.modulus: must be >= 2"));
+}

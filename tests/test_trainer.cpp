@@ -114,3 +114,37 @@ TEST_CASE("default task: both variants learn (val loss < 0.5 within 800 steps)",
     CHECK(last->val_acc > 0.85);
   }
 }
+
+TEST_CASE("initial_model rebuilds a lane's step-0 weights exactly, without an experiment", "[trainer]") {
+  for (bool twin : {false, true}) {
+    auto c = qk::preset_config("default");
+    c.train.seeds = 2;
+    c.train.twin_start = twin;
+    qk::Experiment e(c);
+    const auto names = e.lane_names();
+    const auto seeds = e.lane_seeds();
+    for (size_t lane = 0; lane < names.size(); ++lane) {
+      const size_t index = std::find(c.variants.begin(), c.variants.end(), qk::parse_variant(names[lane])) - c.variants.begin();
+      auto m0 = qk::initial_model(e.config(), index, seeds[lane]);
+      auto live = e.lane_model(static_cast<int>(lane))->named_parameters();
+      for (const auto& p : m0->named_parameters()) {
+        INFO(names[lane] << " seed " << seeds[lane] << " " << p.key() << " twin " << twin);
+        CHECK(torch::equal(p.value(), live[p.key()]));
+      }
+    }
+  }
+}
+
+TEST_CASE("EvalScope restores training mode, also when an exception leaves the scope", "[trainer]") {
+  qk::GPTModel m(qk::Variant::Merged, qkt::tiny_model());
+  m->train();
+  try {
+    qk::EvalScope eval(*m);
+    CHECK(!m->is_training());
+    CHECK(!torch::GradMode::is_enabled());
+    throw std::runtime_error("mid-analysis failure");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(m->is_training());
+  CHECK(torch::GradMode::is_enabled());
+}
