@@ -1,7 +1,9 @@
-// QKLab engine — tokenizers behind one interface.
-// CharTokenizer: one id per Unicode code point seen in the corpus (sorted), with an explicit
-// policy for unseen characters (error, or map to an <unk> id). Gpt2Tokenizer: OpenAI's byte-level
-// BPE (gpt2_tokenizer.h). A tokenizer serialises to JSON so that a run folder is reproducible.
+// QKLab engine — the Tokenizer interface, the UTF-8 helpers every tokenizer uses, and the
+// character tokenizer: one id per Unicode code point seen in the corpus (sorted), with an explicit
+// policy for unseen characters (error, or map to an <unk> id). The other kinds: gpt2_tokenizer.h
+// (OpenAI's byte-level BPE), bpe_tokenizer.h (trainable byte-level BPE); building any kind from a
+// config or from JSON: tokenizer_factory.h. A tokenizer serialises to JSON so that a run folder is
+// reproducible.
 #pragma once
 #include <cstdint>
 #include <memory>

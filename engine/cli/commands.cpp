@@ -1,4 +1,5 @@
-// QKLab engine — headless commands: train, presets, forward, convert.
+// QKLab engine — headless commands behind qklab-cli: train (with a live progress line), presets,
+// forward, tokenize, bpe-train and convert. (analyze: analyze.cpp; report: ui/report_command.cpp.)
 #include "commands.h"
 
 #include <unistd.h>

@@ -1,4 +1,6 @@
-// QKLab engine — text windows, PyTorch-compatible DataLoader, corpus loading, recall task.
+// QKLab engine — text data: the book's sliding windows, the PyTorch-compatible DataLoader, reading
+// and validating a corpus, chunked tokenisation with a token cache, and the text batch source.
+// (Synthetic tasks: tasks.cpp; tokenizers: tokenizer_factory.cpp.)
 #include "data.h"
 
 #include "tokenizer_factory.h"
