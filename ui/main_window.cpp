@@ -429,12 +429,7 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
     log_->appendPlainText(info.seeds.size() > 1 ? tr("Opened run folder %1 (seed %2 of %3 seeds)")
                                                       .arg(info.run_dir).arg(info.seed).arg(info.seeds.size())
                                                 : tr("Opened run folder %1").arg(info.run_dir));
-    try {
-      panel_->setConfig(qk::config_from_json(nlohmann::json::parse(info.config_json.toStdString()), "run"));
-    } catch (const std::exception& e) {
-      onFailed(tr("%1: the run's config.json cannot be shown in the panel: %2")
-                   .arg(info.run_dir, QString::fromStdString(e.what())));
-    }
+    panel_->setConfig(info.config);
   } else {
     log_->appendPlainText(tr("Experiment '%1' ready: %2").arg(info.name, parts.join(", ")));
     if (!info.save_dir.isEmpty())

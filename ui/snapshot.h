@@ -6,6 +6,7 @@
 #include <QStringList>
 #include <vector>
 
+#include "config.h"
 #include "observer.h"
 #include "report_data.h"
 #include "views.h"
@@ -29,7 +30,8 @@ struct ExperimentInfo {
   QStringList variants;
   std::vector<qint64> parameters;
   qint64 total_steps = 0;
-  QString name, config_json, run_dir;  // run_dir: set when a run folder was opened
+  qk::ExperimentConfig config;         // resolved
+  QString name, run_dir;               // run_dir: set when a run folder was opened
   QString save_dir;                    // where this live run is being saved
   int layers = 0, heads = 0, emb_dim = 0, head_dim = 0;
   int seed = 0;  // the seed of the models the analyses look at (the first)

@@ -57,7 +57,7 @@ TrainingWorker::~TrainingWorker() = default;
 static ExperimentInfo info_of(const qk::ExperimentConfig& c) {
   ExperimentInfo info;
   info.name = QString::fromStdString(c.name);
-  info.config_json = QString::fromStdString(qk::config_to_json(c).dump());
+  info.config = c;
   info.layers = c.model.n_layers;
   info.heads = c.model.n_heads;
   info.emb_dim = c.model.emb_dim;
