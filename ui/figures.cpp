@@ -64,19 +64,6 @@ std::vector<QCPAxisRect*> make_panels(QCustomPlot* plot, int n, int cols, const 
   return rects;
 }
 
-void style_rect(QCustomPlot* plot, QCPAxisRect* rect) {
-  const QPalette pal = plot->palette();
-  const QColor fg = pal.color(QPalette::WindowText);
-  for (auto* axis : rect->axes()) {
-    axis->setBasePen(QPen(fg));
-    axis->setTickPen(QPen(fg));
-    axis->setSubTickPen(QPen(fg));
-    axis->setTickLabelColor(fg);
-    axis->setLabelColor(fg);
-    axis->grid()->setPen(QPen(QColor(fg.red(), fg.green(), fg.blue(), 40), 1, Qt::DotLine));
-  }
-}
-
 // A legend in its own row under the plot's panels (covers no data).
 QCPLegend* legend_below(QCustomPlot* plot, const std::vector<QCPAbstractPlottable*>& items) {
   auto* legend = new QCPLegend;
@@ -279,7 +266,7 @@ void draw_spectra_grid(QCustomPlot* plot, const std::vector<qk::SpectrumView>& s
   std::vector<QCPAbstractPlottable*> legend_items;
   for (int h = 0; h < heads; ++h) {
     auto* rect = rects[h];
-    style_rect(plot, rect);
+    style_axes(rect);
     auto* x = rect->axis(QCPAxis::atBottom);
     auto* y = rect->axis(QCPAxis::atLeft);
     log_axis(y);
@@ -502,12 +489,12 @@ void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>
     if (s) {
       s->setType(QCPAxis::atRight);
       s->setBarWidth(12);
-      style_rect(plot, s->axis()->axisRect());
+      style_axes(s->axis()->axisRect());
     }
   const int rows = (int(panels.size()) + cols - 1) / cols;
   for (size_t i = 0; i < panels.size(); ++i) {
     auto* rect = rects[i];
-    style_rect(plot, rect);
+    style_axes(rect);
     const bool is_diff = diff && panels[i].view == nv - 1;
     auto* map = new QCPColorMap(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
     map->setInterpolate(false);

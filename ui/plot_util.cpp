@@ -22,11 +22,9 @@ QColor variant_color(const QString& variant) {
   return best ? QColor(QString::fromLatin1(best->color)) : QColor(44, 160, 44);
 }
 
-void style_plot(QCustomPlot* plot) {
-  const QPalette pal = QApplication::palette();
-  const QColor fg = pal.color(QPalette::WindowText), bg = pal.color(QPalette::Base);
-  plot->setBackground(bg);
-  for (auto* axis : plot->axisRect()->axes()) {
+void style_axes(QCPAxisRect* rect) {
+  const QColor fg = QApplication::palette().color(QPalette::WindowText);
+  for (auto* axis : rect->axes()) {
     axis->setBasePen(QPen(fg));
     axis->setTickPen(QPen(fg));
     axis->setSubTickPen(QPen(fg));
@@ -34,6 +32,13 @@ void style_plot(QCustomPlot* plot) {
     axis->setLabelColor(fg);
     axis->grid()->setPen(QPen(QColor(fg.red(), fg.green(), fg.blue(), 40), 1, Qt::DotLine));
   }
+}
+
+void style_plot(QCustomPlot* plot) {
+  const QPalette pal = QApplication::palette();
+  const QColor fg = pal.color(QPalette::WindowText), bg = pal.color(QPalette::Base);
+  plot->setBackground(bg);
+  style_axes(plot->axisRect());
   plot->legend->setBrush(bg);
   plot->legend->setTextColor(fg);
   plot->legend->setBorderPen(QPen(fg));

@@ -6,6 +6,7 @@
 #include <QString>
 
 class QCustomPlot;
+class QCPAxisRect;
 class QCPColorMap;
 class QCPColorGradient;
 class QWidget;
@@ -15,6 +16,7 @@ namespace qkui {
 QColor variant_color(const QString& variant);
 QCustomPlot* make_plot(QWidget* parent, const QString& xlabel, const QString& ylabel);
 void style_plot(QCustomPlot* plot);  // follows the application palette (light or dark)
+void style_axes(QCPAxisRect* rect);  // one axis rect's axes, as style_plot does the main one
 // Blue (negative) – white (0) – red (positive), for differences.
 QCPColorGradient diverging_gradient();
 // A colour map filling the plot, with a colour scale on the right; range fixed when lo < hi.

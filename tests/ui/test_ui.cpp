@@ -50,6 +50,19 @@ QByteArray head_of(const QString& path, int n) {
   return f.read(n);
 }
 
+// A run folder as `qklab-cli train` writes it: the default preset for `steps` steps and `seeds` seeds.
+void write_run(const QString& dir, int steps, int seeds) {
+  auto c = qk::preset_config("default");
+  c.train.steps = steps;
+  c.train.eval_every = 10;
+  c.train.seeds = seeds;
+  qk::Experiment e(c);
+  qk::RunWriter writer(dir.toStdString(), false);
+  writer.write_config(e.config());
+  e.run(&writer, nullptr);
+  e.save_checkpoints(dir.toStdString());
+}
+
 void ready(MainWindow& w) { REQUIRE(wait_until([&] { return w.info().total_steps > 0; }, 20000)); }
 
 }  // namespace
@@ -183,17 +196,7 @@ TEST_CASE("Export report after a run with no other tab opened: every figure, eve
 
 TEST_CASE("a run folder with two seeds replays, and the seed picker switches the inspected models", "[ui][seeds]") {
   QTemporaryDir dir;
-  {
-    auto c = qk::preset_config("default");
-    c.train.steps = 20;
-    c.train.eval_every = 10;
-    c.train.seeds = 2;
-    qk::Experiment e(c);
-    qk::RunWriter writer(dir.path().toStdString(), false);
-    writer.write_config(e.config());
-    e.run(&writer, nullptr);
-    e.save_checkpoints(dir.path().toStdString());
-  }
+  write_run(dir.path(), 20, 2);
   MainWindow w;
   w.show();
   ready(w);
@@ -217,18 +220,8 @@ TEST_CASE("a run folder with two seeds replays, and the seed picker switches the
 
 TEST_CASE("opening a CLI run folder shows its curves", "[ui]") {
   QTemporaryDir dir;
-  size_t rows = 0;
-  {
-    auto c = qk::preset_config("default");
-    c.train.steps = 30;
-    c.train.eval_every = 10;
-    qk::Experiment e(c);
-    qk::RunWriter writer(dir.path().toStdString(), false);
-    writer.write_config(e.config());
-    e.run(&writer, nullptr);
-    e.save_checkpoints(dir.path().toStdString());
-    rows = qk::read_metrics_csv(dir.filePath("metrics.csv").toStdString()).size();
-  }
+  write_run(dir.path(), 30, 1);
+  const size_t rows = qk::read_metrics_csv(dir.filePath("metrics.csv").toStdString()).size();
   MainWindow w;
   w.show();
   ready(w);
