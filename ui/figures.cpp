@@ -80,10 +80,13 @@ QCPLegend* legend_below(QCustomPlot* plot, const std::vector<QCPAbstractPlottabl
   return legend;
 }
 
-QSharedPointer<QCPAxisTicker> token_ticker(const qk::AttentionView& v) {
-  if (v.T > 24) return QSharedPointer<QCPAxisTicker>(new QCPAxisTicker);  // numbers: labels would overlap
+// Token labels on at most `max_labels` positions (every k-th token), or plain position numbers for
+// long sequences, so that labels never overlap.
+QSharedPointer<QCPAxisTicker> token_ticker(const qk::AttentionView& v, int max_labels) {
+  if (v.T > 3 * max_labels) return QSharedPointer<QCPAxisTicker>(new QCPAxisTicker);
+  const int every = std::max(1, (v.T + max_labels - 1) / max_labels);
   QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-  for (int i = 0; i < v.T; ++i) {
+  for (int i = 0; i < v.T; i += every) {
     QString t = q(v.tokens[i]).replace('\n', "\\n");
     ticker->addTick(i, t.size() > 10 ? t.left(9) + "…" : t);
   }
@@ -218,7 +221,7 @@ std::pair<double, double> add_sigma_graphs(QCustomPlot* plot, QCPAxis* x, QCPAxi
   return {lo, hi};
 }
 
-void mark_head_dim(QCustomPlot* plot, QCPAxisRect* rect, int head_dim, double hi, bool label) {
+void mark_head_dim(QCustomPlot* plot, QCPAxisRect* rect, int head_dim, double lo, bool label) {
   if (head_dim <= 0) return;
   auto* line = new QCPItemStraightLine(plot);
   line->setClipAxisRect(rect);
@@ -232,8 +235,8 @@ void mark_head_dim(QCustomPlot* plot, QCPAxisRect* rect, int head_dim, double hi
   text->setClipAxisRect(rect);
   text->position->setAxes(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
   text->position->setType(QCPItemPosition::ptPlotCoords);
-  text->position->setCoords(head_dim + 0.5, hi > 0 ? hi : 1);
-  text->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+  text->position->setCoords(head_dim + 0.5, lo < 1e300 ? lo : 1);  // bottom: the spectra start high
+  text->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
   text->setText(QString(" head_dim = %1").arg(head_dim));
   text->setColor(Qt::gray);
 }
@@ -249,7 +252,7 @@ void draw_spectra(QCustomPlot* plot, const std::vector<qk::SpectrumView>& spectr
   std::vector<const qk::SpectrumView*> ptrs;
   for (const auto& s : spectra) ptrs.push_back(&s);
   auto [lo, hi] = add_sigma_graphs(plot, plot->xAxis, plot->yAxis, ptrs, nullptr);
-  mark_head_dim(plot, plot->axisRect(), head_dim, hi, true);
+  mark_head_dim(plot, plot->axisRect(), head_dim, lo, true);
   plot->xAxis->setRange(0, std::max(emb_dim, 1) + 1);
   if (hi > 0) plot->yAxis->setRange(lo / 2, hi * 2);
   plot->legend->setVisible(true);
@@ -276,7 +279,7 @@ void draw_spectra_grid(QCustomPlot* plot, const std::vector<qk::SpectrumView>& s
     for (const auto& s : spectra)
       if (s.layer == layer && s.head == h) ptrs.push_back(&s);
     auto [lo, hi] = add_sigma_graphs(plot, x, y, ptrs, h == 0 ? &legend_items : nullptr);
-    mark_head_dim(plot, rect, head_dim, hi, h == 0);
+    mark_head_dim(plot, rect, head_dim, lo, h == 0);
     x->setRange(0, std::max(emb_dim, 1) + 1);
     if (hi > 0) y->setRange(lo / 2, hi * 2);
   }
@@ -425,7 +428,7 @@ void draw_kl(QCustomPlot* plot, const std::vector<qk::DivergenceRecord>& kl) {
 }
 
 void fill_attention(QCustomPlot* plot, QCPColorMap* map, const qk::AttentionView& a, const qk::AttentionView* b,
-                    int layer, int head) {
+                    int layer, int head, int max_labels) {
   const int T = a.T;
   const auto* w = weights_of(a, layer, head);
   const auto* w2 = b ? weights_of(*b, layer, head) : nullptr;
@@ -439,10 +442,10 @@ void fill_attention(QCustomPlot* plot, QCPColorMap* map, const qk::AttentionView
     }
   auto* x = map->keyAxis();
   auto* y = map->valueAxis();
-  const auto ticker = token_ticker(a);
+  const auto ticker = token_ticker(a, max_labels);
   x->setTicker(ticker);
   y->setTicker(ticker);
-  if (T <= 24) x->setTickLabelRotation(60);
+  if (T <= 3 * max_labels) x->setTickLabelRotation(60);
   x->setRange(-0.5, T - 0.5);
   y->setRange(-0.5, T - 0.5);
   y->setRangeReversed(true);  // query 0 at the top
@@ -503,7 +506,7 @@ void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>
     map->setInterpolate(false);
     map->setDataRange(is_diff ? QCPRange(-1, 1) : QCPRange(0, 1));
     fill_attention(plot, map, is_diff ? views[0] : views[size_t(panels[i].view)], is_diff ? &views[1] : nullptr,
-                   layer, panels[i].head);
+                   layer, panels[i].head, std::max(4, 40 / cols));  // narrower panels, fewer labels
     if (int(i) % cols == 0) rect->axis(QCPAxis::atLeft)->setLabel(QObject::tr("query"));
     if (int(i) / cols == rows - 1) rect->axis(QCPAxis::atBottom)->setLabel(QObject::tr("key"));
   }

@@ -47,9 +47,10 @@ void draw_spectra_history(QCustomPlot* plot, const std::vector<qk::SpectraRecord
 void draw_truncation(QCustomPlot* plot, const std::vector<qk::TruncationView>& trunc, int emb_dim);
 void draw_effective_rank(QCustomPlot* plot, const std::vector<qk::SpectraRecord>& history);
 void draw_kl(QCustomPlot* plot, const std::vector<qk::DivergenceRecord>& kl);
-// Attention weights of one head into a colour map (diff: a − b); token labels on both axes.
+// Attention weights of one head into a colour map (diff: a − b); token labels on both axes, on at
+// most max_labels positions.
 void fill_attention(QCustomPlot* plot, QCPColorMap* map, const qk::AttentionView& a, const qk::AttentionView* b,
-                    int layer, int head);
+                    int layer, int head, int max_labels = 24);
 // Heads of `layer` (head -1: every head, one row per variant plus a row of differences first −
 // second; else that head of every variant and their difference side by side).
 void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>& views, int layer, int head);

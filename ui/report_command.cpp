@@ -19,9 +19,17 @@
 namespace qkui {
 namespace {
 
+// Qt's notes about the headless platform itself (no XDG runtime folder, no window hints) are not
+// the user's concern; everything else Qt says goes to stderr as usual.
+void quiet_platform_notes(QtMsgType type, const QMessageLogContext& ctx, const QString& msg) {
+  if (type == QtWarningMsg && (msg.contains("XDG_RUNTIME_DIR") || msg.contains("propagateSizeHints"))) return;
+  std::fprintf(stderr, "%s\n", qPrintable(qFormatLogMessage(type, ctx, msg)));
+}
+
 // A QApplication on the offscreen platform when none exists (plots are widgets).
 void ensure_application() {
   if (QCoreApplication::instance()) return;
+  qInstallMessageHandler(quiet_platform_notes);
   qputenv("QT_QPA_PLATFORM", "offscreen");
   static int argc = 1;
   static char name[] = "qklab-cli";
