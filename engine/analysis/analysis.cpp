@@ -244,10 +244,16 @@ TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const 
   TruncationView v;
   v.variant = name;
   const int d = m.config().emb_dim;
+  std::vector<FormSvd> svds;  // every layer's forms decomposed once, for every rank
+  for (int l = 0; l < m.config().n_layers; ++l) {
+    torch::NoGradGuard ng;
+    svds.push_back(layer < 0 || l == layer ? form_svd(m.attention(l).bilinear_forms()) : FormSvd());
+  }
   for (int r : ranks) {
     if (r < 0 || r > d) throw Error("truncation: rank " + std::to_string(r) + " outside [0, " + std::to_string(d) + "]");
     GPTModel c = clone_model(m);
-    truncate_forms(*c, r, layer);
+    for (int l = 0; l < c->config().n_layers; ++l)
+      if (layer < 0 || l == layer) c->attention(l).truncate_forms(r, &svds[size_t(l)]);
     auto la = evaluate_batches(*c, probe, accuracy);
     v.ranks.push_back(r);
     v.val_loss.push_back(la.loss);

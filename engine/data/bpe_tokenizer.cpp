@@ -7,6 +7,24 @@
 #include "fsutil.h"
 
 namespace qk {
+namespace {
+
+// Every non-overlapping occurrence of `pair` in w, left to right, becomes `id`.
+void merge_pair(std::vector<int64_t>& w, const std::pair<int64_t, int64_t>& pair, int64_t id) {
+  std::vector<int64_t> merged;
+  merged.reserve(w.size());
+  for (size_t k = 0; k < w.size();) {
+    if (k + 1 < w.size() && w[k] == pair.first && w[k + 1] == pair.second) {
+      merged.push_back(id);
+      k += 2;
+    } else {
+      merged.push_back(w[k++]);
+    }
+  }
+  w.swap(merged);
+}
+
+}  // namespace
 
 BpeTokenizer BpeTokenizer::train(const std::string& corpus, int vocab_size, const Progress& progress) {
   if (vocab_size < 256) throw Error("bpe-train: vocabulary size must be >= 256 (the byte alphabet)");
@@ -45,16 +63,7 @@ BpeTokenizer BpeTokenizer::train(const std::string& corpus, int vocab_size, cons
         auto it = pairs.find({w[k], w[k + 1]});
         if ((it->second -= counts[i]) == 0) pairs.erase(it);
       }
-      std::vector<int64_t> merged;
-      for (size_t k = 0; k < w.size();) {
-        if (k + 1 < w.size() && w[k] == best.first && w[k + 1] == best.second) {
-          merged.push_back(id);
-          k += 2;
-        } else {
-          merged.push_back(w[k++]);
-        }
-      }
-      w.swap(merged);
+      merge_pair(w, best, id);
       add_pairs(w, counts[i]);
     }
     if (progress) progress(m + 1, total);
@@ -132,17 +141,7 @@ std::vector<int64_t> BpeTokenizer::encode(const std::string& text) const {
         if (r != rank_.end() && r->second < best) best = r->second;
       }
       if (best == INT64_MAX) break;
-      const auto pair = merges_[best];
-      std::vector<int64_t> merged;
-      for (size_t k = 0; k < w.size();) {
-        if (k + 1 < w.size() && w[k] == pair.first && w[k + 1] == pair.second) {
-          merged.push_back(256 + best);
-          k += 2;
-        } else {
-          merged.push_back(w[k++]);
-        }
-      }
-      w.swap(merged);
+      merge_pair(w, merges_[best], 256 + best);
     }
     out.insert(out.end(), w.begin(), w.end());
     std::lock_guard<std::mutex> lock(cache_mutex_);

@@ -24,6 +24,14 @@ torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_d
   return out_proj(context);
 }
 
+void CausalAttentionImpl::register_value_path(const ModelConfig& cfg) {
+  const int d = cfg.emb_dim;
+  W_value = register_module("W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
+  out_proj = register_module("out_proj", torch::nn::Linear(d, d));
+  dropout = register_module("dropout", torch::nn::Dropout(cfg.drop_rate));
+  mask = register_buffer("mask", torch::triu(torch::ones({cfg.context_length, cfg.context_length}), 1));
+}
+
 StandardAttentionImpl::StandardAttentionImpl(const ModelConfig& cfg)
     : n_heads(cfg.n_heads), head_dim(cfg.head_dim()), qk_head_dim(cfg.effective_qk_head_dim()) {
   const int d = cfg.emb_dim;
@@ -33,11 +41,7 @@ StandardAttentionImpl::StandardAttentionImpl(const ModelConfig& cfg)
       "W_query", torch::nn::Linear(torch::nn::LinearOptions(d, n_heads * qk_head_dim).bias(cfg.qkv_bias)));
   W_key = register_module(
       "W_key", torch::nn::Linear(torch::nn::LinearOptions(d, n_heads * qk_head_dim).bias(cfg.qkv_bias)));
-  W_value = register_module(
-      "W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
-  out_proj = register_module("out_proj", torch::nn::Linear(d, d));
-  dropout = register_module("dropout", torch::nn::Dropout(cfg.drop_rate));
-  mask = register_buffer("mask", torch::triu(torch::ones({cfg.context_length, cfg.context_length}), 1));
+  register_value_path(cfg);
 }
 
 torch::Tensor StandardAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
@@ -75,11 +79,11 @@ torch::Tensor StandardAttentionImpl::form_singular_values(int head) const {
 
 double StandardAttentionImpl::form_eps() const { return dtype_eps(W_query->weight); }
 
-void StandardAttentionImpl::truncate_forms(int64_t r) {
+void StandardAttentionImpl::truncate_forms(int64_t r, const FormSvd* svd) {
   if (r >= qk_head_dim) return;  // the form already has rank <= qk: the identity, exactly
   torch::NoGradGuard ng;
-  auto [A, B] = factors();
-  set_forms(truncate_dense(torch::matmul(A.to(torch::kFloat64), B.to(torch::kFloat64).transpose(1, 2)), r));
+  const FormSvd own = svd ? FormSvd() : form_svd(bilinear_forms());
+  set_factors(svd_factors(svd ? *svd : own, r, qk_head_dim));
   if (W_query->bias.defined() && r == 0) {  // rank 0: no score at all, not even from the biases
     W_query->bias.zero_();
     W_key->bias.zero_();
@@ -88,8 +92,12 @@ void StandardAttentionImpl::truncate_forms(int64_t r) {
 
 void StandardAttentionImpl::set_forms(const torch::Tensor& M) {
   torch::NoGradGuard ng;
+  set_factors(svd_factors(M, qk_head_dim, qk_head_dim));
+}
+
+void StandardAttentionImpl::set_factors(const std::pair<torch::Tensor, torch::Tensor>& AB) {
   const int64_t d = W_query->weight.size(1);
-  auto [A, B] = svd_factors(M, qk_head_dim, qk_head_dim);  // (H, d, qk): W_query[h] = A_hᵀ, W_key[h] = B_hᵀ
+  const auto& [A, B] = AB;  // (H, d, qk): W_query[h] = A_hᵀ, W_key[h] = B_hᵀ
   W_query->weight.copy_(A.transpose(1, 2).reshape({-1, d}).to(W_query->weight.dtype()));
   W_key->weight.copy_(B.transpose(1, 2).reshape({-1, d}).to(W_key->weight.dtype()));
 }
@@ -105,11 +113,7 @@ MergedAttentionImpl::MergedAttentionImpl(const ModelConfig& cfg)
       torch::nn::init::kaiming_uniform_(S[h], std::sqrt(5.0));
   }
   S = register_parameter("S", S);
-  W_value = register_module(
-      "W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
-  out_proj = register_module("out_proj", torch::nn::Linear(d, d));
-  dropout = register_module("dropout", torch::nn::Dropout(cfg.drop_rate));
-  mask = register_buffer("mask", torch::triu(torch::ones({cfg.context_length, cfg.context_length}), 1));
+  register_value_path(cfg);
 }
 
 torch::Tensor MergedAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
@@ -134,10 +138,11 @@ torch::Tensor MergedAttentionImpl::form_singular_values(int head) const {
 
 double MergedAttentionImpl::form_eps() const { return dtype_eps(S); }
 
-void MergedAttentionImpl::truncate_forms(int64_t r) {
+void MergedAttentionImpl::truncate_forms(int64_t r, const FormSvd* svd) {
   if (r >= d) return;  // full rank: the identity, exactly
   torch::NoGradGuard ng;
-  S.copy_(truncate_dense(S.detach(), r).to(S.dtype()));  // the rank-r truncation of S_h is that of M_h, transposed
+  const auto M = svd ? reconstruct(*svd, r) : truncate_dense(bilinear_forms(), r);  // M_h's best rank r
+  S.copy_(M.transpose(1, 2).to(S.dtype()));                                           // S_h = M_hᵀ
 }
 
 void MergedAttentionImpl::set_forms(const torch::Tensor& M) {

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "config.h"
+#include "linalg.h"
 
 namespace qk {
 
@@ -28,11 +29,23 @@ class CausalAttentionImpl : public torch::nn::Module {
   // descending, k = the form's rank bound or d. A factored form goes through QR of its factors.
   virtual torch::Tensor form_singular_values(int head = -1) const = 0;
   virtual double form_eps() const = 0;  // ε of the dtype the form is stored in
-  // Every head's form ← its best rank-r approximation, in place (r ≥ the rank bound: unchanged).
-  virtual void truncate_forms(int64_t r) = 0;
+  // Every head's form ← its best rank-r approximation, in place (r ≥ the rank bound: unchanged,
+  // exactly). `svd`: form_svd(bilinear_forms()) when the caller has it (a truncation curve computes
+  // it once for every rank).
+  virtual void truncate_forms(int64_t r, const FormSvd* svd = nullptr) = 0;
   // Every head's form ← M (H, d, d): exactly where the variant can represent M_h, else its best
   // approximation in the variant's family (standard: rank qk_head_dim). Conversions use this.
   virtual void set_forms(const torch::Tensor& M) = 0;
+
+  // The value path every variant shares (the book's MultiHeadAttention's): W_value, out_proj,
+  // dropout on the attention weights, and the causal mask buffer.
+  torch::nn::Linear W_value{nullptr}, out_proj{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+  torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
+
+ protected:
+  // Registers the value path, in the book's order (after the variant's own query/key weights).
+  void register_value_path(const ModelConfig& cfg);
 };
 
 // The book's MultiHeadAttention (chapter 3/4), with an optional query/key head size.
@@ -44,14 +57,13 @@ class StandardAttentionImpl : public CausalAttentionImpl {
   torch::Tensor bilinear_forms() const override;
   torch::Tensor form_singular_values(int head) const override;
   double form_eps() const override;
-  void truncate_forms(int64_t r) override;
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
   void set_forms(const torch::Tensor& M) override;
   // M_h = A_h·B_hᵀ with A_h = W_query[h]ᵀ, B_h = W_key[h]ᵀ: (H, d, qk) each.
   std::pair<torch::Tensor, torch::Tensor> factors() const;
+  void set_factors(const std::pair<torch::Tensor, torch::Tensor>& AB);  // the inverse of factors()
 
-  torch::nn::Linear W_query{nullptr}, W_key{nullptr}, W_value{nullptr}, out_proj{nullptr};
-  torch::nn::Dropout dropout{nullptr};
-  torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
+  torch::nn::Linear W_query{nullptr}, W_key{nullptr};
   int n_heads, head_dim, qk_head_dim;
 };
 TORCH_MODULE(StandardAttention);
@@ -65,13 +77,10 @@ class MergedAttentionImpl : public CausalAttentionImpl {
   torch::Tensor bilinear_forms() const override;
   torch::Tensor form_singular_values(int head) const override;
   double form_eps() const override;
-  void truncate_forms(int64_t r) override;
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
   void set_forms(const torch::Tensor& M) override;
 
   torch::Tensor S;  // (H, d, d), nn.Linear(d, d) layout per head
-  torch::nn::Linear W_value{nullptr}, out_proj{nullptr};
-  torch::nn::Dropout dropout{nullptr};
-  torch::Tensor mask;
   int n_heads, head_dim, d;
 };
 TORCH_MODULE(MergedAttention);

@@ -18,29 +18,37 @@ torch::Tensor dense_singular_values(const torch::Tensor& M) {
   return torch::linalg::svdvals(M, c10::nullopt).to(torch::kFloat64);
 }
 
+FormSvd form_svd(const torch::Tensor& M) {
+  auto svd = torch::linalg::svd(M.to(torch::kFloat64), false, c10::nullopt);
+  return {std::get<0>(svd), std::get<1>(svd), std::get<2>(svd)};  // U (…, d, d), S (…, d), Vh (…, d, d)
+}
+
+torch::Tensor reconstruct(const FormSvd& svd, int64_t r) {
+  auto keep = torch::arange(svd.S.size(-1), svd.S.options()).lt(static_cast<double>(r)).to(svd.S.dtype());
+  return torch::matmul(svd.U * (svd.S * keep).unsqueeze(-2), svd.Vh);
+}
+
 torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r) {
   auto m = M.to(torch::kFloat64);
   if (r >= std::min(m.size(-1), m.size(-2))) return m;
-  auto svd = torch::linalg::svd(m, false, c10::nullopt);
-  auto U = std::get<0>(svd), S = std::get<1>(svd), Vh = std::get<2>(svd);
-  auto keep = torch::arange(S.size(-1), S.options()).lt(static_cast<double>(r)).to(S.dtype());
-  return torch::matmul(U * (S * keep).unsqueeze(-2), Vh);
+  return reconstruct(form_svd(m), r);
+}
+
+std::pair<torch::Tensor, torch::Tensor> svd_factors(const FormSvd& svd, int64_t r, int64_t k) {
+  const int64_t rr = std::min({r, k, svd.S.size(-1)});
+  auto shape = svd.U.sizes().vec();
+  shape.back() = k;  // (…, d, k)
+  auto A = torch::zeros(shape, svd.U.options()), B = torch::zeros(shape, svd.U.options());
+  if (rr > 0) {
+    auto root = svd.S.narrow(-1, 0, rr).sqrt().unsqueeze(-2);                      // (…, 1, rr)
+    A.narrow(-1, 0, rr).copy_(svd.U.narrow(-1, 0, rr) * root);                     // (…, d, rr)
+    B.narrow(-1, 0, rr).copy_(svd.Vh.narrow(-2, 0, rr).transpose(-1, -2) * root);  // (…, d, rr)
+  }
+  return {A, B};
 }
 
 std::pair<torch::Tensor, torch::Tensor> svd_factors(const torch::Tensor& M, int64_t r, int64_t k) {
-  auto m = M.to(torch::kFloat64);
-  auto svd = torch::linalg::svd(m, false, c10::nullopt);
-  auto U = std::get<0>(svd), S = std::get<1>(svd), Vh = std::get<2>(svd);  // U (…, d, d), Vh (…, d, d)
-  const int64_t rr = std::min({r, k, S.size(-1)});
-  auto shape = m.sizes().vec();
-  shape.back() = k;  // (…, d, k)
-  auto A = torch::zeros(shape, m.options()), B = torch::zeros(shape, m.options());
-  if (rr > 0) {
-    auto root = S.narrow(-1, 0, rr).sqrt().unsqueeze(-2);                    // (…, 1, rr)
-    A.narrow(-1, 0, rr).copy_(U.narrow(-1, 0, rr) * root);                   // (…, d, rr)
-    B.narrow(-1, 0, rr).copy_(Vh.narrow(-2, 0, rr).transpose(-1, -2) * root);  // (…, d, rr)
-  }
-  return {A, B};
+  return svd_factors(form_svd(M), r, k);
 }
 
 double dtype_eps(const torch::Tensor& t) {

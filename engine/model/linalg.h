@@ -13,6 +13,17 @@ namespace qk {
 torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B);
 // (…, m, n) -> (…, min(m, n)), computed in M's dtype, returned as float64.
 torch::Tensor dense_singular_values(const torch::Tensor& M);
+// The SVD of every (…, d, d) form, float64: M = U·diag(S)·Vh. Computed once, it serves every rank
+// of a truncation curve (each rank is then a reconstruction, not a new SVD).
+struct FormSvd {
+  torch::Tensor U, S, Vh;
+};
+FormSvd form_svd(const torch::Tensor& M);
+// U_r·diag(S_r)·Vh_r: the best rank-r approximation.
+torch::Tensor reconstruct(const FormSvd& svd, int64_t r);
+// Factors (A, B) of shape (…, d, k) with A·Bᵀ the best rank-min(r, k) approximation:
+// A = U_r·Σ_r^½, B = V_r·Σ_r^½, zero-padded to k columns. float64.
+std::pair<torch::Tensor, torch::Tensor> svd_factors(const FormSvd& svd, int64_t r, int64_t k);
 // Best rank-r approximation of every (…, d, d) matrix, in float64 (r >= d: M itself).
 torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r);
 // Factors (A, B) of shape (…, d, k) with A·Bᵀ the best rank-min(r, k) approximation of M:

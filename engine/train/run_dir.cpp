@@ -119,38 +119,6 @@ std::string metrics_csv(const std::vector<EvalRecord>& rows) {
   return out;
 }
 
-std::vector<EvalRecord> read_metrics_csv(const std::string& path) {
-  std::istringstream in(read_file_bytes(path, "metrics file"));
-  std::string line;
-  std::getline(in, line);
-  if (line.rfind("step,tokens_seen,wall_time_s,variant,train_loss,val_loss", 0) != 0)
-    throw Error(path + ": line 1: expected the header step,tokens_seen,wall_time_s,variant,...");
-  std::vector<EvalRecord> rows;
-  int lineno = 1;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.empty()) continue;
-    std::vector<std::string> f = split_csv_line(line);
-    while (f.size() < 9) f.emplace_back();
-    auto d = [&](const std::string& s) { return s.empty() ? kNaN : std::stod(s); };
-    try {
-      EvalRecord r;
-      r.step = std::stoll(f[0]);
-      r.tokens_seen = std::stoll(f[1]);
-      r.wall_time_s = d(f[2]);
-      r.variant = f[3];
-      r.train_loss = d(f[4]);
-      r.val_loss = d(f[5]);
-      r.train_acc = d(f[6]);
-      r.val_acc = d(f[7]);
-      r.seed = f[8].empty() ? 0 : std::stoi(f[8]);
-      rows.push_back(r);
-    } catch (const std::exception&) {
-      throw Error(path + ": line " + std::to_string(lineno) + ": expected numbers, got '" + line + "'");
-    }
-  }
-  return rows;
-}
 
 std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> cells(1);
@@ -195,6 +163,26 @@ template <class F> void for_csv_rows(const std::string& path, const std::string&
 }
 
 }  // namespace
+
+std::vector<EvalRecord> read_metrics_csv(const std::string& path) {
+  std::vector<EvalRecord> rows;
+  for_csv_rows(path, "step,tokens_seen,wall_time_s,variant,train_loss,val_loss", [&](std::vector<std::string> f) {
+    while (f.size() < 9) f.emplace_back();
+    auto d = [](const std::string& s) { return s.empty() ? kNaN : std::stod(s); };
+    EvalRecord r;
+    r.step = std::stoll(f[0]);
+    r.tokens_seen = std::stoll(f[1]);
+    r.wall_time_s = d(f[2]);
+    r.variant = f[3];
+    r.train_loss = d(f[4]);
+    r.val_loss = d(f[5]);
+    r.train_acc = d(f[6]);
+    r.val_acc = d(f[7]);
+    r.seed = f[8].empty() ? 0 : std::stoi(f[8]);
+    rows.push_back(r);
+  });
+  return rows;
+}
 
 std::vector<DivergenceRecord> read_divergence_csv(const std::string& path) {
   std::vector<DivergenceRecord> out;
