@@ -297,6 +297,8 @@ void TrainingWorker::requestReport(const QString& prompt) {
     flush(true);
     auto data = qk::collect_report(*inspector_, history_, prompt.toStdString(),
                                    [this](int done, int total, const std::string& what) {
+                                     // Closing the window stops a long report between two analyses.
+                                     if (stop_) throw qk::Error("report cancelled: the window is closing");
                                      Q_EMIT reportProgress(done, total, QString::fromStdString(what));
                                    });
     data.source = source_.toStdString();

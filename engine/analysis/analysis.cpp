@@ -240,14 +240,15 @@ AttentionView attention_view(GPTModelImpl& m, const std::string& name, const Pro
 }
 
 TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const std::vector<Batch>& probe,
-                                const std::vector<int>& ranks, int layer, bool accuracy) {
+                                const std::vector<int>& ranks, int layer, bool accuracy,
+                                const std::function<void(int)>& on_rank) {
   TruncationView v;
   v.variant = name;
   const int d = m.config().emb_dim;
   std::vector<FormSvd> svds;  // every layer's forms decomposed once, for every rank
   for (int l = 0; l < m.config().n_layers; ++l) {
     torch::NoGradGuard ng;
-    svds.push_back(layer < 0 || l == layer ? form_svd(m.attention(l).bilinear_forms()) : FormSvd());
+    svds.push_back(layer < 0 || l == layer ? m.attention(l).form_svd() : FormSvd());
   }
   for (int r : ranks) {
     if (r < 0 || r > d) throw Error("truncation: rank " + std::to_string(r) + " outside [0, " + std::to_string(d) + "]");
@@ -255,6 +256,7 @@ TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const 
     for (int l = 0; l < c->config().n_layers; ++l)
       if (layer < 0 || l == layer) c->attention(l).truncate_forms(r, &svds[size_t(l)]);
     auto la = evaluate_batches(*c, probe, accuracy);
+    if (on_rank) on_rank(r);
     v.ranks.push_back(r);
     v.val_loss.push_back(la.loss);
     v.val_acc.push_back(la.acc);

@@ -79,7 +79,9 @@ PromptTokens prompt_tokens(const Tokenizer* tokenizer, const std::vector<Batch>&
 // One model's attention maps as plain values (views.h).
 AttentionView attention_view(GPTModelImpl& m, const std::string& name, const PromptTokens& tokens);
 // Validation loss (and accuracy) with every head's form truncated to each rank (layer -1: all layers).
+// The forms are decomposed once (form_svd); each rank is a reconstruction. on_rank hears each rank done.
 TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const std::vector<Batch>& probe,
-                                const std::vector<int>& ranks, int layer, bool accuracy);
+                                const std::vector<int>& ranks, int layer, bool accuracy,
+                                const std::function<void(int)>& on_rank = {});
 
 }  // namespace qk

@@ -107,10 +107,16 @@ std::vector<SpectrumView> Inspector::spectra(int layer, int head) const {
   return out;
 }
 
-std::vector<TruncationView> Inspector::truncation(const std::vector<int>& ranks) const {
+std::vector<TruncationView> Inspector::truncation(
+    const std::vector<int>& ranks, const std::function<void(const std::string&, int)>& on_step) const {
   std::vector<TruncationView> out;
   const bool acc = impl_->cfg.data.kind != "text";
-  for (auto& [name, m] : impl_->models) out.push_back(truncation_curve(*m, name, impl_->probe, ranks, -1, acc));
+  for (auto& [name, m] : impl_->models) {
+    const std::string variant = name;
+    out.push_back(truncation_curve(*m, name, impl_->probe, ranks, -1, acc, [&](int r) {
+      if (on_step) on_step(variant, r);
+    }));
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
 // truncation curves, samples), computed on live experiment lanes or on a run folder's checkpoints.
 // Torch-free interface (the worker thread calls it; results are plain values, views.h).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,7 +33,9 @@ class Inspector {
   // prompt: text (text data), or for a task the number of a validation sequence ("" = 0).
   std::vector<AttentionView> attention(const std::string& prompt) const;
   std::vector<SpectrumView> spectra(int layer, int head) const;
-  std::vector<TruncationView> truncation(const std::vector<int>& ranks) const;
+  // on_step hears each (variant, rank) done: variants × ranks calls in all.
+  std::vector<TruncationView> truncation(const std::vector<int>& ranks,
+                                         const std::function<void(const std::string& variant, int rank)>& on_step = {}) const;
   std::vector<SampleView> samples(const std::string& prompt, double temperature, int top_k, int max_new,
                                   uint64_t seed) const;
 

@@ -75,7 +75,7 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
 
   const int L = inspector.layers(), H = inspector.heads();
   const auto ranks = default_truncation_ranks(d.config.model.emb_dim);
-  const int total = L * H + static_cast<int>(ranks.size()) + 2;
+  const int total = L * H + static_cast<int>(ranks.size() * inspector.variants().size()) + 2;
   int done = 0;
   auto tell = [&](const std::string& what) {
     if (progress) progress(done, total, what);
@@ -89,20 +89,11 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
   tell("attention maps");
   d.attention = inspector.attention(d.prompt);
   ++done;
-  for (int r : ranks) {  // one rank at a time: large models take seconds per rank
-    tell("truncation curve: rank " + std::to_string(r));
-    const auto one = inspector.truncation({r});
-    if (d.truncation.empty()) {
-      d.truncation = one;
-    } else {
-      for (size_t v = 0; v < one.size() && v < d.truncation.size(); ++v) {
-        d.truncation[v].ranks.push_back(r);
-        d.truncation[v].val_loss.push_back(one[v].val_loss.at(0));
-        d.truncation[v].val_acc.push_back(one[v].val_acc.at(0));
-      }
-    }
+  tell("truncation curve: decomposing every head's form");
+  d.truncation = inspector.truncation(ranks, [&](const std::string& variant, int r) {
     ++done;
-  }
+    tell("truncation curve: " + variant + " rank " + std::to_string(r));
+  });
   tell("samples");
   d.samples = inspector.samples(text ? d.prompt : "", 0.0, 0, d.config.data.sample_tokens,
                                 static_cast<uint64_t>(d.config.train.seed));

@@ -79,10 +79,16 @@ torch::Tensor StandardAttentionImpl::form_singular_values(int head) const {
 
 double StandardAttentionImpl::form_eps() const { return dtype_eps(W_query->weight); }
 
+FormSvd StandardAttentionImpl::form_svd() const {
+  torch::NoGradGuard ng;
+  auto [A, B] = factors();
+  return factored_form_svd(A, B);  // (H, d, qk), (H, qk), (H, qk, d)
+}
+
 void StandardAttentionImpl::truncate_forms(int64_t r, const FormSvd* svd) {
   if (r >= qk_head_dim) return;  // the form already has rank <= qk: the identity, exactly
   torch::NoGradGuard ng;
-  const FormSvd own = svd ? FormSvd() : form_svd(bilinear_forms());
+  const FormSvd own = svd ? FormSvd() : form_svd();
   set_factors(svd_factors(svd ? *svd : own, r, qk_head_dim));
   if (W_query->bias.defined() && r == 0) {  // rank 0: no score at all, not even from the biases
     W_query->bias.zero_();
@@ -137,6 +143,11 @@ torch::Tensor MergedAttentionImpl::form_singular_values(int head) const {
 }
 
 double MergedAttentionImpl::form_eps() const { return dtype_eps(S); }
+
+FormSvd MergedAttentionImpl::form_svd() const {
+  torch::NoGradGuard ng;
+  return qk::form_svd(bilinear_forms());  // dense: (H, d, d), (H, d), (H, d, d)
+}
 
 void MergedAttentionImpl::truncate_forms(int64_t r, const FormSvd* svd) {
   if (r >= d) return;  // full rank: the identity, exactly

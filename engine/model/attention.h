@@ -29,6 +29,8 @@ class CausalAttentionImpl : public torch::nn::Module {
   // descending, k = the form's rank bound or d. A factored form goes through QR of its factors.
   virtual torch::Tensor form_singular_values(int head = -1) const = 0;
   virtual double form_eps() const = 0;  // ε of the dtype the form is stored in
+  // The SVD of every head's form, float64 (a factored form through QR of its factors).
+  virtual FormSvd form_svd() const = 0;
   // Every head's form ← its best rank-r approximation, in place (r ≥ the rank bound: unchanged,
   // exactly). `svd`: form_svd(bilinear_forms()) when the caller has it (a truncation curve computes
   // it once for every rank).
@@ -57,6 +59,7 @@ class StandardAttentionImpl : public CausalAttentionImpl {
   torch::Tensor bilinear_forms() const override;
   torch::Tensor form_singular_values(int head) const override;
   double form_eps() const override;
+  FormSvd form_svd() const override;
   void truncate_forms(int64_t r, const FormSvd* svd) override;
   void set_forms(const torch::Tensor& M) override;
   // M_h = A_h·B_hᵀ with A_h = W_query[h]ᵀ, B_h = W_key[h]ᵀ: (H, d, qk) each.
@@ -77,6 +80,7 @@ class MergedAttentionImpl : public CausalAttentionImpl {
   torch::Tensor bilinear_forms() const override;
   torch::Tensor form_singular_values(int head) const override;
   double form_eps() const override;
+  FormSvd form_svd() const override;
   void truncate_forms(int64_t r, const FormSvd* svd) override;
   void set_forms(const torch::Tensor& M) override;
 

@@ -23,6 +23,16 @@ FormSvd form_svd(const torch::Tensor& M) {
   return {std::get<0>(svd), std::get<1>(svd), std::get<2>(svd)};  // U (…, d, d), S (…, d), Vh (…, d, d)
 }
 
+FormSvd factored_form_svd(const torch::Tensor& A, const torch::Tensor& B) {
+  auto qa = torch::linalg::qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A
+  auto qb = torch::linalg::qr(B.to(torch::kFloat64), "reduced");  // B = Q_B R_B
+  auto core = torch::linalg::svd(torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2)), false,
+                                 c10::nullopt);  // R_A R_Bᵀ = U_c S V_cᵀ (k×k)
+  // A Bᵀ = Q_A (U_c S V_cᵀ) Q_Bᵀ
+  return {torch::matmul(std::get<0>(qa), std::get<0>(core)), std::get<1>(core),
+          torch::matmul(std::get<2>(core), std::get<0>(qb).transpose(-1, -2))};
+}
+
 torch::Tensor reconstruct(const FormSvd& svd, int64_t r) {
   auto keep = torch::arange(svd.S.size(-1), svd.S.options()).lt(static_cast<double>(r)).to(svd.S.dtype());
   return torch::matmul(svd.U * (svd.S * keep).unsqueeze(-2), svd.Vh);

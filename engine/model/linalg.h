@@ -19,6 +19,9 @@ struct FormSvd {
   torch::Tensor U, S, Vh;
 };
 FormSvd form_svd(const torch::Tensor& M);
+// The same for M = A·Bᵀ given its factors (…, d, k), through QR of both and the SVD of the small
+// k×k core: U (…, d, k), S (…, k), Vh (…, k, d). O(d·k²) instead of O(d³).
+FormSvd factored_form_svd(const torch::Tensor& A, const torch::Tensor& B);
 // U_r·diag(S_r)·Vh_r: the best rank-r approximation.
 torch::Tensor reconstruct(const FormSvd& svd, int64_t r);
 // Factors (A, B) of shape (…, d, k) with A·Bᵀ the best rank-min(r, k) approximation:
