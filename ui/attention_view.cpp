@@ -178,8 +178,13 @@ Figure attention_figure(const std::vector<qk::AttentionView>& views, int layer, 
                      : QObject::tr("Attention weights, layer %1 head %2, every variant").arg(layer).arg(head);
   f.caption = QObject::tr("query rows attend to key columns for %1; the last row is the difference of the first two variants")
                   .arg(prompt_label);
-  // Every head: nv rows of H roughly square panels (at the default 800 × 500 pt layout).
-  if (head < 0) f.height_factor = std::max(1.0, nv * (800.0 / std::max(1, H) + 40.0) / 500.0);
+  // Every head: each variant's heads in rows of at most four roughly square panels (at the default
+  // 800 × 500 pt layout, a colour-scale column of ~90 pt beside them).
+  if (head < 0) {
+    const int cols = std::min(std::max(1, H), attention_grid_columns());
+    const int rows = nv * ((H + cols - 1) / cols);
+    f.height_factor = std::max(1.0, rows * (710.0 / cols + 50.0) / 500.0);
+  }
   f.draw = [views, layer, head](QCustomPlot* p) { draw_attention_grid(p, views, layer, head); };
   f.csv = [views, layer, head, seed] { return attention_csv(views, layer, head, seed); };
   return f;

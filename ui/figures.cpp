@@ -11,6 +11,8 @@
 namespace qkui {
 namespace {
 
+constexpr int kMaxAttentionColumns = 4;  // panels per row in an every-head attention figure
+
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
 QString num(double v) { return std::isnan(v) ? QString() : QString::number(v, 'g', 9); }
@@ -116,6 +118,8 @@ const std::vector<float>* weights_of(const qk::AttentionView& v, int layer, int 
 }
 
 }  // namespace
+
+int attention_grid_columns() { return kMaxAttentionColumns; }
 
 QString matrix_label(const std::string& matrix) {
   for (const auto& v : qk::all_variants())
@@ -463,13 +467,26 @@ void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>
     int view;  // index into views; nv - 1 with diff: the difference
     int head;
   };
+  // Every head: at most four panels a row, each variant's heads wrapping onto rows of their own.
+  const int cols = head < 0 ? std::min(H, kMaxAttentionColumns) : nv;
   std::vector<Panel> panels;
   for (int r = 0; r < nv; ++r)
     for (int h = 0; h < H; ++h)
       if (head < 0 || h == head) panels.push_back({r, h});
-  const int cols = head < 0 ? H : nv;
+  if (head < 0 && H % cols != 0) {  // pad each variant's block to whole rows: blocks start on a new row
+    std::vector<Panel> padded;
+    for (int r = 0; r < nv; ++r) {
+      for (int h = 0; h < H; ++h) padded.push_back({r, h});
+      for (int k = H % cols; k < cols; ++k) padded.push_back({r, -1});
+    }
+    panels.swap(padded);
+  }
   QStringList titles;
   for (const auto& p : panels) {
+    if (p.head < 0) {
+      titles << QString();
+      continue;
+    }
     const bool is_diff = diff && p.view == nv - 1;
     titles << (is_diff ? QString("%1 − %2\nhead %3").arg(q(views[0].variant), q(views[1].variant)).arg(p.head)
                        : QString("%1 · head %2\nentropy %3").arg(q(views[size_t(p.view)].variant)).arg(p.head)
@@ -497,6 +514,10 @@ void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>
   const int rows = (int(panels.size()) + cols - 1) / cols;
   for (size_t i = 0; i < panels.size(); ++i) {
     auto* rect = rects[i];
+    if (panels[i].head < 0) {  // padding: an empty, invisible cell
+      for (auto* axis : rect->axes()) axis->setVisible(false);
+      continue;
+    }
     style_axes(rect);
     const bool is_diff = diff && panels[i].view == nv - 1;
     auto* map = new QCPColorMap(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));

@@ -51,6 +51,7 @@ void draw_kl(QCustomPlot* plot, const std::vector<qk::DivergenceRecord>& kl);
 // most max_labels positions.
 void fill_attention(QCustomPlot* plot, QCPColorMap* map, const qk::AttentionView& a, const qk::AttentionView* b,
                     int layer, int head, int max_labels = 24);
+int attention_grid_columns();  // panels per row of an every-head attention figure
 // Heads of `layer` (head -1: every head, one row per variant plus a row of differences first −
 // second; else that head of every variant and their difference side by side).
 void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>& views, int layer, int head);
