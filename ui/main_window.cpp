@@ -9,6 +9,9 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
+#include <QLineEdit>
+#include <QRegularExpression>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -134,6 +137,28 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   loadExperiment(qk::preset_config("default"));
 }
 
+ExportOptions MainWindow::exportOptions() const {
+  ExportOptions o;
+  QSettings s;
+  o.size = s.value("export/size", o.size).toSize();
+  o.png_scale = s.value("export/scale", o.png_scale).toDouble();
+  return o;
+}
+
+bool MainWindow::setExportSize(const QString& spec) {
+  static const QRegularExpression re(R"(^\s*(\d+)\s*[xX×]\s*(\d+)\s*(?:@\s*([0-9.]+))?\s*$)");
+  const auto m = re.match(spec);
+  if (!m.hasMatch()) return false;
+  const int w = m.captured(1).toInt(), h = m.captured(2).toInt();
+  const double scale = m.captured(3).isEmpty() ? 2.0 : m.captured(3).toDouble();
+  if (w < 100 || h < 100 || w > 20000 || h > 20000 || !(scale >= 0.5 && scale <= 8)) return false;
+  QSettings s;
+  s.setValue("export/size", QSize(w, h));
+  s.setValue("export/scale", scale);
+  log_->appendPlainText(tr("Exports: %1×%2 px at %3 pixels per point").arg(w).arg(h).arg(scale));
+  return true;
+}
+
 QStringList MainWindow::viewNames() const {
   QStringList names;
   for (auto* v : views_) names << v->viewName();
@@ -203,6 +228,14 @@ void MainWindow::buildMenus() {
   rebuildRecent();
   file->addSeparator();
   file->addAction(tr("Export current view…"), QKeySequence(Qt::CTRL | Qt::Key_E), this, &MainWindow::exportCurrentView);
+  file->addAction(tr("Figure size for exports…"), this, [this] {
+    const ExportOptions o = exportOptions();
+    bool ok = false;
+    const QString text = QInputDialog::getText(
+        this, tr("Figure size"), tr("PNG size in pixels and pixels per point, e.g. 1600x1000@2"), QLineEdit::Normal,
+        QString("%1x%2@%3").arg(o.size.width()).arg(o.size.height()).arg(o.png_scale), &ok);
+    if (ok && !setExportSize(text)) onFailed(tr("Figure size: expected WIDTHxHEIGHT@SCALE, e.g. 1600x1000@2, got '%1'").arg(text));
+  });
   file->addAction(tr("Export report…"), this, [this] {
     QString d = QFileDialog::getExistingDirectory(this, tr("Folder for the report"));
     if (!d.isEmpty()) exportReport(d + "/qklab-report");
@@ -330,7 +363,7 @@ QString MainWindow::exportViewTo(const QString& path) {
       if (!figs[i].csv) continue;
       err = save_text(file, suffix == "csv" ? figs[i].csv() : csv_to_json(figs[i].csv()));
     } else {
-      err = export_figure(figs[i], file).error;
+      err = export_figure(figs[i], file, exportOptions()).error;
     }
     if (!err.isEmpty()) return err;
     written << file;
@@ -353,7 +386,7 @@ void MainWindow::onReportReady(const qk::ReportData& data) {
   if (report_dir_.isEmpty()) return;
   const QString dir = report_dir_;
   const int base = report_progress_->maximum() / 2;
-  const ReportResult r = write_report(data, dir, ExportOptions(), [this, base](int done, int total) {
+  const ReportResult r = write_report(data, dir, exportOptions(), [this, base](int done, int total) {
     report_progress_->setRange(0, 2 * std::max(total, 1));
     report_progress_->setValue(std::max(base, total) + done);
     QCoreApplication::processEvents(QEventLoop::ExcludeUserInputEvents);

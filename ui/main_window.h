@@ -52,6 +52,8 @@ class MainWindow : public QMainWindow {
   const ExperimentInfo& info() const { return info_; }
   bool reportBusy() const { return !report_dir_.isEmpty(); }
   const ReportResult& lastReport() const { return last_report_; }
+  ExportOptions exportOptions() const;     // the figure size for exports (QSettings; default 1600×1000 px at 2×)
+  bool setExportSize(const QString& spec);  // "WIDTHxHEIGHT[@SCALE]"; false for a bad spec
 
  public Q_SLOTS:
   void loadExperiment(const qk::ExperimentConfig& config);

@@ -130,6 +130,13 @@ TEST_CASE("Export current view writes PNG at its own size, SVG, PDF, CSV and JSO
   CHECK(r.error.isEmpty());
   CHECK(r.title_width <= r.plot_width);
   CHECK(r.legend_overlaps == 0);
+  // The export size is a setting (File → Figure size for exports…).
+  CHECK(!w.setExportSize("huge"));
+  CHECK(!w.setExportSize("10x10@2"));
+  REQUIRE(w.setExportSize("800x600@1"));
+  CHECK(w.exportViewTo(dir.filePath("small.png")).isEmpty());
+  CHECK(QImage(dir.filePath("small.png")).size() == QSize(800, 600));
+  REQUIRE(w.setExportSize("1600x1000@2"));
 }
 
 TEST_CASE("Export report after a run with no other tab opened: every figure, every table, full titles", "[ui][report]") {
