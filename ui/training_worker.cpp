@@ -176,7 +176,7 @@ void TrainingWorker::start() {
 
 void TrainingWorker::pause() {
   running_ = false;
-  flush(true);
+  if (exp_) flush(true);  // a replayed run folder has no live steps to report (its snapshot stands)
   saveCheckpoints();
 }
 
