@@ -47,7 +47,7 @@ int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& e
   if (!(o.scale >= 0.5 && o.scale <= 8)) throw qk::Error("--scale: expected a number in [0.5, 8]");
   const qk::RunContents rc = qk::read_run(o.run_dir);
   qk::Inspector inspector;
-  if (!rc.checkpoints.empty()) inspector.attach_run(o.run_dir, o.seed);
+  if (!rc.checkpoints.empty()) inspector.attach_run(o.run_dir, rc, o.seed);
   else err << "qklab-cli: " << o.run_dir << ": no checkpoints; the report shows the curves only\n";
   const bool tty = isatty(fileno(stderr));
   const auto t0 = std::chrono::steady_clock::now();

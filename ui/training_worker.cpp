@@ -145,7 +145,7 @@ void TrainingWorker::openRun(const QString& run_dir, int seed) {
     for (int seed : rc.seeds()) info.seeds << seed;
     if (seed < 0 && !info.seeds.isEmpty()) seed = info.seeds.front();
     info.seed = seed < 0 ? rc.config.train.seed : seed;
-    if (!rc.checkpoints.empty()) inspector_->attach_run(run_dir.toStdString(), info.seed);
+    if (!rc.checkpoints.empty()) inspector_->attach_run(run_dir.toStdString(), rc, info.seed);
     history_ = rc;
     source_ = tr("run folder %1").arg(run_dir);
     Q_EMIT configured(info);

@@ -47,8 +47,9 @@ void Inspector::attach(Experiment* exp) {
   impl_->probe = exp->probe_batches();
 }
 
-void Inspector::attach_run(const std::string& run_dir, int seed) {
-  auto rc = read_run(run_dir);
+void Inspector::attach_run(const std::string& run_dir, int seed) { attach_run(run_dir, read_run(run_dir), seed); }
+
+void Inspector::attach_run(const std::string& run_dir, const RunContents& rc, int seed) {
   auto impl = std::make_unique<Impl>();
   impl->cfg = rc.config;
   const auto seeds = rc.seeds();

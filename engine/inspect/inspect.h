@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "observer.h"
+#include "run_dir.h"
 #include "views.h"
 
 namespace qk {
@@ -22,6 +23,8 @@ class Inspector {
   void attach(Experiment* exp);                 // live lanes (nullptr detaches)
   // The run's checkpoints of one seed (-1: the first seed that has checkpoints).
   void attach_run(const std::string& run_dir, int seed = -1);
+  // The same for a run folder already read (no second read of its files).
+  void attach_run(const std::string& run_dir, const RunContents& rc, int seed = -1);
   bool empty() const;
   const ExperimentConfig& config() const;
   int seed() const;        // the seed of the models inspected
