@@ -75,13 +75,18 @@ void legend_outside(QCustomPlot* plot) {
 
 }  // namespace
 
-ExportResult export_figure(const Figure& f, const QString& path, const ExportOptions& o) {
-  ExportResult res;
-  const QString suffix = QFileInfo(path).suffix().toLower();
-  if (suffix != "png" && suffix != "pdf" && suffix != "svg") {
-    res.error = QString("%1: unknown image type '%2' (expected .png, .svg or .pdf)").arg(path, suffix);
-    return res;
+QList<ExportResult> export_figure(const Figure& f, const QStringList& paths, const ExportOptions& o) {
+  QList<ExportResult> out;
+  for (const QString& path : paths) {
+    const QString suffix = QFileInfo(path).suffix().toLower();
+    if (suffix != "png" && suffix != "pdf" && suffix != "svg") {
+      ExportResult bad;
+      bad.error = QString("%1: unknown image type '%2' (expected .png, .svg or .pdf)").arg(path, suffix);
+      return {bad};
+    }
   }
+  // Drawn and laid out once; each file is a rendering of the same plot.
+  ExportResult laid;
   const QSize pts = figure_points(f, o);
   auto plot = std::make_unique<QCustomPlot>();
   plot->setAttribute(Qt::WA_DontShowOnScreen);
@@ -94,42 +99,52 @@ ExportResult export_figure(const Figure& f, const QString& path, const ExportOpt
   QFont tf(plot->font().family(), 12, QFont::Bold);
   // The title sits over the first column; a colour-scale column beside it takes ~90 pt.
   const int avail = pts.width() - 24 - (plot->plotLayout()->columnCount() > 1 ? 90 : 0);
-  const QString title = fit_title(f.title, &tf, avail, &res.title_width);
+  const QString title = fit_title(f.title, &tf, avail, &laid.title_width);
   auto* title_el = new QCPTextElement(plot.get(), title, tf);
   title_el->setTextColor(plot->palette().color(QPalette::WindowText));
   plot->plotLayout()->insertRow(0);
   plot->plotLayout()->addElement(0, 0, title_el);
   plot->plotLayout()->setRowStretchFactor(0, 0.001);
-  res.plot_width = avail + 24;
+  laid.plot_width = avail + 24;
   plot->replot(QCustomPlot::rpImmediateRefresh);
   if (plot->legend && plot->legend->visible())
     for (auto* rect : plot->axisRects())
       for (int i = 0; i < plot->legend->itemCount(); ++i)
-        if (rect->rect().intersects(plot->legend->item(i)->outerRect())) ++res.legend_overlaps;
-  bool ok = false;
-  if (suffix == "png") {
-    ok = plot->savePng(path, pts.width(), pts.height(), o.png_scale);
-    res.image_size = QSize(int(pts.width() * o.png_scale + 0.5), int(pts.height() * o.png_scale + 0.5));
-  } else if (suffix == "pdf") {
-    ok = plot->savePdf(path, pts.width(), pts.height(), QCP::epNoCosmetic, "QKLab", f.title);
-    res.image_size = pts;
-  } else {
-    QSvgGenerator gen;
-    gen.setFileName(path);
-    gen.setSize(pts);
-    gen.setViewBox(QRect(QPoint(0, 0), pts));
-    gen.setTitle(f.title);
-    gen.setDescription(f.caption);
-    QCPPainter painter;
-    ok = painter.begin(&gen);
-    if (ok) {
-      plot->toPainter(&painter, pts.width(), pts.height());
-      painter.end();
+        if (rect->rect().intersects(plot->legend->item(i)->outerRect())) ++laid.legend_overlaps;
+  for (const QString& path : paths) {
+    ExportResult res = laid;
+    const QString suffix = QFileInfo(path).suffix().toLower();
+    bool ok = false;
+    if (suffix == "png") {
+      ok = plot->savePng(path, pts.width(), pts.height(), o.png_scale);
+      res.image_size = QSize(int(pts.width() * o.png_scale + 0.5), int(pts.height() * o.png_scale + 0.5));
+    } else if (suffix == "pdf") {
+      ok = plot->savePdf(path, pts.width(), pts.height(), QCP::epNoCosmetic, "QKLab", f.title);
+      res.image_size = pts;
+    } else {
+      QSvgGenerator gen;
+      gen.setFileName(path);
+      gen.setSize(pts);
+      gen.setViewBox(QRect(QPoint(0, 0), pts));
+      gen.setTitle(f.title);
+      gen.setDescription(f.caption);
+      QCPPainter painter;
+      ok = painter.begin(&gen);
+      if (ok) {
+        plot->toPainter(&painter, pts.width(), pts.height());
+        painter.end();
+      }
+      res.image_size = pts;
     }
-    res.image_size = pts;
+    if (!ok) res.error = QString("%1: could not write the %2 file").arg(path, suffix.toUpper());
+    out << res;
+    if (!ok) break;
   }
-  if (!ok) res.error = QString("%1: could not write the %2 file").arg(path, suffix.toUpper());
-  return res;
+  return out;
+}
+
+ExportResult export_figure(const Figure& f, const QString& path, const ExportOptions& o) {
+  return export_figure(f, QStringList{path}, o).value(0);
 }
 
 }  // namespace qkui

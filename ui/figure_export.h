@@ -3,7 +3,9 @@
 // on top (the font shrinks, then the title wraps, until it fits), and a legend that would sit in
 // the plot's corner is moved into a row below the axes, where it covers no data.
 #pragma once
+#include <QList>
 #include <QSize>
+#include <QStringList>
 #include <QString>
 
 #include "figures.h"
@@ -26,5 +28,8 @@ struct ExportResult {
 // The figure's layout size in points for these options.
 QSize figure_points(const Figure& f, const ExportOptions& o);
 ExportResult export_figure(const Figure& f, const QString& path, const ExportOptions& o = {});
+// The figure drawn once and written to every path (e.g. .png, .svg, .pdf): one result per file
+// written, ending at the first error.
+QList<ExportResult> export_figure(const Figure& f, const QStringList& paths, const ExportOptions& o = {});
 
 }  // namespace qkui

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <qcustomplot.h>
 
+#include "run_dir.h"
 #include "variants.h"
 
 namespace qkui {
@@ -83,18 +84,9 @@ QCPColorMap* make_heatmap(QCustomPlot* plot, bool diverging, double lo, double h
 }
 
 QString csv_to_json(const QString& csv) {
-  auto split = [](const QString& line) {  // quoted cells may hold commas and doubled quotes
+  auto split = [](const QString& line) {  // RFC 4180 cells: the run folder's splitter
     QStringList cells;
-    QString cell;
-    bool quoted = false;
-    for (int i = 0; i < line.size(); ++i) {
-      const QChar c = line[i];
-      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') { cell += '"'; ++i; }
-      else if (c == '"') quoted = !quoted;
-      else if (c == ',' && !quoted) { cells << cell; cell.clear(); }
-      else cell += c;
-    }
-    cells << cell;
+    for (const auto& c : qk::split_csv_line(line.toStdString())) cells << QString::fromStdString(c);
     return cells;
   };
   const QStringList lines = csv.split('\n', Qt::SkipEmptyParts);

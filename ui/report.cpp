@@ -228,15 +228,17 @@ ReportResult write_report(const qk::ReportData& d, const QString& dir, const Exp
   for (int i = 0; i < figs.size() && res.error.isEmpty(); ++i) {
     if (progress) progress(i, total);
     const Figure& f = figs[i];
-    for (const char* ext : {"png", "svg", "pdf"}) {
-      const QString file = f.name + "." + ext;
-      const ExportResult r = export_figure(f, tmp + "/" + file, opt);
-      if (!r.error.isEmpty()) {
-        res.error = r.error;
+    const QStringList files{f.name + ".png", f.name + ".svg", f.name + ".pdf"};
+    QStringList paths;
+    for (const auto& file : files) paths << tmp + "/" + file;
+    const auto written = export_figure(f, paths, opt);  // drawn once, three renderings
+    for (int k = 0; k < written.size(); ++k) {
+      if (!written[k].error.isEmpty()) {
+        res.error = written[k].error;
         break;
       }
-      res.files << file;
-      if (QString(ext) == "png") res.pngs.append({file, r});
+      res.files << files[k];
+      if (k == 0) res.pngs.append({files[k], written[k]});
     }
     QString links = QString("<a href='%1.svg'>SVG</a> · <a href='%1.pdf'>PDF</a>").arg(f.name);
     if (f.csv) {
