@@ -159,6 +159,12 @@ bool MainWindow::setExportSize(const QString& spec) {
   return true;
 }
 
+LabView* MainWindow::currentView() const {
+  for (auto* v : views_)
+    if (v->widget() == tabs_->currentWidget()) return v;
+  return nullptr;
+}
+
 QStringList MainWindow::viewNames() const {
   QStringList names;
   for (auto* v : views_) names << v->viewName();
@@ -335,9 +341,7 @@ void MainWindow::rebuildRecent() {
 }
 
 void MainWindow::exportCurrentView() {
-  LabView* view = nullptr;
-  for (auto* v : views_)
-    if (v->widget() == tabs_->currentWidget()) view = v;
+  LabView* view = currentView();
   const QList<Figure> figs = view ? view->figures() : QList<Figure>();
   if (figs.isEmpty()) return onFailed(tr("This view has nothing to export yet"));
   QString f = QFileDialog::getSaveFileName(this, tr("Export %1").arg(figs[0].title), figs[0].name + ".png",
@@ -348,9 +352,7 @@ void MainWindow::exportCurrentView() {
 }
 
 QString MainWindow::exportViewTo(const QString& path) {
-  LabView* view = nullptr;
-  for (auto* v : views_)
-    if (v->widget() == tabs_->currentWidget()) view = v;
+  LabView* view = currentView();
   const QList<Figure> figs = view ? view->figures() : QList<Figure>();
   if (figs.isEmpty()) return tr("This view has nothing to export yet");
   const QFileInfo fi(path);
@@ -476,8 +478,7 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
 void MainWindow::requestViews(bool force) {
   if (!force && last_views_.isValid() && last_views_.elapsed() < 1000) return;
   last_views_.start();
-  for (auto* v : views_)
-    if (v->widget() == tabs_->currentWidget()) v->refreshView(force || finished_);
+  if (LabView* v = currentView()) v->refreshView(force || finished_);
 }
 
 void MainWindow::onSnapshot(const TrainingSnapshot& s) {

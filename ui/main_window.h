@@ -45,6 +45,7 @@ class MainWindow : public QMainWindow {
   QTabWidget* tabs() const { return tabs_; }
   const QList<LabView*>& views() const { return views_; }
   QStringList viewNames() const;
+  LabView* currentView() const;  // the view of the tab shown
   bool showView(const QString& name);  // false: no view of that name
   qint64 stepsDone() const { return steps_done_; }
   bool isRunning() const { return running_; }

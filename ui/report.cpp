@@ -7,6 +7,7 @@
 #include <QFileInfo>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <qcustomplot.h>
 
@@ -114,18 +115,20 @@ QList<Figure> report_figures(const qk::ReportData& d) {
     out << f;
   }
   if (!d.spectra_history.empty()) {
+    // One copy of the history, shared by the per-variant figures (it holds every head's σ at every
+    // evaluation: megabytes for a large model).
+    const auto history = std::make_shared<const std::vector<qk::SpectraRecord>>(d.spectra_history);
     for (const auto v : d.config.variants) {
       const std::string name = qk::variant_name(v);
       bool any = false;
       for (const auto& r : d.spectra_history) any = any || r.variant == name;
       if (!any) continue;
-      const auto history = d.spectra_history;
       Figure f;
       f.name = "spectra_history_" + q(name);
       f.title = QObject::tr("Spectrum over training: %1, layer 0 head 0").arg(q(name));
       f.caption = QObject::tr("log10 σ_i of the %1 variant's first head at every evaluation (first seed)").arg(q(name));
-      f.draw = [history, name](QCustomPlot* p) { draw_spectra_history(p, history, name, 0, 0); };
-      f.csv = [history] { return QString::fromStdString(qk::spectra_history_csv(history)); };
+      f.draw = [history, name](QCustomPlot* p) { draw_spectra_history(p, *history, name, 0, 0); };
+      f.csv = [history] { return QString::fromStdString(qk::spectra_history_csv(*history)); };
       out << f;
     }
     out << effective_rank_figure(d.spectra_history);

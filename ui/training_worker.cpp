@@ -217,11 +217,12 @@ void TrainingWorker::slice() {
 void TrainingWorker::advance(int max_steps, int max_ms) {
   QElapsedTimer t;
   t.start();
+  qk::ObserverFanout fan({collector_.get(), writer_.get()});  // the snapshot and the run folder
+  qk::TrainerObserver* obs = writer_ ? static_cast<qk::TrainerObserver*>(&fan) : collector_.get();
   try {
     for (int i = 0; i < max_steps && !exp_->finished() && !stop_; ++i) {
       const size_t before = collector_->pending.steps.size();
-      qk::ObserverFanout fan({collector_.get(), writer_.get()});
-      exp_->step(writer_ ? static_cast<qk::TrainerObserver*>(&fan) : collector_.get());
+      exp_->step(obs);
       for (size_t k = before; k < collector_->pending.steps.size(); ++k) {
         const auto& s = collector_->pending.steps[k];
         step_seconds_ += s.step_seconds;
