@@ -99,7 +99,7 @@ void AttentionView::rebuild() {
     style_plot(plot);
     plot->setMinimumSize(all_heads_->isChecked() ? 220 : 320, all_heads_->isChecked() ? 200 : 300);
     auto* map = make_heatmap(plot, b != nullptr, b ? -1 : 0, 1);
-    fill_attention(plot, map, a, b, layer_->value(), head);
+    fill_attention(map, a, b, layer_->value(), head);
     plot->xAxis->setLabel(tr("key"));
     plot->yAxis->setLabel(tr("query"));
     plot->plotLayout()->insertRow(0);

@@ -31,9 +31,8 @@ void log_axis(QCPAxis* axis, double base = 10) {
 }
 
 // A grid of `n` axis rects, each under a small title, replacing the plot's default layout.
-// Returns the axis rects; `legend_row` receives the row below the grid for a legend.
-std::vector<QCPAxisRect*> make_panels(QCustomPlot* plot, int n, int cols, const QStringList& titles,
-                                      QCPLayoutGrid** panels_out) {
+// Returns the axis rects, row by row; a legend can go in the plot layout's next row.
+std::vector<QCPAxisRect*> make_panels(QCustomPlot* plot, int n, int cols, const QStringList& titles) {
   plot->plotLayout()->clear();
   auto* panels = new QCPLayoutGrid;
   plot->plotLayout()->addElement(0, 0, panels);
@@ -62,7 +61,6 @@ std::vector<QCPAxisRect*> make_panels(QCustomPlot* plot, int n, int cols, const 
     cell->setRowSpacing(0);
     rects.push_back(rect);
   }
-  if (panels_out) *panels_out = panels;
   return rects;
 }
 
@@ -269,7 +267,7 @@ void draw_spectra_grid(QCustomPlot* plot, const std::vector<qk::SpectrumView>& s
   QStringList titles;
   for (int h = 0; h < heads; ++h) titles << QObject::tr("head %1").arg(h);
   const int cols = heads <= 3 ? heads : heads <= 4 ? 2 : heads <= 9 ? 3 : 4;
-  auto rects = make_panels(plot, heads, std::max(cols, 1), titles, nullptr);
+  auto rects = make_panels(plot, heads, std::max(cols, 1), titles);
   std::vector<QCPAbstractPlottable*> legend_items;
   for (int h = 0; h < heads; ++h) {
     auto* rect = rects[h];
@@ -431,7 +429,7 @@ void draw_kl(QCustomPlot* plot, const std::vector<qk::DivergenceRecord>& kl) {
   plot->legend->setVisible(true);
 }
 
-void fill_attention(QCustomPlot* plot, QCPColorMap* map, const qk::AttentionView& a, const qk::AttentionView* b,
+void fill_attention(QCPColorMap* map, const qk::AttentionView& a, const qk::AttentionView* b,
                     int layer, int head, int max_labels) {
   const int T = a.T;
   const auto* w = weights_of(a, layer, head);
@@ -453,7 +451,6 @@ void fill_attention(QCustomPlot* plot, QCPColorMap* map, const qk::AttentionView
   x->setRange(-0.5, T - 0.5);
   y->setRange(-0.5, T - 0.5);
   y->setRangeReversed(true);  // query 0 at the top
-  (void)plot;
 }
 
 void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>& views, int layer, int head) {
@@ -492,7 +489,7 @@ void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>
                        : QString("%1 · head %2\nentropy %3").arg(q(views[size_t(p.view)].variant)).arg(p.head)
                              .arg(views[size_t(p.view)].entropy[layer][p.head], 0, 'f', 2));
   }
-  auto rects = make_panels(plot, int(panels.size()), cols, titles, nullptr);
+  auto rects = make_panels(plot, int(panels.size()), cols, titles);
   auto* scales = new QCPLayoutGrid;
   plot->plotLayout()->addElement(0, 1, scales);
   plot->plotLayout()->setColumnStretchFactor(1, 0.01);
@@ -526,7 +523,7 @@ void draw_attention_grid(QCustomPlot* plot, const std::vector<qk::AttentionView>
     map->setGradient(is_diff ? diverging_gradient() : QCPColorGradient(QCPColorGradient::gpThermal));
     map->setInterpolate(false);
     map->setDataRange(is_diff ? QCPRange(-1, 1) : QCPRange(0, 1));
-    fill_attention(plot, map, is_diff ? views[0] : views[size_t(panels[i].view)], is_diff ? &views[1] : nullptr,
+    fill_attention(map, is_diff ? views[0] : views[size_t(panels[i].view)], is_diff ? &views[1] : nullptr,
                    layer, panels[i].head, std::max(4, 40 / cols));  // narrower panels, fewer labels
     if (int(i) % cols == 0) rect->axis(QCPAxis::atLeft)->setLabel(QObject::tr("query"));
     if (int(i) / cols == rows - 1) rect->axis(QCPAxis::atBottom)->setLabel(QObject::tr("key"));

@@ -49,7 +49,7 @@ void draw_effective_rank(QCustomPlot* plot, const std::vector<qk::SpectraRecord>
 void draw_kl(QCustomPlot* plot, const std::vector<qk::DivergenceRecord>& kl);
 // Attention weights of one head into a colour map (diff: a − b); token labels on both axes, on at
 // most max_labels positions.
-void fill_attention(QCustomPlot* plot, QCPColorMap* map, const qk::AttentionView& a, const qk::AttentionView* b,
+void fill_attention(QCPColorMap* map, const qk::AttentionView& a, const qk::AttentionView* b,
                     int layer, int head, int max_labels = 24);
 int attention_grid_columns();  // panels per row of an every-head attention figure
 // Heads of `layer` (head -1: every head, one row per variant plus a row of differences first −
