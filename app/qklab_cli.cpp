@@ -22,7 +22,10 @@ int main(int argc, char** argv) {
   train->add_option("--config", topt.config_path, "experiment JSON file");
   train->add_option("--preset", topt.preset, "built-in preset (see `presets`)");
   train->add_option("--set", topt.overrides, "override a key, e.g. --set train.lr=0.001")->take_all();
-  train->add_option("--out", topt.out_dir, "run folder to write")->required();
+  train->add_option("--out", topt.out_dir, "run folder to write");
+  train->add_option("--resume", topt.resume_dir, "continue this run folder from its saved training state");
+  train->add_option("--init", topt.init_file, "start every variant from this checkpoint (merged: exact conversion)");
+  train->add_option("--stop-at", topt.stop_at, "stop after this many steps, saving the state (resume later)");
   train->add_flag("--overwrite", topt.overwrite, "replace an earlier run in --out");
   train->add_flag("--quiet", topt.quiet, "no live progress line");
 
@@ -88,7 +91,10 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-    if (*train) return qk::cmd_train(topt, std::cout, std::cerr);
+    if (*train) {
+      qk::install_stop_signals();
+      return qk::cmd_train(topt, std::cout, std::cerr);
+    }
     if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
     if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
     if (*conv) return qk::cmd_convert(to, cin, cout_path, conv_rank, std::cout);

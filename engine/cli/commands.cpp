@@ -4,7 +4,11 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <optional>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -42,8 +46,8 @@ std::string fmt(double v, int prec = 3) {
 // Prints one line per evaluation and a live progress line (step, losses, tokens/s, ETA).
 class ProgressPrinter : public TrainerObserver {
  public:
-  ProgressPrinter(std::ostream& out, std::ostream& err, int64_t total, size_t lanes, bool quiet)
-      : out_(out), err_(err), total_(total), lanes_(lanes), quiet_(quiet),
+  ProgressPrinter(std::ostream& out, std::ostream& err, int64_t total, int64_t first, size_t lanes, bool quiet)
+      : out_(out), err_(err), total_(total), first_(first), lanes_(lanes), quiet_(quiet),
         tty_(isatty(fileno(stderr))), start_(std::chrono::steady_clock::now()) {}
   void on_step(const StepRecord& s) override {
     last_loss_[s.variant] = s.loss;
@@ -52,7 +56,7 @@ class ProgressPrinter : public TrainerObserver {
     if (s.lane + 1 != static_cast<int>(lanes_) || quiet_) return;
     const double el = elapsed();
     const double rate = tokens_ / std::max(el, 1e-9);
-    const double eta = el / (s.step + 1) * (total_ - s.step - 1);
+    const double eta = el / std::max<int64_t>(1, s.step + 1 - first_) * (total_ - s.step - 1);
     std::ostringstream line;
     line << "step " << (s.step + 1) << "/" << total_ << " (" << (100 * (s.step + 1) / total_) << "%)";
     for (auto& [v, l] : last_loss_) line << "  " << v << " " << fmt(l);
@@ -85,7 +89,7 @@ class ProgressPrinter : public TrainerObserver {
  private:
   std::ostream& out_;
   std::ostream& err_;
-  int64_t total_;
+  int64_t total_, first_;  // steps in all, and done before this process started
   size_t lanes_;
   bool quiet_, tty_;
   std::chrono::steady_clock::time_point start_;
@@ -125,32 +129,86 @@ class PrepProgress {
 
 }  // namespace
 
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+// The keys a resumed run may change: how long it runs and how it is watched, not what it trains.
+bool resumable_key(const std::string& k) {
+  for (const char* p : {"train.steps", "train.epochs", "train.autosave_steps", "train.autosave_minutes",
+                        "train.threads", "train.blas_threads", "train.eval_every", "train.spectra_every",
+                        "train.track_kl", "train.device", "data.sample_tokens", "data.prompt"})
+    if (k == p) return true;
+  return false;
+}
+
+}  // namespace
+
+void install_stop_signals() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
 int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
   ExperimentConfig cfg;
+  const bool resume = !o.resume_dir.empty();
   if (!o.config_path.empty() && !o.preset.empty())
     throw Error("train: give either --config or --preset, not both");
-  if (!o.config_path.empty()) cfg = load_config_file(o.config_path);
-  else cfg = preset_config(o.preset.empty() ? "default" : o.preset);
-  for (const auto& s : o.overrides) apply_override(cfg, s);
-  validate_config(cfg, o.config_path.empty() ? "preset " + (o.preset.empty() ? std::string("default") : o.preset)
-                                             : o.config_path);
-  if (o.out_dir.empty()) throw Error("train: --out RUN_DIR is required");
-  RunWriter writer(o.out_dir, o.overwrite);  // refuses to clobber an earlier run
+  if (resume && (!o.config_path.empty() || !o.preset.empty() || !o.init_file.empty()))
+    throw Error("train: --resume continues the run's own config.json; change its length with --set train.steps=N");
+  if (resume && !o.out_dir.empty() && o.out_dir != o.resume_dir)
+    throw Error("train: --resume writes into the run folder itself; drop --out");
+  const std::string dir = resume ? o.resume_dir : o.out_dir;
+  if (dir.empty()) throw Error("train: --out RUN_DIR is required");
+  if (o.stop_at < 0) throw Error("train: --stop-at: expected a step count >= 0");
 
-  if (cfg.data.kind == "text" && cfg.data.cache_dir.empty()) cfg.data.cache_dir = o.out_dir;
+  std::optional<LoadedModel> init;
+  if (resume) {
+    if (!std::filesystem::is_directory(dir)) throw Error(dir + ": not a run folder (no such directory)");
+    cfg = load_config_file(dir + "/" + run_files::kConfig);
+    const auto before = config_keys(cfg);
+    for (const auto& s : o.overrides) apply_override(cfg, s);
+    const auto after = config_keys(cfg);
+    for (size_t i = 0; i < after.size(); ++i)
+      if (after[i].second != before[i].second && !resumable_key(after[i].first))
+        throw Error("--set " + after[i].first + ": a resumed run keeps what it trains; only train.steps, train.epochs, "
+                    "train.autosave_*, train.eval_every, train.spectra_every, threads and device may change");
+    validate_config(cfg, dir + "/" + run_files::kConfig);
+  } else {
+    if (!o.config_path.empty()) cfg = load_config_file(o.config_path);
+    else cfg = preset_config(o.preset.empty() ? "default" : o.preset);
+    if (!o.init_file.empty()) {
+      init = load_model(o.init_file);
+      cfg.model = init->config.model;  // the architecture comes with the weights
+      if (init->variant != Variant::Standard) cfg.model.qk_head_dim = init->config.model.qk_head_dim;
+    }
+    for (const auto& s : o.overrides) apply_override(cfg, s);
+    validate_config(cfg, o.config_path.empty() ? "preset " + (o.preset.empty() ? std::string("default") : o.preset)
+                                               : o.config_path);
+  }
+  std::unique_ptr<RunWriter> writer;
+  if (!resume) writer = std::make_unique<RunWriter>(dir, o.overwrite);  // refuses to clobber an earlier run
+
+  if (cfg.data.kind == "text" && cfg.data.cache_dir.empty()) cfg.data.cache_dir = dir;
   PrepProgress prep(err);
   Experiment exp(cfg, [&](const std::string& s, int64_t d, int64_t t) { prep(s, d, t); });
+  if (init) exp.set_initial_weights(*init->model, o.init_file);
+  if (resume) writer = std::make_unique<RunWriter>(dir, load_run_state(dir, exp));
   const auto& rc = exp.config();
-  writer.write_config(rc);
-  if (!exp.tokenizer_json().empty()) writer.write_text("tokenizer.json", exp.tokenizer_json() + "\n");
+  writer->write_config(rc);
+  if (!resume && !exp.tokenizer_json().empty()) writer->write_text("tokenizer.json", exp.tokenizer_json() + "\n");
   auto counts = exp.parameter_counts();
   auto names = exp.lane_names();
-  out << "QKLab: " << rc.name << " — " << exp.total_steps() << " steps, mode " << rc.train.mode << "\n";
+  out << "QKLab: " << rc.name << " — " << exp.total_steps() << " steps, mode " << rc.train.mode;
+  if (resume) out << ", resumed after step " << exp.steps_done();
+  if (init) out << ", initialised from " << o.init_file;
+  out << "\n";
   for (size_t i = 0; i < names.size(); ++i)
     out << "  " << names[i] << ": " << counts[i] << " parameters\n";
   out << std::flush;
 
-  if (rc.train.mode == "book" && rc.data.kind == "text") {
+  if (!resume && rc.train.mode == "book" && rc.data.kind == "text") {
     // The book's notebook prints the untrained model's loss over the whole loaders first (on a
     // large corpus: over eval_batches batches of each, and says so).
     const bool whole = exp.batches_per_epoch() <= 100;
@@ -159,11 +217,34 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
       out << "untrained " << r.variant << ": train loss " << std::fixed << std::setprecision(3)
           << r.train_loss << ", val loss " << r.val_loss << std::defaultfloat << "\n";
   }
-  ProgressPrinter progress(out, err, exp.total_steps(), names.size(), o.quiet);
-  ObserverFanout fan({&writer, &progress});
-  exp.run(&fan, nullptr);
-  exp.save_checkpoints(o.out_dir);
-  out << "Finished in " << fmt(progress.elapsed(), 1) << " s; run folder " << o.out_dir << "\n";
+  ProgressPrinter progress(out, err, exp.total_steps(), exp.steps_done(), names.size(), o.quiet);
+  ObserverFanout fan({writer.get(), &progress});
+  const auto& tc = rc.train;
+  auto last_save = std::chrono::steady_clock::now();
+  bool stopped = false;
+  while (!exp.finished()) {
+    if (g_stop.load() || (o.stop_at > 0 && exp.steps_done() >= o.stop_at)) {
+      stopped = true;
+      break;
+    }
+    exp.step(&fan);
+    const auto now = std::chrono::steady_clock::now();
+    const bool by_steps = tc.autosave_steps > 0 && exp.steps_done() % tc.autosave_steps == 0;
+    const bool by_time = tc.autosave_minutes > 0 &&
+                         std::chrono::duration<double>(now - last_save).count() >= 60.0 * tc.autosave_minutes;
+    if ((by_steps || by_time) && !exp.finished()) {
+      save_run_state(*writer, exp);
+      last_save = std::chrono::steady_clock::now();
+    }
+  }
+  exp.save_checkpoints(dir);
+  save_run_state(*writer, exp);  // a finished run can be extended: --resume with a larger train.steps
+  if (stopped) {
+    out << "Stopped after step " << exp.steps_done() << " of " << exp.total_steps() << " (" << fmt(progress.elapsed(), 1)
+        << " s); checkpoints and training state saved. Continue with: qklab-cli train --resume " << dir << "\n";
+    return g_stop.load() ? 130 : 0;
+  }
+  out << "Finished in " << fmt(progress.elapsed(), 1) << " s; run folder " << dir << "\n";
   return 0;
 }
 

@@ -13,7 +13,12 @@ struct TrainOptions {
   std::vector<std::string> overrides;
   bool overwrite = false;
   bool quiet = false;
+  std::string resume_dir;  // continue this run folder from its saved training state
+  std::string init_file;   // every variant starts from this checkpoint (converted where needed)
+  int64_t stop_at = 0;     // stop (saving the state) once this many steps are done; 0 = run to the end
 };
+// Ctrl+C / SIGTERM during cmd_train: finish the step, save checkpoints and state, exit 130.
+void install_stop_signals();
 int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err);
 int cmd_presets(bool as_json, const std::string& dump, std::ostream& out);
 int cmd_forward(const std::string& checkpoint, const std::string& ids_json, const std::string& out_path,

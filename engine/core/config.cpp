@@ -239,6 +239,8 @@ void validate_config(const ExperimentConfig& c, const std::string& source) {
     fail("train.mode", "expected 'fair' or 'book', got '" + t.mode + "'");
   if (t.seeds <= 0) fail("train.seeds", "must be a positive integer");
   if (t.spectra_every < 0) fail("train.spectra_every", "must be >= 0 (0 = off)");
+  if (t.autosave_steps < 0) fail("train.autosave_steps", "must be >= 0 (0 = off)");
+  if (!(t.autosave_minutes >= 0)) fail("train.autosave_minutes", "must be >= 0 (0 = off)");
   if (t.twin_start) {
     if (c.variants.empty() || c.variants[0] != Variant::Standard)
       fail("train.twin_start", "needs 'standard' as the first variant (the merged ones start from it)");

@@ -101,6 +101,8 @@ struct TrainConfig {
   int threads = 1;            // LibTorch intra-op threads
   int blas_threads = 2;       // OpenBLAS threads
   std::string device = "cpu"; // cpu | cuda
+  int autosave_steps = 0;     // write the full training state every N steps (0 = off)
+  double autosave_minutes = 10;  // ... and at least every M minutes of training (0 = off)
 
   template <class V> void visit(V& v) {
     v("batch_size", batch_size); v("steps", steps); v("epochs", epochs); v("lr", lr);
@@ -110,7 +112,7 @@ struct TrainConfig {
     v("seed", seed); v("mode", mode); v("seeds", seeds); v("twin_start", twin_start);
     v("spectra_every", spectra_every); v("track_kl", track_kl);
     v("threads", threads); v("blas_threads", blas_threads);
-    v("device", device);
+    v("device", device); v("autosave_steps", autosave_steps); v("autosave_minutes", autosave_minutes);
   }
 };
 

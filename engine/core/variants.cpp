@@ -56,7 +56,7 @@ int64_t attention_parameters(Variant v, const ModelConfig& m) {
   const int64_t value_and_out = (d * d + bias * d) + (d * d + d);
   switch (v) {
     case Variant::Standard: return 2 * (d * H * qk + bias * H * qk) + value_and_out;
-    case Variant::Merged: return H * d * d + value_and_out;
+    case Variant::Merged: return H * d * d + bias * H * d + value_and_out;  // S and the key bias u
   }
   return 0;
 }

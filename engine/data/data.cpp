@@ -80,6 +80,36 @@ std::optional<Batch> DataLoader::next() {
   return Batch{ds_->inputs.index_select(0, idx), ds_->targets.index_select(0, idx)};
 }
 
+torch::Tensor DataLoader::position() const {
+  std::vector<int64_t> v{pos_, started_, active_, static_cast<int64_t>(order_.size())};
+  v.insert(v.end(), order_.begin(), order_.end());
+  return torch::tensor(v, torch::kInt64);
+}
+
+void DataLoader::set_position(const torch::Tensor& p, const std::string& source) {
+  if (p.scalar_type() != torch::kInt64 || p.dim() != 1 || p.numel() < 4 || p.numel() != 4 + p[3].item<int64_t>())
+    throw Error(source + ": expected a loader position of 4 + N int64 values");
+  auto a = p.accessor<int64_t, 1>();
+  const int64_t n = a[3];
+  if (n != 0 && n != ds_->size())
+    throw Error(source + ": the loader's order has " + std::to_string(n) + " windows, the data has " +
+                std::to_string(ds_->size()) + " (was the corpus or data.max_length changed?)");
+  pos_ = a[0];
+  started_ = a[1] != 0;
+  active_ = a[2] != 0;
+  order_.assign(p.data_ptr<int64_t>() + 4, p.data_ptr<int64_t>() + 4 + n);
+}
+
+torch::Tensor generator_state(at::Generator g) {
+  std::lock_guard<std::mutex> lock(g.mutex());
+  return g.get_state();
+}
+
+void set_generator_state(at::Generator& g, const torch::Tensor& s) {
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_state(s);
+}
+
 std::string read_text_file(const std::string& path) {
   std::string text = read_file_bytes(path, "corpus file (missing or unreadable)");
   if (text.empty()) throw Error(path + ": corpus file is empty");
@@ -200,7 +230,7 @@ namespace {
 class TextSource : public DataSource {
  public:
   TextSource(const TextCorpus& c, int batch_size, at::Generator gen)
-      : train_(c.train, batch_size, /*shuffle=*/true, /*drop_last=*/true, gen),
+      : gen_(gen), train_(c.train, batch_size, /*shuffle=*/true, /*drop_last=*/true, gen),
         val_(c.val, batch_size, /*shuffle=*/false, /*drop_last=*/false, gen) {
     if (train_.num_batches() == 0)
       throw Error("data: the training split has " + std::to_string(c.train->size()) +
@@ -228,12 +258,26 @@ class TextSource : public DataSource {
   }
   int64_t batches_per_epoch() const override { return train_.num_batches(); }
   bool has_accuracy() const override { return false; }
+  std::map<std::string, torch::Tensor> state() const override {
+    // In book mode gen_ is the global generator, whose state the trainer keeps per lane as well.
+    return {{"gen", generator_state(gen_)},
+            {"train", train_.position()},
+            {"in_epoch", torch::tensor({static_cast<int64_t>(in_epoch_)}, torch::kInt64)}};
+  }
+  void set_state(const std::map<std::string, torch::Tensor>& s, const std::string& source) override {
+    for (const char* k : {"gen", "train", "in_epoch"})
+      if (!s.count(k)) throw Error(source + ": the text data's state lacks '" + std::string(k) + "'");
+    set_generator_state(gen_, s.at("gen"));
+    train_.set_position(s.at("train"), source + ": data.train");
+    in_epoch_ = s.at("in_epoch").item<int64_t>() != 0;
+  }
 
  private:
   DataLoader& eval_train_loader() {
     if (!eval_train_) eval_train_ = std::make_unique<DataLoader>(train_);
     return *eval_train_;
   }
+  at::Generator gen_;  // shared with the loaders
   DataLoader train_, val_;
   std::unique_ptr<DataLoader> eval_train_;
   bool in_epoch_ = false;

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ class DataLoader {
   int64_t num_batches() const;  // len(loader)
   void begin();                 // iter(loader): draws the base seed
   std::optional<Batch> next();  // next(it); the first call of a shuffled loader draws its seed
+  // The iteration's position (order, pos, flags), for exact resume; the generator is the owner's.
+  torch::Tensor position() const;                                   // (4 + N,) int64
+  void set_position(const torch::Tensor& p, const std::string& source);
  private:
   std::shared_ptr<const WindowDataset> ds_;
   int batch_size_;
@@ -79,7 +83,15 @@ class DataSource {
   virtual std::vector<Batch> eval_batches(bool val, int max_batches) = 0;
   virtual int64_t batches_per_epoch() const = 0;  // 0 for an endless task stream
   virtual bool has_accuracy() const = 0;          // masked tasks report exact-match accuracy
+  // The stream's position for exact resume: named tensors (generator state, loader order and
+  // position, counters). set_state throws naming `source` and the entry that is missing or wrong.
+  virtual std::map<std::string, torch::Tensor> state() const = 0;
+  virtual void set_state(const std::map<std::string, torch::Tensor>& s, const std::string& source) = 0;
 };
+
+// Generator state <-> tensor (uint8), shared by the data sources and the trainer.
+torch::Tensor generator_state(at::Generator g);
+void set_generator_state(at::Generator& g, const torch::Tensor& s);
 
 std::unique_ptr<DataSource> make_text_source(const TextCorpus& corpus, int batch_size, at::Generator gen);
 

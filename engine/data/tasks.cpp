@@ -194,6 +194,15 @@ class TaskSource : public DataSource {
   }
   int64_t batches_per_epoch() const override { return 0; }
   bool has_accuracy() const override { return true; }
+  std::map<std::string, torch::Tensor> state() const override {
+    return {{"counter", torch::tensor({counter_}, torch::kInt64)}};  // batches are a function of the counter
+  }
+  void set_state(const std::map<std::string, torch::Tensor>& s, const std::string& source) override {
+    auto it = s.find("counter");
+    if (it == s.end() || it->second.numel() != 1 || it->second.scalar_type() != torch::kInt64)
+      throw Error(source + ": the task stream's state lacks its int64 'counter'");
+    counter_ = it->second.item<int64_t>();
+  }
 
  private:
   std::unique_ptr<SyntheticTask> task_;

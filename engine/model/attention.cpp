@@ -101,6 +101,24 @@ void StandardAttentionImpl::set_forms(const torch::Tensor& M) {
   set_factors(svd_factors(M, qk_head_dim, qk_head_dim));
 }
 
+torch::Tensor StandardAttentionImpl::key_bias() const {
+  const int64_t d = W_query->weight.size(1);
+  if (!W_query->bias.defined()) return torch::zeros({n_heads, d}, torch::kFloat64);
+  auto wk = W_key->weight.detach().to(torch::kFloat64).view({n_heads, qk_head_dim, d});  // (H, qk, d)
+  auto bq = W_query->bias.detach().to(torch::kFloat64).view({n_heads, qk_head_dim, 1});  // (H, qk, 1)
+  return torch::matmul(wk.transpose(1, 2), bq).squeeze(-1);                               // (H, d)
+}
+
+void StandardAttentionImpl::set_key_bias(const torch::Tensor& u) {
+  if (!W_query->bias.defined()) return;  // no bias to hold it: the conversion drops u
+  torch::NoGradGuard ng;
+  const int64_t d = W_query->weight.size(1);
+  auto wkT = W_key->weight.detach().to(torch::kFloat64).view({n_heads, qk_head_dim, d}).transpose(1, 2);  // (H, d, qk)
+  auto bq = torch::matmul(torch::linalg_pinv(wkT), u.to(torch::kFloat64).unsqueeze(-1)).squeeze(-1);    // (H, qk)
+  W_query->bias.copy_(bq.reshape({-1}).to(W_query->bias.dtype()));
+  W_key->bias.zero_();  // b_key only adds terms of the query alone: softmax cancels them
+}
+
 void StandardAttentionImpl::set_factors(const std::pair<torch::Tensor, torch::Tensor>& AB) {
   const int64_t d = W_query->weight.size(1);
   const auto& [A, B] = AB;  // (H, d, qk): W_query[h] = A_hᵀ, W_key[h] = B_hᵀ
@@ -119,6 +137,7 @@ MergedAttentionImpl::MergedAttentionImpl(const ModelConfig& cfg)
       torch::nn::init::kaiming_uniform_(S[h], std::sqrt(5.0));
   }
   S = register_parameter("S", S);
+  if (cfg.qkv_bias) key_bias_ = register_parameter("key_bias", torch::zeros({n_heads, d}));
   register_value_path(cfg);
 }
 
@@ -127,6 +146,7 @@ torch::Tensor MergedAttentionImpl::forward(const torch::Tensor& x, torch::Tensor
   // One matmul for all heads: W[k, h·d + j] = S[h, j, k], so (x·W)[.., h·d + j] = (S_h x)_j.
   auto w = S.permute({2, 0, 1}).reshape({d, n_heads * d});                  // (d, H·d)
   auto qt = torch::matmul(x, w).view({B, T, n_heads, d}).transpose(1, 2);   // (B, H, T, d)
+  if (key_bias_.defined()) qt = qt + key_bias_.view({1, n_heads, 1, d});    // S_h x_i + u_h
   auto scores = torch::matmul(qt, x.unsqueeze(1).transpose(2, 3));          // (B, H, T, T)
   auto values = W_value(x).view({B, T, n_heads, head_dim}).transpose(1, 2); // (B, H, T, hd)
   return attend(scores, mask, head_dim, values, dropout, out_proj, weights);
@@ -154,6 +174,18 @@ void MergedAttentionImpl::truncate_forms(int64_t r, const FormSvd* svd) {
   torch::NoGradGuard ng;
   const auto M = svd ? reconstruct(*svd, r) : truncate_dense(bilinear_forms(), r);  // M_h's best rank r
   S.copy_(M.transpose(1, 2).to(S.dtype()));                                           // S_h = M_hᵀ
+  if (r == 0 && key_bias_.defined()) key_bias_.zero_();  // rank 0: no score at all, as for standard
+}
+
+torch::Tensor MergedAttentionImpl::key_bias() const {
+  if (!key_bias_.defined()) return torch::zeros({n_heads, d}, torch::kFloat64);
+  return key_bias_.detach().to(torch::kFloat64);
+}
+
+void MergedAttentionImpl::set_key_bias(const torch::Tensor& u) {
+  if (!key_bias_.defined()) return;
+  torch::NoGradGuard ng;
+  key_bias_.copy_(u.to(key_bias_.dtype()));
 }
 
 void MergedAttentionImpl::set_forms(const torch::Tensor& M) {

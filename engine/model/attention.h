@@ -1,7 +1,8 @@
 // QKLab engine — causal self-attention variants behind one interface.
 //
 //   standard: per head h, scores = (X·W_Q,hᵀ)(X·W_K,hᵀ)ᵀ / √head_dim   (the book's MultiHeadAttention)
-//   merged:   per head h, scores = (X·S_hᵀ)·Xᵀ / √head_dim, S of shape (H, d, d)
+//   merged:   per head h, scores = (X·S_hᵀ + u_h)·Xᵀ / √head_dim, S of shape (H, d, d); the key
+//             bias u (H, d) exists only with qkv_bias (it makes converted GPT-2 heads exact)
 //
 // Weights use nn.Linear layout (out, in): W_query.weight is (H·qk_head_dim, d) and head h owns
 // rows [h·qk, (h+1)·qk). The bilinear form of a standard head is x_iᵀ·M_h·x_j with
@@ -38,6 +39,13 @@ class CausalAttentionImpl : public torch::nn::Module {
   // Every head's form ← M (H, d, d): exactly where the variant can represent M_h, else its best
   // approximation in the variant's family (standard: rank qk_head_dim). Conversions use this.
   virtual void set_forms(const torch::Tensor& M) = 0;
+  // The key-side score bias u_h of every head, (H, d) float64: scores_ij gain u_hᵀ·x_j. With
+  // query/key biases, (W_q x_i + b_q)·(W_k x_j + b_k) = x_iᵀM_h x_j + b_qᵀW_k x_j + (terms of the
+  // query alone, which softmax cancels), so u_h = W_key[h]ᵀ·b_query[h] is all of the biases that
+  // matters. Zeros without qkv_bias. set_key_bias stores u exactly where the variant can (call it
+  // after set_forms); conversions use both.
+  virtual torch::Tensor key_bias() const = 0;
+  virtual void set_key_bias(const torch::Tensor& u) = 0;
 
   // The value path every variant shares (the book's MultiHeadAttention's): W_value, out_proj,
   // dropout on the attention weights, and the causal mask buffer.
@@ -62,6 +70,8 @@ class StandardAttentionImpl : public CausalAttentionImpl {
   FormSvd form_svd() const override;
   void truncate_forms(int64_t r, const FormSvd* svd) override;
   void set_forms(const torch::Tensor& M) override;
+  torch::Tensor key_bias() const override;
+  void set_key_bias(const torch::Tensor& u) override;  // b_query[h] by least squares, b_key = 0
   // M_h = A_h·B_hᵀ with A_h = W_query[h]ᵀ, B_h = W_key[h]ᵀ: (H, d, qk) each.
   std::pair<torch::Tensor, torch::Tensor> factors() const;
   void set_factors(const std::pair<torch::Tensor, torch::Tensor>& AB);  // the inverse of factors()
@@ -83,8 +93,11 @@ class MergedAttentionImpl : public CausalAttentionImpl {
   FormSvd form_svd() const override;
   void truncate_forms(int64_t r, const FormSvd* svd) override;
   void set_forms(const torch::Tensor& M) override;
+  torch::Tensor key_bias() const override;
+  void set_key_bias(const torch::Tensor& u) override;
 
-  torch::Tensor S;  // (H, d, d), nn.Linear(d, d) layout per head
+  torch::Tensor S;         // (H, d, d), nn.Linear(d, d) layout per head
+  torch::Tensor key_bias_;  // (H, d) "key_bias", only with qkv_bias: scores_ij += u_hᵀ x_j
   int n_heads, head_dim, d;
 };
 TORCH_MODULE(MergedAttention);

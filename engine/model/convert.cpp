@@ -16,7 +16,10 @@ GPTModel convert_model(GPTModelImpl& src, Variant to, int qk_head_dim) {
     if (from.contains(p.key()) && from[p.key()].sizes() == p.value().sizes()) p.value().copy_(from[p.key()]);
     else p.value().zero_();  // the target's own query/key weights (set below) and biases (none in the source)
   }
-  for (int l = 0; l < cfg.n_layers; ++l) dst->attention(l).set_forms(src.attention(l).bilinear_forms());
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    dst->attention(l).set_forms(src.attention(l).bilinear_forms());
+    dst->attention(l).set_key_bias(src.attention(l).key_bias());  // after the forms (standard solves for b_query)
+  }
   dst->to(src.parameters().front().device());
   return dst;
 }

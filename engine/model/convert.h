@@ -2,8 +2,9 @@
 // same recipe: a model of the target variant, every shared weight copied, and each layer's
 // per-head forms handed over with set_forms() (attention.h), which stores them exactly where the
 // target can represent them and as the best approximation in its family otherwise.
-//   standard → merged: S_h = W_key[h]ᵀ·W_query[h], exact (the same function up to rounding) when
-//   qkv_bias is off; query/key biases have no place in a merged head and are dropped.
+//   standard → merged: S_h = W_key[h]ᵀ·W_query[h] and, with qkv_bias, the key bias
+//   u_h = W_key[h]ᵀ·b_query[h]: exact (the same function up to rounding); the rest of the query/key
+//   biases only shifts each query's scores by a constant, which softmax cancels.
 //   merged → standard at rank r (qk_head_dim = r): W_query[h] = Σ_r^½·U_rᵀ, W_key[h] = Σ_r^½·V_rᵀ
 //   from M_h = S_hᵀ = U·Σ·Vᵀ: the best rank-r form; at r = d the same function.
 #pragma once

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "error.h"
+
 namespace qk {
 
 AdamW::AdamW(std::vector<torch::Tensor> params, const TrainConfig& cfg)
@@ -12,6 +14,20 @@ AdamW::AdamW(std::vector<torch::Tensor> params, const TrainConfig& cfg)
     exp_avg_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
     exp_avg_sq_.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
   }
+}
+
+void AdamW::set_state(const State& s) {
+  if (s.exp_avg.size() != params_.size() || s.exp_avg_sq.size() != params_.size())
+    throw Error("AdamW state: " + std::to_string(s.exp_avg.size()) + " moments for " +
+                std::to_string(params_.size()) + " parameters");
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (s.exp_avg[i].sizes() != params_[i].sizes() || s.exp_avg_sq[i].sizes() != params_[i].sizes())
+      throw Error("AdamW state: moment " + std::to_string(i) + " does not have its parameter's shape");
+    exp_avg_[i].copy_(s.exp_avg[i]);
+    exp_avg_sq_[i].copy_(s.exp_avg_sq[i]);
+  }
+  step_ = s.step;
 }
 
 void AdamW::zero_grad() {

@@ -16,6 +16,13 @@ class AdamW {
   void zero_grad();                 // grads set to None, as optimizer.zero_grad(set_to_none=True)
   void step(double lr);             // one update with this step's learning rate
   int64_t steps() const { return step_; }
+  // Moments and step count, for exact resume (one entry per parameter, in construction order).
+  struct State {
+    int64_t step = 0;
+    std::vector<torch::Tensor> exp_avg, exp_avg_sq;
+  };
+  State state() const { return {step_, exp_avg_, exp_avg_sq_}; }
+  void set_state(const State& s);  // copies into the existing moments; throws on a count/shape mismatch
 
  private:
   std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_;

@@ -13,6 +13,7 @@
 #include "analysis.h"
 #include "error.h"
 #include "fsutil.h"
+#include "trainer.h"
 
 namespace qk {
 namespace fs = std::filesystem;
@@ -45,6 +46,47 @@ RunWriter::RunWriter(const std::string& dir, bool overwrite) : dir_(dir) {
   if (!overwrite && fs::exists(dir + "/" + run_files::kConfig))
     throw Error(dir + ": already holds a run (config.json); choose another --out or pass --overwrite");
   make_dirs(dir);
+}
+
+RunWriter::RunWriter(const std::string& dir, const LogMarks& m) : dir_(dir) {
+  if (!fs::exists(dir + "/" + run_files::kConfig)) throw Error(dir + ": not a run folder (no config.json)");
+  auto path = [&](const char* name) { return dir + "/" + name; };
+  auto cut = [&](const char* name, int64_t bytes) -> std::string {
+    if (!fs::exists(path(name))) {
+      if (bytes > 0) throw Error(path(name) + ": missing, but the training state counts " + std::to_string(bytes) + " bytes of it");
+      return "";
+    }
+    std::string text = read_file_bytes(path(name), "run log");
+    if (static_cast<int64_t>(text.size()) < bytes)
+      throw Error(path(name) + ": shorter (" + std::to_string(text.size()) + " bytes) than the training state records (" +
+                  std::to_string(bytes) + ")");
+    text.resize(static_cast<size_t>(bytes));
+    write_file_atomic(path(name), text);
+    return text;
+  };
+  if (fs::exists(path(run_files::kMetrics))) rows_ = read_metrics_csv(path(run_files::kMetrics));
+  if (static_cast<int64_t>(rows_.size()) < m.metrics_rows)
+    throw Error(path(run_files::kMetrics) + ": has " + std::to_string(rows_.size()) + " rows, the training state records " +
+                std::to_string(m.metrics_rows));
+  rows_.resize(static_cast<size_t>(m.metrics_rows));
+  write_file_atomic(path(run_files::kMetrics), metrics_csv(rows_));
+  divergence_ = cut(run_files::kDivergence, m.divergence_bytes);
+  samples_ = cut(run_files::kSamples, m.samples_bytes);
+  const std::string spectra = path(run_files::kSpectraHistory);
+  if (fs::exists(spectra)) {
+    if (static_cast<int64_t>(fs::file_size(spectra)) < m.spectra_bytes)
+      throw Error(spectra + ": shorter than the training state records (" + std::to_string(m.spectra_bytes) + " bytes)");
+    fs::resize_file(spectra, static_cast<uintmax_t>(m.spectra_bytes));
+  } else if (m.spectra_bytes > 0) {
+    throw Error(spectra + ": missing, but the training state counts " + std::to_string(m.spectra_bytes) + " bytes of it");
+  }
+  spectra_bytes_ = m.spectra_bytes;
+  spectra_started_ = spectra_bytes_ > 0;
+}
+
+LogMarks RunWriter::marks() const {
+  return {static_cast<int64_t>(rows_.size()), static_cast<int64_t>(divergence_.size()), spectra_bytes_,
+          static_cast<int64_t>(samples_.size())};
 }
 
 void RunWriter::write_config(const ExperimentConfig& cfg) {
@@ -80,6 +122,67 @@ void RunWriter::on_spectra(const SpectraRecord& s) {
   if (spectra_started_) text.erase(0, text.find('\n') + 1);
   spectra_started_ = true;
   out << text;
+  out.flush();
+  if (!out) throw Error(path + ": cannot write");
+  spectra_bytes_ += static_cast<int64_t>(text.size());
+}
+
+namespace {
+
+std::string state_dir(const std::string& dir, const char* suffix = "") {
+  return dir + "/" + run_files::kState + suffix;
+}
+
+// The folder holding the newest complete state: state/, or state.old/ when a save was cut off
+// between its two renames.
+std::string complete_state(const std::string& dir) {
+  for (const char* suffix : {"", ".old"})
+    if (fs::exists(state_dir(dir, suffix) + "/state.json")) return state_dir(dir, suffix);
+  return "";
+}
+
+}  // namespace
+
+void save_run_state(const RunWriter& writer, const Experiment& exp) {
+  const std::string dir = writer.dir();
+  const std::string partial = state_dir(dir, ".partial"), cur = state_dir(dir), old = state_dir(dir, ".old");
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  const LogMarks m = writer.marks();
+  exp.save_state(partial, {{"metrics_rows", m.metrics_rows},
+                           {"divergence_bytes", m.divergence_bytes},
+                           {"spectra_bytes", m.spectra_bytes},
+                           {"samples_bytes", m.samples_bytes}});
+  fs::remove_all(old, ec);
+  if (fs::exists(cur)) fs::rename(cur, old);
+  fs::rename(partial, cur);
+  fs::remove_all(old, ec);
+}
+
+bool has_run_state(const std::string& dir) { return !complete_state(dir).empty(); }
+
+int64_t run_state_step(const std::string& dir) {
+  const std::string s = complete_state(dir);
+  if (s.empty()) return -1;
+  try {
+    return nlohmann::json::parse(read_file_bytes(s + "/state.json", "training state")).value("step", int64_t{-1});
+  } catch (const nlohmann::json::exception&) {
+    return -1;
+  }
+}
+
+LogMarks load_run_state(const std::string& dir, Experiment& exp) {
+  const std::string s = complete_state(dir);
+  if (s.empty())
+    throw Error(dir + ": no training state to resume from (state/state.json); it is written when a run stops, "
+                "finishes, pauses in the GUI, and every train.autosave_steps steps / train.autosave_minutes minutes");
+  const nlohmann::json note = exp.load_state(s);
+  auto get = [&](const char* k) -> int64_t {
+    if (!note.contains(k) || !note[k].is_number_integer() || note[k].get<int64_t>() < 0)
+      throw Error(s + "/state.json: note." + k + ": expected a non-negative integer");
+    return note[k].get<int64_t>();
+  };
+  return {get("metrics_rows"), get("divergence_bytes"), get("spectra_bytes"), get("samples_bytes")};
 }
 
 std::string sample_line(const SampleRecord& s) {

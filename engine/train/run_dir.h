@@ -6,6 +6,8 @@
 //   samples.txt      greedy samples at epoch ends (text data)
 //   tokenizer.json   the tokenizer (text data)
 //   <variant>.safetensors, or <variant>-seed<N>.safetensors when train.seeds > 1
+//   state/           the full training state for exact resume (train_state.cpp), replaced whole:
+//                    written as state.partial/, then renamed over state/ (state.old/ in between)
 // Every file is written atomically (temporary file + rename), except the append-only spectra log.
 #pragma once
 #include <string>
@@ -23,6 +25,7 @@ constexpr const char* kDivergence = "divergence.csv";
 constexpr const char* kSpectraHistory = "spectra_history.csv";
 constexpr const char* kSamples = "samples.txt";
 constexpr const char* kTokenizer = "tokenizer.json";
+constexpr const char* kState = "state";
 }  // namespace run_files
 
 // The checkpoint file name of one lane: "<variant>.safetensors", or "<variant>-seed<N>.safetensors"
@@ -37,10 +40,21 @@ struct RunCheckpoint {
 // Every checkpoint the run's config names that exists, in config order (variant-major, then seed).
 std::vector<RunCheckpoint> find_checkpoints(const std::string& dir, const ExperimentConfig& cfg);
 
+// How far the run folder's logs had got when a training state was saved: on resume every log is
+// cut back to this, so rows written after the state (before a crash or a stop) are not doubled.
+struct LogMarks {
+  int64_t metrics_rows = 0, divergence_bytes = 0, spectra_bytes = 0, samples_bytes = 0;
+};
+
+class Experiment;
+
 class RunWriter : public TrainerObserver {
  public:
   // Creates `dir`; refuses a folder that already holds a run unless overwrite is set.
   RunWriter(const std::string& dir, bool overwrite);
+  // Continues the run in `dir`: the logs are cut back to `marks` and then appended to.
+  RunWriter(const std::string& dir, const LogMarks& marks);
+  LogMarks marks() const;
   void write_config(const ExperimentConfig& cfg);
   void write_text(const std::string& name, const std::string& text);
   void on_eval(const EvalRecord& r) override;
@@ -54,7 +68,17 @@ class RunWriter : public TrainerObserver {
   std::vector<EvalRecord> rows_;
   std::string samples_, divergence_;
   bool spectra_started_ = false;
+  int64_t spectra_bytes_ = 0;
 };
+
+// Writes the experiment's full training state into dir/state, replacing an earlier one whole.
+void save_run_state(const RunWriter& writer, const Experiment& exp);
+// Restores the newest complete state of the run folder `dir` into `exp` (built from the run's
+// config); returns the log marks to resume the writer with. Throws naming the folder when there
+// is none ("train.autosave_* or a stop writes one").
+LogMarks load_run_state(const std::string& dir, Experiment& exp);
+bool has_run_state(const std::string& dir);
+int64_t run_state_step(const std::string& dir);  // steps the saved state has done; -1 without one
 
 // Everything a run folder holds, read back (for replay, analysis and reports).
 struct RunContents {

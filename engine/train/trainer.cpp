@@ -1,5 +1,7 @@
 // QKLab engine — the paired trainer (see trainer.h).
 #include "trainer.h"
+#include "trainer_impl.h"
+
 #include "attention.h"
 #include "run_dir.h"
 
@@ -12,6 +14,7 @@
 
 #include "analysis.h"
 #include "checkpoint.h"
+#include "convert.h"
 #include "data.h"
 #include "error.h"
 #include "model.h"
@@ -51,98 +54,6 @@ void configure_threads(int torch_threads, int blas_threads) {
   if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     fn(blas_threads);
 }
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// The global CPU generator's state, swapped in and out per lane.
-torch::Tensor get_rng_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return gen.get_state();
-}
-void set_rng_state(const torch::Tensor& s) {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(s);
-}
-
-struct Lane {
-  Variant variant;
-  int seed = 0;
-  int first = 0;  // lane of the first variant with the same seed (KL reference)
-  GPTModel model{nullptr};
-  std::unique_ptr<AdamW> opt;
-  std::unique_ptr<DataSource> data;
-  torch::Tensor rng_state;
-  int64_t tokens_seen = 0;
-  double seconds = 0;
-  bool evaluated_last = false;
-};
-
-}  // namespace
-
-struct Experiment::Impl {
-  ExperimentConfig cfg;
-  std::shared_ptr<TextCorpus> corpus;
-  std::vector<Lane> lanes;
-  std::vector<Batch> probe;       // fixed validation batches for analyses
-  std::vector<Batch> kl_batches;  // the probe batches when KL is tracked
-  int64_t total = 0, done = 0;
-  torch::Device device{torch::kCPU};
-
-  // Runs `f` with lane l's generator state installed, saving it afterwards.
-  template <class F> auto with_lane_rng(Lane& l, F&& f) {
-    set_rng_state(l.rng_state);
-    struct Save {
-      Lane& l;
-      ~Save() { l.rng_state = get_rng_state(); }
-    } save{l};
-    return f();
-  }
-
-  torch::Tensor loss_of(Lane& l, const Batch& b, torch::Tensor* logits_out = nullptr) {
-    auto inputs = b.inputs.to(device), targets = b.targets.to(device);
-    auto logits = l.model->forward(inputs);  // (B, T, V)
-    if (logits_out) *logits_out = logits;
-    return torch::nn::functional::cross_entropy(logits.flatten(0, 1), targets.flatten());
-  }
-
-  EvalRecord evaluate(int i, int max_batches) {
-    Lane& l = lanes[i];
-    EvalRecord r;
-    r.lane = i;
-    r.variant = variant_name(l.variant);
-    r.seed = l.seed;
-    r.step = done - 1;
-    r.tokens_seen = l.tokens_seen;
-    // Train split first, then validation, as the book's evaluate_model (the loaders' draws).
-    auto train_batches = l.data->eval_batches(false, max_batches);
-    auto tr = evaluate_batches(*l.model, train_batches, l.data->has_accuracy());
-    auto val_batches = l.data->eval_batches(true, max_batches);
-    auto va = evaluate_batches(*l.model, val_batches, l.data->has_accuracy());
-    r.train_loss = tr.loss;
-    r.val_loss = va.loss;
-    r.train_acc = tr.acc;
-    r.val_acc = va.acc;
-    r.wall_time_s = l.seconds;
-    return r;
-  }
-
-  void report_spectra(int i, int64_t step, TrainerObserver* obs) {
-    Lane& l = lanes[i];
-    SpectraRecord rec{i, variant_name(l.variant), l.seed, step, {}};
-    for (auto& hs : model_spectra(*l.model))
-      rec.heads.push_back({hs.layer, hs.head, hs.sigma, hs.metrics.effective_rank});
-    obs->on_spectra(rec);
-  }
-
-  std::string generate(Lane& l, const std::string& prompt, int max_new) {
-    if (!corpus) return "";
-    return corpus->tokenizer->decode(generate_ids(*l.model, corpus->tokenizer->encode(prompt), max_new));
-  }
-};
 
 Experiment::Experiment(const ExperimentConfig& input,
                        const std::function<void(const std::string&, int64_t, int64_t)>& progress)
@@ -311,6 +222,20 @@ std::vector<DivergenceRecord> Experiment::divergence_now() {
                    mean_kl(*f.model, *l.model, I.kl_batches)});
   }
   return out;
+}
+
+void Experiment::set_initial_weights(GPTModelImpl& src, const std::string& source) {
+  auto& I = *impl_;
+  if (I.done > 0) throw Error(source + ": initial weights can only be set before the first step");
+  for (auto& l : I.lanes) {
+    GPTModel from = l.variant == src.variant() && l.model->config().effective_qk_head_dim() == src.config().effective_qk_head_dim()
+                        ? GPTModel(std::dynamic_pointer_cast<GPTModelImpl>(src.shared_from_this()))
+                        : convert_model(src, l.variant, I.cfg.model.qk_head_dim);
+    std::map<std::string, torch::Tensor> w;
+    for (const auto& p : from->named_parameters()) w[p.key()] = p.value().detach();
+    load_weights(l.model, w, source);
+    l.model->to(I.device);
+  }
 }
 
 void Experiment::run(TrainerObserver* obs, const std::atomic<bool>* stop) {

@@ -56,6 +56,19 @@ class Experiment {
   void step(TrainerObserver* obs);
   // Steps until finished or *stop becomes true.
   void run(TrainerObserver* obs, const std::atomic<bool>* stop);
+  // Every lane starts from `src` instead of its random initialisation (before the first step): the
+  // same variant copied, another one converted (convert.h; standard → merged exactly). `source`
+  // names the file in errors (a shape that does not fit names the tensor and both shapes).
+  void set_initial_weights(GPTModelImpl& src, const std::string& source);
+  // Exact resume. save_state writes the full training state into the folder `dir` (created, files
+  // written in place; the run folder's save_run_state makes the whole folder atomic): per lane its
+  // weights, AdamW moments and step, its generator state (global stream: dropout and, in book
+  // mode, data order), its data stream's position and generator, tokens seen and wall time; and
+  // state.json with the step count and `note` (the run folder's log lengths). load_state restores
+  // it into an experiment built from the same config (train.steps/epochs may differ) and returns
+  // the note; it throws naming the file and what does not match.
+  void save_state(const std::string& dir, const nlohmann::json& note) const;
+  nlohmann::json load_state(const std::string& dir);
   // Writes every lane's checkpoint into the run folder `dir` (names: run_dir.h).
   void save_checkpoints(const std::string& dir) const;
   std::string tokenizer_json() const;
