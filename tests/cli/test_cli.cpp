@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_run.h"
 #include "helpers.h"
 #include "checkpoint.h"
 #include "run_dir.h"
@@ -15,25 +16,8 @@
 
 using Catch::Matchers::Contains;
 
-namespace {
-struct Result {
-  int code;
-  std::string out, err;
-};
-Result cli(const std::string& args, const std::string& dir) {
-  const std::string o = dir + "/stdout.txt", e = dir + "/stderr.txt";
-  std::string cmd = std::string(QKLAB_CLI) + " " + args + " > " + o + " 2> " + e;
-  int rc = std::system(cmd.c_str());
-  auto slurp = [](const std::string& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  return {WEXITSTATUS(rc), slurp(o), slurp(e)};
-}
-bool exists(const std::string& p) { return std::filesystem::exists(p); }
-}  // namespace
+using qkt::cli;
+using qkt::exists;
 
 TEST_CASE("cli: train, forward, convert end to end", "[cli]") {
   auto dir = qkt::temp_dir("cli");
@@ -167,12 +151,7 @@ TEST_CASE("cli: tokenize and bpe-train", "[cli][tokenizers]") {
 }
 
 namespace {
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using qkt::slurp;
 int csv_rows(const std::string& path) {  // data rows (lines after the header)
   std::ifstream in(path);
   int n = -1;

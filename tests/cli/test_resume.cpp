@@ -1,0 +1,136 @@
+// QKLab tests — exact resume: a run stopped (or killed) and resumed with `train --resume` writes
+// the same metrics, KL and spectra logs as one that ran through, in fair mode (task and text) and
+// in book mode (dropout, random-draw data order, stopped mid-epoch); bad resumes exit 2.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cli_run.h"
+#include "helpers.h"
+#include "run_dir.h"
+#include "safetensors.h"
+
+using Catch::Matchers::Contains;
+using qkt::cli;
+
+namespace {
+
+// metrics.csv without its wall_time_s column (measured time: the one column that may differ).
+std::string metrics_without_time(const std::string& run) {
+  std::istringstream in(qkt::slurp(run + "/metrics.csv"));
+  std::string line, out;
+  while (std::getline(in, line)) {
+    auto cells = qk::split_csv_line(line);
+    REQUIRE(cells.size() == 9);
+    cells.erase(cells.begin() + 2);
+    for (const auto& c : cells) out += c + ",";
+    out += "\n";
+  }
+  return out;
+}
+
+// Trains `args` straight through into A and, into B, stopped at `stop` then resumed; compares.
+void check_resume_equivalence(const std::string& args, int stop, const std::string& tag) {
+  auto dir = qkt::temp_dir(tag);
+  auto a = cli("train " + args + " --quiet --out " + dir + "/a", dir);
+  INFO(a.out << a.err);
+  REQUIRE(a.code == 0);
+  auto b1 = cli("train " + args + " --quiet --stop-at " + std::to_string(stop) + " --out " + dir + "/b", dir);
+  INFO(b1.out << b1.err);
+  REQUIRE(b1.code == 0);
+  CHECK_THAT(b1.out, Contains("Stopped after step " + std::to_string(stop)) && Contains("train --resume"));
+  CHECK(qk::run_state_step(dir + "/b") == stop);
+  const auto partial_rows = qk::read_metrics_csv(dir + "/b/metrics.csv").size();
+  auto b2 = cli("train --resume " + dir + "/b --quiet", dir);
+  INFO(b2.out << b2.err);
+  REQUIRE(b2.code == 0);
+  CHECK_THAT(b2.out, Contains("resumed after step " + std::to_string(stop)));
+  const auto ma = metrics_without_time(dir + "/a"), mb = metrics_without_time(dir + "/b");
+  CHECK(qk::read_metrics_csv(dir + "/b/metrics.csv").size() > partial_rows);
+  CHECK(ma == mb);
+  for (const char* f : {"divergence.csv", "spectra_history.csv", "samples.txt"}) {
+    INFO(f);
+    CHECK(qkt::exists(dir + "/a/" + f) == qkt::exists(dir + "/b/" + f));
+    CHECK(qkt::slurp(dir + "/a/" + f) == qkt::slurp(dir + "/b/" + f));
+  }
+  // The final checkpoints hold the same weights, bit for bit (their metadata names the folder).
+  const auto wa = qk::load_safetensors(dir + "/a/standard.safetensors"), wb = qk::load_safetensors(dir + "/b/standard.safetensors");
+  REQUIRE(wa.tensors.size() == wb.tensors.size());
+  for (size_t i = 0; i < wa.tensors.size(); ++i) {
+    INFO(wa.tensors[i].first);
+    CHECK(torch::equal(wa.tensors[i].second, wb.tensors[i].second));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("resume: stopped and resumed equals straight through (fair mode, task)", "[resume]") {
+  check_resume_equivalence("--preset default --set train.steps=90 --set train.eval_every=20 --set train.spectra_every=30 "
+                           "--set model.drop_rate=0.1 --set train.cosine=true --set train.warmup_steps=10",
+                           47, "resume-task");
+}
+
+TEST_CASE("resume: stopped and resumed equals straight through (text, fair and book mode)", "[resume][data]") {
+  QKT_DATA_DIR_OR_SKIP(dd);
+  const std::string text = "--preset book-ch5-small --set data.path=" + dd + "/the-verdict.txt --set train.epochs=2 "
+                           "--set model.n_layers=1 --set model.emb_dim=64 --set model.context_length=64 "
+                           "--set data.max_length=64 --set model.drop_rate=0.1";
+  SECTION("book mode, stopped mid-epoch") { check_resume_equivalence(text, 5, "resume-book"); }
+  SECTION("book mode, stopped at an epoch's end") { check_resume_equivalence(text, 9, "resume-book-epoch"); }
+  SECTION("fair mode") { check_resume_equivalence(text + " --set train.mode=fair", 13, "resume-fair"); }
+}
+
+TEST_CASE("resume: a run killed after an autosave resumes from it; logs written after it are cut back", "[resume]") {
+  auto dir = qkt::temp_dir("resume-kill");
+  const std::string args = "--preset default --set train.eval_every=10 --set train.spectra_every=10 --quiet";
+  auto a = cli("train " + args + " --set train.steps=160 --out " + dir + "/a", dir);
+  REQUIRE(a.code == 0);
+  // B runs "forever" with an autosave every 40 steps and is killed -9 once a state past step 80 exists.
+  const std::string cmd = std::string(QKLAB_CLI) + " train " + args + " --set train.steps=100000 " +
+                          "--set train.autosave_steps=40 --out " + dir + "/b > /dev/null 2>&1 & echo $!";
+  FILE* p = popen(cmd.c_str(), "r");
+  int pid = 0;
+  REQUIRE(fscanf(p, "%d", &pid) == 1);
+  pclose(p);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (qk::run_state_step(dir + "/b") < 80 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // it trains on past the state
+  kill(pid, SIGKILL);
+  const int64_t at = qk::run_state_step(dir + "/b");
+  REQUIRE(at >= 80);
+  CHECK(at % 40 == 0);
+  auto b = cli("train --resume " + dir + "/b --set train.steps=160", dir);
+  INFO(b.out << b.err);
+  REQUIRE(b.code == 0);
+  CHECK(metrics_without_time(dir + "/a") == metrics_without_time(dir + "/b"));
+  CHECK(qkt::slurp(dir + "/a/spectra_history.csv") == qkt::slurp(dir + "/b/spectra_history.csv"));
+  CHECK(qkt::slurp(dir + "/a/divergence.csv") == qkt::slurp(dir + "/b/divergence.csv"));
+}
+
+TEST_CASE("resume: bad resumes exit 2 with one line and change nothing", "[resume]") {
+  auto dir = qkt::temp_dir("resume-bad");
+  auto r = cli("train --preset default --set train.steps=20 --quiet --stop-at 10 --out " + dir + "/run", dir);
+  REQUIRE(r.code == 0);
+  const std::string metrics = qkt::slurp(dir + "/run/metrics.csv");
+  auto expect_error = [&](const std::string& args, const std::string& needle) {
+    auto e = cli(args, dir);
+    INFO(args << "\n" << e.out << e.err);
+    CHECK(e.code == 2);
+    CHECK_THAT(e.err, Contains(needle));
+    CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
+    CHECK(qkt::slurp(dir + "/run/metrics.csv") == metrics);
+  };
+  expect_error("train --resume " + dir + "/run --set model.n_layers=3", "--set model.n_layers: a resumed run keeps what it trains");
+  expect_error("train --resume " + dir + "/run --preset default", "--resume continues the run's own config.json");
+  expect_error("train --resume " + dir + "/nothing", "nothing: not a run folder");
+  std::filesystem::create_directories(dir + "/empty");
+  std::filesystem::copy_file(dir + "/run/config.json", dir + "/empty/config.json");
+  expect_error("train --resume " + dir + "/empty", "no training state to resume from");
+  std::ofstream(dir + "/run/state/state.json") << "{ broken";
+  expect_error("train --resume " + dir + "/run", "state.json: malformed JSON");
+}
