@@ -85,6 +85,20 @@ int main(int argc, char** argv) {
   conv->add_option("input", cin, "checkpoint to convert")->required();
   conv->add_option("output", cout_path, "merged checkpoint to write")->required();
 
+  std::string imp_from, imp_in, imp_out;
+  std::vector<std::string> imp_set;
+  auto* imp = app.add_subcommand("import", "a Hugging Face GPT-2 model.safetensors or the book's .pth -> QKLab checkpoint");
+  imp->add_option("--from", imp_from, "hf-gpt2 | pth")->required();
+  imp->add_option("--set", imp_set, "what a .pth does not record, e.g. --set model.n_heads=12")->take_all();
+  imp->add_option("input", imp_in, "model.safetensors (config.json beside it) or model.pth")->required();
+  imp->add_option("output", imp_out, "QKLab checkpoint to write (.safetensors)")->required();
+
+  std::string exp_to, exp_in, exp_out;
+  auto* exq = app.add_subcommand("export", "a checkpoint -> Hugging Face GPT-2 / the book's .pth; a run's metrics -> TensorBoard CSVs");
+  exq->add_option("--to", exp_to, "hf-gpt2 | pth | tensorboard-csv")->required();
+  exq->add_option("input", exp_in, "checkpoint (.safetensors), or a run folder for tensorboard-csv")->required();
+  exq->add_option("output", exp_out, "folder (hf-gpt2, tensorboard-csv) or .pth file")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -97,6 +111,8 @@ int main(int argc, char** argv) {
     }
     if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
     if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
+    if (*imp) return qk::cmd_import(imp_from, imp_in, imp_out, imp_set, std::cout);
+    if (*exq) return qk::cmd_export(exp_to, exp_in, exp_out, std::cout);
     if (*conv) return qk::cmd_convert(to, cin, cout_path, conv_rank, std::cout);
     if (*ana) return qk::cmd_analyze(aopt, std::cout, std::cerr);
 #ifdef QKLAB_WITH_REPORT

@@ -33,4 +33,11 @@ int cmd_bpe_train(const std::string& text_file, int vocab_size, const std::strin
 int cmd_convert(const std::string& to, const std::string& in, const std::string& out_path, int rank,
                 std::ostream& out);
 
+// --from hf-gpt2 (model.safetensors with config.json beside it) | pth (the book's state_dict;
+// `overrides` supply model.n_heads and what else the file does not record) -> a QKLab checkpoint.
+int cmd_import(const std::string& from, const std::string& in, const std::string& out_path,
+               const std::vector<std::string>& overrides, std::ostream& out);
+// --to hf-gpt2 (IN checkpoint -> OUT folder) | pth (-> OUT file) | tensorboard-csv (IN run folder -> OUT folder).
+int cmd_export(const std::string& to, const std::string& in, const std::string& out_path, std::ostream& out);
+
 }  // namespace qk

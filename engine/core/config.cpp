@@ -172,7 +172,7 @@ void apply_override(ExperimentConfig& c, const std::string& assignment) {
   c = config_from_json(j, "--set " + key);
 }
 
-void validate_config(const ExperimentConfig& c, const std::string& source) {
+void validate_config(const ExperimentConfig& c, const std::string& source, bool need_data) {
   auto fail = [&](const std::string& key, const std::string& what) {
     throw Error(source + ": " + key + ": " + what);
   };
@@ -196,7 +196,7 @@ void validate_config(const ExperimentConfig& c, const std::string& source) {
     fail("data.kind", "expected one of " + known + ", got '" + d.kind + "'");
   }
   if (d.kind == "text") {
-    if (d.path.empty()) fail("data.path", "a text corpus needs a file path");
+    if (d.path.empty() && need_data) fail("data.path", "a text corpus needs a file path");
     try {
       parse_tokenizer_spec(d.tokenizer, "data.tokenizer");
     } catch (const Error&) {

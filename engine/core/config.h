@@ -131,7 +131,8 @@ ExperimentConfig load_config_file(const std::string& path);
 // Applies "section.key=value" (value parsed as JSON, or as a bare string if that fails).
 void apply_override(ExperimentConfig& c, const std::string& assignment);
 // Checks sizes and combinations; throws qk::Error naming `source` and the key.
-void validate_config(const ExperimentConfig& c, const std::string& source);
+// need_data = false: a model's config (checkpoint, import) may name no corpus for its text data.
+void validate_config(const ExperimentConfig& c, const std::string& source, bool need_data = true);
 // Every dotted key with its current value as text (GUI forms, docs).
 std::vector<std::pair<std::string, std::string>> config_keys(const ExperimentConfig& c);
 

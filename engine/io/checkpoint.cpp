@@ -66,7 +66,7 @@ LoadedModel load_model(const std::string& path) {
   }
   if (lm.config.model.vocab_size <= 0)
     throw Error(path + ": qklab.config: model.vocab_size must be resolved (> 0)");
-  validate_config(lm.config, path + " (qklab.config)");
+  validate_config(lm.config, path + " (qklab.config)", /*need_data=*/false);
   auto tk = f.metadata.find("qklab.tokenizer");
   if (tk != f.metadata.end()) lm.tokenizer_json = tk->second;
   auto st = f.metadata.find("qklab.step");

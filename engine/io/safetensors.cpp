@@ -1,6 +1,13 @@
 // QKLab engine — safetensors reader/writer.
 #include "safetensors.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -55,50 +62,160 @@ void save_safetensors(const std::string& path, const TensorFile& f) {
   write_file_atomic(path, out);
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i] (1-4), or 0 if the bytes there are not one.
+size_t utf8_len_at(const std::string& s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  return len;
+}
+
+// A read-only memory map of a whole file (large checkpoints are not read into memory twice).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDONLY);
+    if (fd_ < 0) throw Error(path + ": cannot open safetensors file (missing or unreadable)");
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw Error(path + ": not a regular file");
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd_);
+        throw Error(path + ": cannot map the file into memory");
+      }
+      data_ = static_cast<const char*>(p);
+    }
+  }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  int fd_ = -1;
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace
+
+std::string escape_name(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const size_t len = utf8_len_at(s, i);
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+      ++i;
+    } else {
+      out.append(s, i, len);
+      i += len;
+    }
+  }
+  return out;
+}
+
 TensorFile load_safetensors(const std::string& path) {
-  const std::string data = read_file_bytes(path, "safetensors file");
+  MappedFile map(path);
   auto bad = [&](const std::string& what) { return Error(path + ": not a valid safetensors file: " + what); };
-  if (data.size() < 8) throw bad("shorter than the 8-byte header length");
+  if (map.size() < 8) throw bad("shorter than the 8-byte header length");
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(data[i])) << (8 * i);
-  if (n > data.size() - 8) throw bad("header length " + std::to_string(n) + " exceeds the file size");
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(map.data()[i])) << (8 * i);
+  if (n > kMaxHeaderBytes) throw bad("header length " + std::to_string(n) + " exceeds the limit of 100 MB");
+  if (n > map.size() - 8) throw bad("header length " + std::to_string(n) + " exceeds the file size");
+  const std::string hs(map.data() + 8, n);
+  for (size_t i = 0; i < hs.size();) {  // the header must be UTF-8: name the offset, never the bytes
+    const size_t len = utf8_len_at(hs, i);
+    if (len == 0) throw bad("the JSON header is not valid UTF-8 (byte " + std::to_string(8 + i) + " of the file)");
+    i += len;
+  }
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(data.substr(8, n));
+    header = nlohmann::json::parse(hs);
   } catch (const nlohmann::json::parse_error& e) {
-    throw bad(std::string("malformed JSON header: ") + e.what());
+    throw bad("malformed JSON header (at header byte " + std::to_string(e.byte) + ")");
   }
   if (!header.is_object()) throw bad("header is not a JSON object");
-  const size_t base = 8 + n, avail = data.size() - base;
+  const size_t base = 8 + n, avail = map.size() - base;
   TensorFile f;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  std::vector<std::string> range_names;
   for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string name = escape_name(it.key());
     if (it.key() == "__metadata__") {
       if (!it->is_object()) throw bad("__metadata__ must be an object of strings");
       for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) throw bad("__metadata__." + m.key() + " must be a string");
+        if (!m->is_string()) throw bad("__metadata__." + escape_name(m.key()) + " must be a string");
         f.metadata[m.key()] = m->get<std::string>();
       }
       continue;
     }
     const auto& e = *it;
     if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
-      throw bad("tensor '" + it.key() + "' needs dtype, shape and data_offsets");
-    std::string dt = e["dtype"].get<std::string>();
+      throw bad("tensor '" + name + "' needs dtype, shape and data_offsets");
+    if (!e["dtype"].is_string()) throw bad("tensor '" + name + "': dtype must be a string");
+    const std::string dt = e["dtype"].get<std::string>();
     torch::Dtype dtype{};
     bool found = false;
-    for (auto& d : kDtypes) if (dt == d.name) { dtype = d.dtype; found = true; }
-    if (!found) throw bad("tensor '" + it.key() + "': unsupported dtype " + dt);
-    std::vector<int64_t> shape = e["shape"].get<std::vector<int64_t>>();
-    auto offs = e["data_offsets"].get<std::vector<uint64_t>>();
-    if (offs.size() != 2 || offs[0] > offs[1] || offs[1] > avail)
-      throw bad("tensor '" + it.key() + "': data_offsets out of range");
+    for (auto& d : kDtypes)
+      if (dt == d.name) {
+        dtype = d.dtype;
+        found = true;
+      }
+    if (!found)
+      throw bad("tensor '" + name + "': unsupported dtype '" + escape_name(dt) +
+                "' (F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+    if (!e["shape"].is_array()) throw bad("tensor '" + name + "': shape must be a list of sizes");
+    std::vector<int64_t> shape;
+    uint64_t count = 1;
+    for (const auto& s : e["shape"]) {
+      if (!s.is_number_unsigned()) throw bad("tensor '" + name + "': shape must hold non-negative integers, got " + e["shape"].dump());
+      const uint64_t k = s.get<uint64_t>();
+      if (k > (uint64_t{1} << 40) || (k != 0 && count > (uint64_t{1} << 50) / k)) throw bad("tensor '" + name + "': shape too large");
+      count *= k;
+      shape.push_back(static_cast<int64_t>(k));
+    }
+    const auto& o = e["data_offsets"];
+    if (!o.is_array() || o.size() != 2 || !o[0].is_number_unsigned() || !o[1].is_number_unsigned())
+      throw bad("tensor '" + name + "': data_offsets must be two non-negative integers [begin, end]");
+    const uint64_t b = o[0].get<uint64_t>(), en = o[1].get<uint64_t>();
+    if (b > en || en > avail)
+      throw bad("tensor '" + name + "': data_offsets [" + std::to_string(b) + ", " + std::to_string(en) +
+                "] lie outside the " + std::to_string(avail) + " data bytes");
+    const uint64_t bytes = count * static_cast<uint64_t>(c10::elementSize(dtype));
+    if (bytes != en - b)
+      throw bad("tensor '" + name + "': shape and dtype need " + std::to_string(bytes) + " bytes, data_offsets give " +
+                std::to_string(en - b));
     auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-    const size_t bytes = t.numel() * t.element_size();
-    if (bytes != offs[1] - offs[0])
-      throw bad("tensor '" + it.key() + "': shape and dtype need " + std::to_string(bytes) +
-                " bytes, data_offsets give " + std::to_string(offs[1] - offs[0]));
-    std::memcpy(t.data_ptr(), data.data() + base + offs[0], bytes);
+    if (bytes > 0) std::memcpy(t.data_ptr(), map.data() + base + b, bytes);
+    ranges.emplace_back(b, en);
+    range_names.push_back(name);
     f.tensors.emplace_back(it.key(), t);
+  }
+  // Ranges must not overlap: two tensors sharing bytes is a corrupt or crafted file.
+  std::vector<size_t> order(ranges.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
+  for (size_t k = 1; k < order.size(); ++k) {
+    const auto& prev = ranges[order[k - 1]];
+    const auto& cur = ranges[order[k]];
+    if (cur.first < prev.second && cur.first != cur.second)
+      throw bad("tensors '" + range_names[order[k - 1]] + "' and '" + range_names[order[k]] + "' overlap in the data");
   }
   return f;
 }

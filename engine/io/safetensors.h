@@ -17,6 +17,13 @@ struct TensorFile {
 };
 
 void save_safetensors(const std::string& path, const TensorFile& f);  // atomic
-TensorFile load_safetensors(const std::string& path);  // throws qk::Error naming file and field
+// Validates before it trusts: header length <= 100 MB and inside the file, UTF-8 JSON object,
+// known dtype, non-negative shape whose size x dtype equals the byte range, ranges inside the
+// data and not overlapping. The file is memory-mapped, not read whole. Errors name the file and the
+// field; names are shown escaped (escape_name), never as raw bytes.
+TensorFile load_safetensors(const std::string& path);
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// Invalid UTF-8 and control bytes as \xNN, the rest as is: safe to print in a one-line message.
+std::string escape_name(const std::string& s);
 
 }  // namespace qk
