@@ -124,6 +124,19 @@ def write(out):
         json.dump(cfg, open(os.path.join(out, name, "config.json"), "w"), indent=2)
         with torch.no_grad():
             expected[name] = hf_forward(sd, cfg, ids)
+    # A GPT-2-vocabulary model (tiny otherwise), for the tokenizer that comes along with the files.
+    big = dict(HF, vocab_size=50257, n_embd=8, n_head=2, n_layer=1)
+    g2, d = torch.Generator().manual_seed(9), 8
+    sd = {"wte.weight": torch.randn(50257, d, generator=g2) * 0.1, "wpe.weight": torch.randn(16, d, generator=g2) * 0.1,
+          "ln_f.weight": torch.ones(d), "ln_f.bias": torch.zeros(d)}
+    for w, shape in (("ln_1.weight", (d,)), ("ln_1.bias", (d,)), ("attn.c_attn.weight", (d, 3 * d)),
+                     ("attn.c_attn.bias", (3 * d,)), ("attn.c_proj.weight", (d, d)), ("attn.c_proj.bias", (d,)),
+                     ("ln_2.weight", (d,)), ("ln_2.bias", (d,)), ("mlp.c_fc.weight", (d, 4 * d)),
+                     ("mlp.c_fc.bias", (4 * d,)), ("mlp.c_proj.weight", (4 * d, d)), ("mlp.c_proj.bias", (d,))):
+        sd["h.0." + w] = torch.randn(*shape, generator=g2) * 0.1
+    os.makedirs(os.path.join(out, "hf_gpt2vocab"), exist_ok=True)
+    save_safetensors(os.path.join(out, "hf_gpt2vocab", "model.safetensors"), sd, {"format": "pt"})
+    json.dump(big, open(os.path.join(out, "hf_gpt2vocab", "config.json"), "w"), indent=2)
     model = book_model()
     torch.save(model.state_dict(), os.path.join(out, "book.pth"))
     with torch.no_grad():
