@@ -226,6 +226,14 @@ void MainWindow::buildMenus() {
     QString d = QFileDialog::getExistingDirectory(this, tr("Open a run folder written by qklab-cli"));
     if (!d.isEmpty()) openRunFolder(d);
   });
+  file->addAction(tr("Open model checkpoint…"), this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open a model checkpoint (a run's, a conversion's or an import's)"),
+                                                   QString(), tr("QKLab checkpoints (*.safetensors)"));
+    if (!f.isEmpty()) openRunFolder(f);
+  });
+  resume_ = file->addAction(tr("Resume training"), this, &MainWindow::resumeRun);
+  resume_->setEnabled(false);
+  resume_->setToolTip(tr("Continue the opened run folder exactly where it stopped (its saved training state)"));
   file->addAction(tr("Open text corpus…"), this, [this] {
     QString f = QFileDialog::getOpenFileName(this, tr("Open a UTF-8 text file"));
     if (!f.isEmpty()) openCorpus(f);
@@ -307,6 +315,12 @@ void MainWindow::openRunFolder(const QString& dir, int seed) {
   last_error_.clear();
   addRecent(dir);
   QMetaObject::invokeMethod(worker_, [w = worker_, dir, seed] { w->openRun(dir, seed); }, Qt::QueuedConnection);
+}
+
+void MainWindow::resumeRun() {
+  if (info_.run_dir.isEmpty()) return;
+  const QString dir = info_.run_dir;
+  QMetaObject::invokeMethod(worker_, [w = worker_, dir] { w->resumeRun(dir); }, Qt::QueuedConnection);
 }
 
 void MainWindow::openCorpus(const QString& path) {
@@ -458,6 +472,11 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
   seed_box_->setCurrentIndex(std::max(0, int(info.seeds.indexOf(info.seed))));
   seed_box_->blockSignals(false);
   seed_action_->setVisible(info.seeds.size() > 1);
+  resume_->setEnabled(info.resumable);
+  if (info.resumed_at >= 0) {
+    finished_ = false;  // a resumed run trains on
+    setRunning(false);
+  }
   if (!info.run_dir.isEmpty()) {
     finished_ = true;
     setRunning(false);
@@ -466,7 +485,9 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
                                                 : tr("Opened run folder %1").arg(info.run_dir));
     panel_->setConfig(info.config);
   } else {
-    log_->appendPlainText(tr("Experiment '%1' ready: %2").arg(info.name, parts.join(", ")));
+    log_->appendPlainText(info.resumed_at >= 0
+                              ? tr("Resumed %1 after step %2 of %3: press Start").arg(info.save_dir).arg(info.resumed_at).arg(info.total_steps)
+                              : tr("Experiment '%1' ready: %2").arg(info.name, parts.join(", ")));
     if (!info.save_dir.isEmpty())
       log_->appendPlainText(tr("This run is saved to %1 (metrics, config; checkpoints on pause, finish and close)")
                                 .arg(info.save_dir));
@@ -538,7 +559,7 @@ void MainWindow::dropEvent(QDropEvent* e) {
   const auto urls = e->mimeData()->urls();
   if (urls.isEmpty()) return;
   const QString f = urls.first().toLocalFile();
-  if (QFileInfo(f).isDir()) return openRunFolder(f);
+  if (QFileInfo(f).isDir() || f.endsWith(".safetensors", Qt::CaseInsensitive)) return openRunFolder(f);
   if (f.endsWith(".json", Qt::CaseInsensitive)) openExperimentFile(f);
   else openCorpus(f);
 }

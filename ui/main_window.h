@@ -68,6 +68,7 @@ class MainWindow : public QMainWindow {
   void openConfig();
   void saveConfig();
   void openRunFolder(const QString& dir, int seed = -1);
+  void resumeRun();  // File → Resume training: the opened run folder continues from its training state
   void openCorpus(const QString& path);
   void exportCurrentView();
   // Writes the current view's figures: the first to `path`, the others beside it.
@@ -112,6 +113,7 @@ class MainWindow : public QMainWindow {
   QComboBox* seed_box_ = nullptr;
   QAction* seed_action_ = nullptr;
   QAction *start_, *pause_, *step_, *reset_, *stop_;
+  QAction* resume_ = nullptr;
   QLabel *step_label_, *rate_label_, *eta_label_, *mem_label_, *info_label_;
   QProgressBar *progress_, *report_progress_;
   QList<LabView*> views_;

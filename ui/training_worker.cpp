@@ -1,6 +1,8 @@
 // QKLab ui — training worker (see training_worker.h).
 #include "training_worker.h"
 
+#include <QFileInfo>
+
 #include <QDateTime>
 #include <QDir>
 #include <QStandardPaths>
@@ -71,7 +73,9 @@ void TrainingWorker::saveCheckpoints() {
   if (!exp_ || !writer_ || exp_->steps_done() == 0 || saved_at_ == exp_->steps_done()) return;
   try {
     exp_->save_checkpoints(writer_->dir());
-    saved_at_ = exp_->steps_done();
+    qk::save_run_state(*writer_, *exp_);  // File → open run folder → Resume training continues from here
+    saved_at_ = autosaved_at_ = exp_->steps_done();
+    autosave_clock_.restart();
   } catch (const std::exception& e) {
     Q_EMIT failed(QString::fromStdString(e.what()));
   }
@@ -105,6 +109,8 @@ void TrainingWorker::configure(const qk::ExperimentConfig& config) {
     QDir().mkpath(root);
     writer_ = std::make_unique<qk::RunWriter>(dir.toStdString(), false);
     writer_->write_config(exp_->config());
+    autosaved_at_ = 0;
+    autosave_clock_.start();
     info.save_dir = dir;
     source_ = tr("live experiment, saved to %1").arg(dir);
     for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
@@ -129,6 +135,64 @@ void TrainingWorker::configure(const qk::ExperimentConfig& config) {
   flush(true);
 }
 
+void TrainingWorker::autosave() {
+  if (!exp_ || !writer_ || exp_->finished()) return;
+  const auto& tc = exp_->config().train;
+  const qint64 done = exp_->steps_done();
+  const bool by_steps = tc.autosave_steps > 0 && done - autosaved_at_ >= tc.autosave_steps;
+  const bool by_time = tc.autosave_minutes > 0 && autosave_clock_.isValid() &&
+                       autosave_clock_.elapsed() >= qint64(tc.autosave_minutes * 60000);
+  if (!by_steps && !by_time) return;
+  try {
+    qk::save_run_state(*writer_, *exp_);
+    autosaved_at_ = done;
+    autosave_clock_.restart();
+  } catch (const std::exception& e) {
+    Q_EMIT failed(QString::fromStdString(e.what()));
+  }
+}
+
+void TrainingWorker::resumeRun(const QString& run_dir) {
+  running_ = false;
+  saveCheckpoints();
+  inspector_->attach(nullptr);
+  exp_.reset();
+  writer_.reset();
+  collector_ = std::make_unique<Collector>();
+  history_ = qk::RunContents();
+  collector_->history = &history_;
+  last_tokens_.clear();
+  try {
+    const std::string dir = run_dir.toStdString();
+    const auto cfg = qk::load_config_file(dir + "/" + qk::run_files::kConfig);
+    exp_ = std::make_unique<qk::Experiment>(cfg);
+    writer_ = std::make_unique<qk::RunWriter>(dir, qk::load_run_state(dir, *exp_));  // logs cut back to the state
+    saved_at_ = autosaved_at_ = exp_->steps_done();
+    autosave_clock_.start();
+    config_ = exp_->config();
+    configured_ = true;
+    inspector_->attach(exp_.get());
+    history_ = qk::read_run(dir);
+    ExperimentInfo info = info_of(exp_->config());
+    info.save_dir = run_dir;
+    info.resumed_at = exp_->steps_done();
+    source_ = tr("run folder %1, resumed").arg(run_dir);
+    for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
+    for (auto c : exp_->parameter_counts()) info.parameters.push_back(c);
+    info.total_steps = exp_->total_steps();
+    Q_EMIT configured(info);
+    collector_->pending.evals = history_.metrics;
+    collector_->pending.divergence = history_.divergence;
+    collector_->pending.spectra = history_.spectra;
+  } catch (const std::exception& e) {
+    exp_.reset();
+    writer_.reset();
+    Q_EMIT failed(QString::fromStdString(e.what()));
+    return;
+  }
+  flush(true);
+}
+
 void TrainingWorker::openRun(const QString& run_dir, int seed) {
   running_ = false;
   saveCheckpoints();
@@ -138,14 +202,18 @@ void TrainingWorker::openRun(const QString& run_dir, int seed) {
   collector_ = std::make_unique<Collector>();
   history_ = qk::RunContents();
   try {
-    auto rc = qk::read_run(run_dir.toStdString());
+    const bool file = QFileInfo(run_dir).isFile();  // one checkpoint (e.g. an imported GPT-2)
+    auto rc = file ? qk::read_checkpoint_as_run(run_dir.toStdString()) : qk::read_run(run_dir.toStdString());
     ExperimentInfo info = info_of(rc.config);
     info.run_dir = run_dir;
+    info.resumable = qk::has_run_state(run_dir.toStdString()) &&
+                     qk::run_state_step(run_dir.toStdString()) < (rc.config.train.epochs > 0 ? INT64_MAX : rc.config.train.steps);
     for (auto v : rc.config.variants) info.variants << QString::fromStdString(qk::variant_name(v));
     for (int seed : rc.seeds()) info.seeds << seed;
     if (seed < 0 && !info.seeds.isEmpty()) seed = info.seeds.front();
     info.seed = seed < 0 ? rc.config.train.seed : seed;
-    if (!rc.checkpoints.empty()) inspector_->attach_run(run_dir.toStdString(), rc, info.seed);
+    if (!rc.checkpoints.empty())
+      inspector_->attach_run(file ? QFileInfo(run_dir).absolutePath().toStdString() : run_dir.toStdString(), rc, info.seed);
     history_ = rc;
     source_ = tr("run folder %1").arg(run_dir);
     Q_EMIT configured(info);
@@ -205,6 +273,7 @@ void TrainingWorker::slice() {
   if (!running_ || !exp_) return;
   advance(1000000, 30);  // ~30 ms of work, then let queued commands in
   flush(false);
+  autosave();
   if (exp_ && exp_->finished()) {
     running_ = false;
     flush(true);

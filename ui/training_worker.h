@@ -33,6 +33,8 @@ class TrainingWorker : public QObject {
  public Q_SLOTS:
   void configure(const qk::ExperimentConfig& config);  // builds the experiment (errors -> failed())
   void openRun(const QString& run_dir, int seed = -1);  // replay a run folder (seed -1: the first)
+  // Continue a run folder from its training state (exactly where it stopped); then start().
+  void resumeRun(const QString& run_dir);
   void start();     // run until finished or paused
   void pause();
   void stepOnce();  // one optimiser step of every variant
@@ -60,12 +62,14 @@ class TrainingWorker : public QObject {
   struct Collector;
   void advance(int max_steps, int max_ms);
   void flush(bool force);
-  void saveCheckpoints();  // the live run's checkpoints into its run folder
+  void saveCheckpoints();  // the live run's checkpoints and training state into its run folder
+  void autosave();         // the training state every train.autosave_steps steps / _minutes minutes
   template <class F> void analyse(F&& f);
   std::unique_ptr<qk::Experiment> exp_;
   std::unique_ptr<qk::Inspector> inspector_;
   std::unique_ptr<qk::RunWriter> writer_;  // every live run is saved like a qklab-cli run
-  qint64 saved_at_ = -1;
+  qint64 saved_at_ = -1, autosaved_at_ = 0;
+  QElapsedTimer autosave_clock_;
   std::unique_ptr<Collector> collector_;
   qk::ExperimentConfig config_;
   bool configured_ = false;

@@ -66,7 +66,9 @@ void Inspector::attach_run(const std::string& run_dir, const RunContents& rc, in
       impl->tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(nlohmann::json::parse(lm.tokenizer_json)));
   }
   if (impl->models.empty()) throw Error(run_dir + ": no checkpoints to inspect");
-  if (impl->cfg.data.kind == "text") {
+  if (impl->cfg.data.kind == "text" && impl->cfg.data.path.empty()) {
+    // An imported model without a corpus: prompts through its tokenizer, no validation batches.
+  } else if (impl->cfg.data.kind == "text") {
     auto corpus = load_run_corpus(impl->cfg, run_dir);
     impl->probe = probe_batches(impl->cfg, &corpus);
     if (!impl->tokenizer) impl->tokenizer = corpus.tokenizer;
@@ -111,6 +113,9 @@ std::vector<SpectrumView> Inspector::spectra(int layer, int head) const {
 std::vector<TruncationView> Inspector::truncation(
     const std::vector<int>& ranks, const std::function<void(const std::string&, int)>& on_step) const {
   std::vector<TruncationView> out;
+  if (impl_->probe.empty())
+    throw Error("truncation: this model came without validation data (an import has no corpus); train on it with "
+                "`qklab-cli train --init FILE --set data.path=…` to get a run folder with one");
   const bool acc = impl_->cfg.data.kind != "text";
   for (auto& [name, m] : impl_->models) {
     const std::string variant = name;

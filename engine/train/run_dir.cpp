@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "checkpoint.h"
 #include "error.h"
 #include "fsutil.h"
 #include "trainer.h"
@@ -312,6 +313,15 @@ std::vector<SpectraRecord> read_spectra_history_csv(const std::string& path) {
     for (auto& h : r.heads)
       h.effective_rank = rank_metrics(h.sigma, h.sigma.size(), h.sigma.size(), 1e-7).effective_rank;
   return out;
+}
+
+RunContents read_checkpoint_as_run(const std::string& file) {
+  const LoadedModel lm = load_model(file);
+  RunContents rc;
+  rc.config = lm.config;
+  rc.config.variants = {lm.variant};
+  rc.checkpoints.push_back({lm.variant, lm.config.train.seed, file});
+  return rc;
 }
 
 RunContents read_run(const std::string& dir) {

@@ -91,6 +91,9 @@ struct RunContents {
   std::vector<int> seeds() const;  // seeds that have checkpoints, ascending
 };
 RunContents read_run(const std::string& dir);  // throws qk::Error naming the file
+// One checkpoint file (a run's, a conversion's or an import's) seen as a run with no curves: its
+// config, and itself as the only checkpoint. The GUI and the inspector open a model this way.
+RunContents read_checkpoint_as_run(const std::string& file);
 
 std::string sample_line(const SampleRecord& s);  // one samples.txt entry, newline-terminated
 std::string metrics_csv(const std::vector<EvalRecord>& rows);
