@@ -24,6 +24,7 @@
 #include "checkpoint.h"
 #include "data.h"
 #include "gpt2_tokenizer.h"
+#include "config.h"
 #include "error.h"
 #include "fsutil.h"
 #include "presets.h"
@@ -268,12 +269,7 @@ int cmd_presets(bool as_json, const std::string& dump, std::ostream& out) {
 int cmd_forward(const std::string& checkpoint, const std::string& ids_json, const std::string& out_path,
                 std::ostream& out) {
   LoadedModel lm = load_model(checkpoint);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_bytes(ids_json, "token-id file"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(ids_json + ": malformed JSON: " + e.what());
-  }
+  const nlohmann::json j = parse_json(read_file_bytes(ids_json, "token-id file"), ids_json);
   if (!j.is_array() || j.empty() || !j[0].is_array())
     throw Error(ids_json + ": expected a JSON list of lists of token ids, e.g. [[1, 2, 3]]");
   const size_t T = j[0].size();

@@ -1,6 +1,8 @@
 // QKLab engine — experiment configuration: strict JSON parsing, overrides, validation.
 #include "config.h"
 
+#include "format.h"
+
 #include "names.h"
 
 #include <fstream>
@@ -123,16 +125,25 @@ json config_to_json(const ExperimentConfig& c) {
   return j;
 }
 
-ExperimentConfig load_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot open config file");
-  json j;
+nlohmann::json parse_json(const std::string& text, const std::string& source) {
   try {
-    j = json::parse(in);
+    return json::parse(text);
   } catch (const json::parse_error& e) {
-    throw Error(path + ": malformed JSON: " + e.what());
+    std::string what = e.what();
+    const auto colon = what.find("]: ");  // drop nlohmann's "[json.exception.parse_error.101] "
+    if (colon != std::string::npos) what = what.substr(colon + 3);
+    throw Error(source + ": malformed JSON (byte " + std::to_string(e.byte) + "): " + escape_name(what));
+  } catch (const json::exception&) {
+    throw Error(source + ": malformed JSON: a number out of range");
   }
-  return config_from_json(j, path);
+}
+
+ExperimentConfig load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return config_from_json(parse_json(ss.str(), path), path);
 }
 
 void apply_override(ExperimentConfig& c, const std::string& assignment) {

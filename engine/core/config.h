@@ -124,6 +124,10 @@ struct ExperimentConfig {
   TrainConfig train;
 };
 
+// Parses JSON text; any failure (syntax, a number out of range) becomes one qk::Error line
+// "SOURCE: malformed JSON (byte N): ..." with the file's bytes never echoed raw.
+nlohmann::json parse_json(const std::string& text, const std::string& source);
+
 // JSON <-> config. `source` names the file (or "--set") in error messages.
 ExperimentConfig config_from_json(const nlohmann::json& j, const std::string& source);
 nlohmann::json config_to_json(const ExperimentConfig& c);

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config.h"
 #include "error.h"
 #include "fsutil.h"
 
@@ -102,12 +103,7 @@ BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string&
 }
 
 BpeTokenizer BpeTokenizer::load(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_bytes(path, "BPE tokenizer"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(path + ": malformed JSON: " + e.what());
-  }
+  const nlohmann::json j = parse_json(read_file_bytes(path, "BPE tokenizer"), path);
   auto t = from_json(j, path);
   return t;
 }

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config.h"
 #include "error.h"
 #include "fsutil.h"
 
@@ -38,12 +39,7 @@ Gpt2Tokenizer::Gpt2Tokenizer(const std::string& encoder_json_path, const std::st
   std::unordered_map<std::string, unsigned char> unicode_to_byte;
   for (int b = 0; b < 256; ++b) unicode_to_byte[byte_to_unicode_[b]] = static_cast<unsigned char>(b);
 
-  nlohmann::json enc;
-  try {
-    enc = nlohmann::json::parse(read_file_bytes(encoder_json_path, "GPT-2 encoder.json"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(encoder_json_path + ": malformed JSON: " + e.what());
-  }
+  const nlohmann::json enc = parse_json(read_file_bytes(encoder_json_path, "GPT-2 encoder.json"), encoder_json_path);
   if (!enc.is_object() || enc.empty())
     throw Error(encoder_json_path + ": expected a JSON object mapping tokens to ids");
   decoder_.assign(enc.size(), std::string());

@@ -10,6 +10,7 @@
 
 #include "analysis.h"
 #include "checkpoint.h"
+#include "config.h"
 #include "error.h"
 #include "fsutil.h"
 #include "linalg.h"
@@ -63,7 +64,7 @@ void Inspector::attach_run(const std::string& run_dir, const RunContents& rc, in
     impl->step = lm.step;
     impl->models.emplace_back(variant_name(lm.variant), lm.model.ptr());
     if (!lm.tokenizer_json.empty() && !impl->tokenizer)
-      impl->tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(nlohmann::json::parse(lm.tokenizer_json)));
+      impl->tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(parse_json(lm.tokenizer_json, ck.path + ": __metadata__.qklab.tokenizer")));
   }
   if (impl->models.empty()) throw Error(run_dir + ": no checkpoints to inspect");
   if (impl->cfg.data.kind == "text" && impl->cfg.data.path.empty()) {

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config.h"
 #include "error.h"
 #include "safetensors.h"
 
@@ -52,12 +53,7 @@ LoadedModel load_model(const std::string& path) {
     return it->second;
   };
   LoadedModel lm;
-  nlohmann::json cj;
-  try {
-    cj = nlohmann::json::parse(meta("qklab.config"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(path + ": __metadata__.qklab.config: malformed JSON: " + e.what());
-  }
+  const nlohmann::json cj = parse_json(meta("qklab.config"), path + ": __metadata__.qklab.config");
   lm.config = config_from_json(cj, path + " (qklab.config)");
   try {
     lm.variant = parse_variant(meta("qklab.variant"));

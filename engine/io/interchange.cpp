@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/csrc/api/include/torch/serialize.h>
 
+#include "config.h"
 #include "error.h"
 #include "fsutil.h"
 #include "gpt2_tokenizer.h"
@@ -67,12 +68,7 @@ LoadedModel import_hf_gpt2(const std::string& file) {
   const std::string dir = fs::path(file).parent_path().empty() ? "." : fs::path(file).parent_path().string();
   const std::string cj = dir + "/config.json";
   if (!fs::exists(cj)) throw Error(file + ": no config.json beside it (n_embd, n_head, n_layer, n_positions, vocab_size)");
-  nlohmann::json c;
-  try {
-    c = nlohmann::json::parse(read_file_bytes(cj, "config file"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(cj + ": malformed JSON: " + e.what());
-  }
+  const nlohmann::json c = parse_json(read_file_bytes(cj, "config file"), cj);
   if (!c.is_object()) throw Error(cj + ": expected a JSON object");
   LoadedModel lm;
   ExperimentConfig& cfg = lm.config;
@@ -269,7 +265,7 @@ void export_hf_gpt2(const LoadedModel& lm, const std::string& out_dir) {
                       {"torch_dtype", m.dtype == "float64" ? "float64" : "float32"}};
   write_file_atomic(out_dir + "/config.json", c.dump(2) + "\n");
   if (!lm.tokenizer_json.empty()) {
-    auto tj = nlohmann::json::parse(lm.tokenizer_json);
+    auto tj = parse_json(lm.tokenizer_json, "the checkpoint's qklab.tokenizer");
     if (tj.value("kind", "") == "gpt2") {
       write_file_atomic(out_dir + "/vocab.json", read_file_bytes(tj.value("encoder", ""), "GPT-2 encoder file"));
       write_file_atomic(out_dir + "/merges.txt", read_file_bytes(tj.value("vocab", ""), "GPT-2 merges file"));

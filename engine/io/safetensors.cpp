@@ -112,24 +112,6 @@ class MappedFile {
 
 }  // namespace
 
-std::string escape_name(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    const size_t len = utf8_len_at(s, i);
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7F))) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-      ++i;
-    } else {
-      out.append(s, i, len);
-      i += len;
-    }
-  }
-  return out;
-}
-
 TensorFile load_safetensors(const std::string& path) {
   MappedFile map(path);
   auto bad = [&](const std::string& what) { return Error(path + ": not a valid safetensors file: " + what); };
@@ -149,6 +131,8 @@ TensorFile load_safetensors(const std::string& path) {
     header = nlohmann::json::parse(hs);
   } catch (const nlohmann::json::parse_error& e) {
     throw bad("malformed JSON header (at header byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception&) {  // e.g. a number too large for any type
+    throw bad("malformed JSON header (a number out of range)");
   }
   if (!header.is_object()) throw bad("header is not a JSON object");
   const size_t base = 8 + n, avail = map.size() - base;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "format.h"  // escape_name
+
 namespace qk {
 
 struct TensorFile {
@@ -23,7 +25,5 @@ void save_safetensors(const std::string& path, const TensorFile& f);  // atomic
 // field; names are shown escaped (escape_name), never as raw bytes.
 TensorFile load_safetensors(const std::string& path);
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-// Invalid UTF-8 and control bytes as \xNN, the rest as is: safe to print in a one-line message.
-std::string escape_name(const std::string& s);
 
 }  // namespace qk

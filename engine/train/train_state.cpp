@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "checkpoint.h"
+#include "config.h"
 #include "error.h"
 #include "fsutil.h"
 #include "safetensors.h"
@@ -68,12 +69,7 @@ void Experiment::save_state(const std::string& dir, const nlohmann::json& note) 
 nlohmann::json Experiment::load_state(const std::string& dir) {
   auto& I = *impl_;
   const std::string sj = dir + "/state.json";
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file_bytes(sj, "training state"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(sj + ": malformed JSON: " + e.what());
-  }
+  const nlohmann::json j = parse_json(read_file_bytes(sj, "training state"), sj);
   if (!j.is_object() || j.value("format", "") != kFormat)
     throw Error(sj + ": not a QKLab training state (format is not '" + std::string(kFormat) + "')");
   if (j.value("version", 0) != kVersion)

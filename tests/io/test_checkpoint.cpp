@@ -67,7 +67,7 @@ TEST_CASE("checkpoints load back and reject mismatches", "[checkpoint]") {
     CHECK_THROWS_WITH(load_model(dir + "/trunc.safetensors"), Contains("trunc.safetensors: not a valid safetensors file"));
     std::string huge("\xff\xff\xff\xff\x00\x00\x00\x00{}", 10);
     std::ofstream(dir + "/huge.safetensors", std::ios::binary) << huge;
-    CHECK_THROWS_WITH(load_model(dir + "/huge.safetensors"), Contains("exceeds the file size"));
+    CHECK_THROWS_WITH(load_model(dir + "/huge.safetensors"), Contains("exceeds the limit of 100 MB"));
   }
   CHECK_THROWS_WITH(load_model(dir + "/none.safetensors"), Contains("none.safetensors: cannot open"));
 }
