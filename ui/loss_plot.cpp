@@ -1,6 +1,8 @@
 // QKLab ui — loss curves (see loss_plot.h).
 #include "loss_plot.h"
 
+#include "variants.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
@@ -72,7 +74,14 @@ int LossPlot::curveCount() const { return plot_->graphCount(); }
 
 void LossPlot::clear() {
   rows_.clear();
+  halts_.clear();
   rebuild();
+}
+
+void LossPlot::takeSnapshot(const TrainingSnapshot& s) {
+  halts_.insert(halts_.end(), s.halts.begin(), s.halts.end());
+  if (!s.halts.empty() && s.evals.empty()) rebuild();
+  addEvals(s.evals);
 }
 
 void LossPlot::addEvals(const std::vector<qk::EvalRecord>& evals) {
@@ -85,6 +94,26 @@ void LossPlot::setExperiment(const ExperimentInfo&) { clear(); }
 
 void LossPlot::rebuild() {
   draw_loss(plot_, rows_, smoothing_, static_cast<LossX>(xaxis_));
+  for (auto* item : halt_items_) plot_->removeItem(item);
+  halt_items_.clear();
+  for (const auto& h : halts_) {
+    // At the variant's last evaluation before the halt (its x in the chosen axis), labelled.
+    const qk::EvalRecord* last = nullptr;
+    for (const auto& r : rows_)
+      if (r.variant == h.variant && r.seed == h.seed && r.step < h.step) last = &r;
+    const double x = !last ? 0 : xaxis_ == Tokens ? double(last->tokens_seen) : xaxis_ == WallTime ? last->wall_time_s : double(h.step);
+    auto* line = new QCPItemStraightLine(plot_);
+    line->point1->setCoords(x, 0);
+    line->point2->setCoords(x, 1);
+    line->setPen(QPen(QColor(QString::fromStdString(qk::variant_info(qk::parse_variant(h.variant)).color)), 1.5, Qt::DashLine));
+    auto* label = new QCPItemText(plot_);
+    label->position->setType(QCPItemPosition::ptPlotCoords);
+    label->position->setCoords(x, last ? last->val_loss : 0);
+    label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
+    label->setText(QString("✕ %1 halted at step %2 (%3 %4)").arg(QString::fromStdString(h.variant)).arg(h.step)
+                       .arg(QString::fromStdString(h.quantity)).arg(h.value));
+    halt_items_ << line << label;
+  }
   dirty_ = true;
   scheduleReplot();
 }

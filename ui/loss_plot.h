@@ -12,6 +12,7 @@
 class QComboBox;
 class QCustomPlot;
 class QCPGraph;
+class QCPAbstractItem;
 class QTimer;
 
 namespace qkui {
@@ -32,7 +33,9 @@ class LossPlot : public QWidget, public LabView {
   QString viewName() const override { return "loss"; }
   QString viewTitle() const override { return tr("Loss"); }
   void setExperiment(const ExperimentInfo& info) override;
-  void takeSnapshot(const TrainingSnapshot& s) override { addEvals(s.evals); }
+  void takeSnapshot(const TrainingSnapshot& s) override;
+  // Variants the divergence guard halted: a dashed line and a label at the step, on the curve.
+  const std::vector<qk::HaltRecord>& halts() const { return halts_; }
   QList<Figure> figures() const override;
 
  public Q_SLOTS:
@@ -51,6 +54,8 @@ class LossPlot : public QWidget, public LabView {
   double smoothing_ = 0.6;
   int xaxis_ = Step, replots_ = 0;
   std::vector<qk::EvalRecord> rows_;
+  std::vector<qk::HaltRecord> halts_;
+  QList<QCPAbstractItem*> halt_items_;
 };
 
 // The loss figure of these evaluations (shared by the view's export and the report).

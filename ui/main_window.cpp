@@ -510,6 +510,10 @@ void MainWindow::onSnapshot(const TrainingSnapshot& s) {
     if (!std::isnan(r.val_acc)) line += QString("  val acc %1").arg(r.val_acc, 0, 'f', 3);
     log_->appendPlainText(line);
   }
+  for (const auto& h : s.halts) {  // the divergence guard stopped a variant; the others go on
+    log_->appendPlainText(tr("Halted: %1").arg(QString::fromStdString(h.message)));
+    statusBar()->showMessage(QString::fromStdString(h.message), 15000);
+  }
   for (const auto& smp : s.samples)
     log_->appendPlainText(QString("[%1, epoch %2] %3").arg(QString::fromStdString(smp.variant)).arg(smp.epoch)
                               .arg(QString::fromStdString(smp.text)));

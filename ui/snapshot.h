@@ -19,6 +19,7 @@ struct TrainingSnapshot {
   std::vector<qk::SampleRecord> samples;
   std::vector<qk::DivergenceRecord> divergence;
   std::vector<qk::SpectraRecord> spectra;
+  std::vector<qk::HaltRecord> halts;    // variants the divergence guard stopped
   qint64 steps_done = 0, total_steps = 0;
   double tokens_per_s = 0;   // all variants together, over the last snapshot interval
   double seconds_per_step = 0;

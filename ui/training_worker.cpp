@@ -22,6 +22,7 @@ struct TrainingWorker::Collector : qk::TrainerObserver {
   TrainingSnapshot pending;
   qk::RunContents* history = nullptr;
   void on_step(const qk::StepRecord& s) override { pending.steps.push_back(s); }
+  void on_halt(const qk::HaltRecord& h) override { pending.halts.push_back(h); }
   void on_eval(const qk::EvalRecord& r) override {
     pending.evals.push_back(r);
     if (history) history->metrics.push_back(r);

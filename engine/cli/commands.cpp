@@ -77,6 +77,10 @@ class ProgressPrinter : public TrainerObserver {
     if (!std::isnan(r.val_acc)) out_ << ", train acc " << fmt(r.train_acc) << ", val acc " << fmt(r.val_acc);
     out_ << "\n" << std::flush;
   }
+  void on_halt(const HaltRecord& h) override {
+    if (tty_ && !quiet_) err_ << "\r\033[K";
+    out_ << h.message << "\n" << std::flush;
+  }
   void on_sample(const SampleRecord& s) override {
     if (tty_ && !quiet_) err_ << "\r\033[K";
     std::string t = s.text;
@@ -244,6 +248,12 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
     out << "Stopped after step " << exp.steps_done() << " of " << exp.total_steps() << " (" << fmt(progress.elapsed(), 1)
         << " s); checkpoints and training state saved. Continue with: qklab-cli train --resume " << dir << "\n";
     return g_stop.load() ? 130 : 0;
+  }
+  const auto halted = exp.halted();
+  if (!halted.empty()) {
+    out << "Finished in " << fmt(progress.elapsed(), 1) << " s with " << halted.size() << " variant(s) halted by the "
+        << "divergence guard (" << run_files::kHalted << "); run folder " << dir << "\n";
+    return 3;
   }
   out << "Finished in " << fmt(progress.elapsed(), 1) << " s; run folder " << dir << "\n";
   return 0;

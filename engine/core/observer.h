@@ -18,7 +18,7 @@ struct StepRecord {
   int64_t tokens_seen = 0;  // input tokens consumed by this variant so far
   double loss = kNaN;       // training loss of this step's batch
   double lr = kNaN;
-  double grad_norm = kNaN;  // before clipping; NaN when clipping is off
+  double grad_norm = kNaN;  // global L2 norm before clipping
   double step_seconds = 0;  // wall time of this step (forward, backward, update)
 };
 
@@ -63,6 +63,18 @@ struct SpectraRecord {
   std::vector<Head> heads;
 };
 
+// A variant stopped by the divergence guard: its loss or gradient norm was not finite at `step`;
+// the update was not applied (its weights are those after step - 1) and the others go on.
+struct HaltRecord {
+  int lane = 0;
+  std::string variant;
+  int seed = 0;
+  int64_t step = 0;
+  std::string quantity;  // "loss" or "gradient norm"
+  double value = kNaN;
+  std::string message;   // one line for the log
+};
+
 class TrainerObserver {
  public:
   virtual ~TrainerObserver() = default;
@@ -71,6 +83,7 @@ class TrainerObserver {
   virtual void on_sample(const SampleRecord&) {}
   virtual void on_divergence(const DivergenceRecord&) {}
   virtual void on_spectra(const SpectraRecord&) {}
+  virtual void on_halt(const HaltRecord&) {}
 };
 
 // Hands every record to several observers, in order (e.g. the run folder and a progress line).
@@ -82,6 +95,7 @@ class ObserverFanout : public TrainerObserver {
   void on_sample(const SampleRecord& s) override { for (auto* o : obs_) o->on_sample(s); }
   void on_divergence(const DivergenceRecord& d) override { for (auto* o : obs_) o->on_divergence(d); }
   void on_spectra(const SpectraRecord& s) override { for (auto* o : obs_) o->on_spectra(s); }
+  void on_halt(const HaltRecord& h) override { for (auto* o : obs_) o->on_halt(h); }
 
  private:
   std::vector<TrainerObserver*> obs_;

@@ -64,6 +64,14 @@ double scheduled_lr(const TrainConfig& cfg, int64_t step, int64_t total) {
   return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + std::cos(M_PI * progress));
 }
 
+double grad_norm(const std::vector<torch::Tensor>& params) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> sq;
+  for (const auto& p : params)
+    if (p.grad().defined()) sq.push_back(p.grad().to(torch::kFloat64).pow(2).sum());
+  return sq.empty() ? 0.0 : std::sqrt(torch::stack(sq).sum().item<double>());
+}
+
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
   torch::NoGradGuard ng;
   double total = 0;

@@ -32,6 +32,8 @@ class AdamW {
 
 // Learning rate for optimiser step `step` (0-based) of `total`.
 double scheduled_lr(const TrainConfig& cfg, int64_t step, int64_t total);
+// Global L2 norm of the gradients (NaN or inf when any gradient is), without changing them.
+double grad_norm(const std::vector<torch::Tensor>& params);
 // Scales gradients so that their global L2 norm is at most max_norm; returns the norm before.
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
 

@@ -73,6 +73,7 @@ RunWriter::RunWriter(const std::string& dir, const LogMarks& m) : dir_(dir) {
   write_file_atomic(path(run_files::kMetrics), metrics_csv(rows_));
   divergence_ = cut(run_files::kDivergence, m.divergence_bytes);
   samples_ = cut(run_files::kSamples, m.samples_bytes);
+  if (fs::exists(path(run_files::kHalted))) halted_ = read_file_bytes(path(run_files::kHalted), "halted log");
   const std::string spectra = path(run_files::kSpectraHistory);
   if (fs::exists(spectra)) {
     if (static_cast<int64_t>(fs::file_size(spectra)) < m.spectra_bytes)
@@ -184,6 +185,11 @@ LogMarks load_run_state(const std::string& dir, Experiment& exp) {
     return note[k].get<int64_t>();
   };
   return {get("metrics_rows"), get("divergence_bytes"), get("spectra_bytes"), get("samples_bytes")};
+}
+
+void RunWriter::on_halt(const HaltRecord& h) {
+  halted_ += h.message + "\n";
+  write_file_atomic(dir_ + "/" + run_files::kHalted, halted_);
 }
 
 std::string sample_line(const SampleRecord& s) {
@@ -336,6 +342,7 @@ RunContents read_run(const std::string& dir) {
   if (fs::exists(path(run_files::kSpectraHistory)))
     rc.spectra = read_spectra_history_csv(path(run_files::kSpectraHistory));
   if (fs::exists(path(run_files::kSamples))) rc.samples = read_file_bytes(path(run_files::kSamples), "samples file");
+  if (fs::exists(path(run_files::kHalted))) rc.halted = read_file_bytes(path(run_files::kHalted), "halted log");
   rc.checkpoints = find_checkpoints(dir, rc.config);
   return rc;
 }

@@ -26,6 +26,7 @@ constexpr const char* kSpectraHistory = "spectra_history.csv";
 constexpr const char* kSamples = "samples.txt";
 constexpr const char* kTokenizer = "tokenizer.json";
 constexpr const char* kState = "state";
+constexpr const char* kHalted = "halted.txt";  // one line per variant the divergence guard halted
 }  // namespace run_files
 
 // The checkpoint file name of one lane: "<variant>.safetensors", or "<variant>-seed<N>.safetensors"
@@ -61,12 +62,13 @@ class RunWriter : public TrainerObserver {
   void on_sample(const SampleRecord& s) override;
   void on_divergence(const DivergenceRecord& d) override;
   void on_spectra(const SpectraRecord& s) override;
+  void on_halt(const HaltRecord& h) override;
   const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
   std::vector<EvalRecord> rows_;
-  std::string samples_, divergence_;
+  std::string samples_, divergence_, halted_;
   bool spectra_started_ = false;
   int64_t spectra_bytes_ = 0;
 };
@@ -87,6 +89,7 @@ struct RunContents {
   std::vector<DivergenceRecord> divergence;
   std::vector<SpectraRecord> spectra;
   std::string samples;  // samples.txt as written
+  std::string halted;   // halted.txt: the divergence guard's lines
   std::vector<RunCheckpoint> checkpoints;
   std::vector<int> seeds() const;  // seeds that have checkpoints, ascending
 };

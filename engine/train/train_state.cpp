@@ -58,6 +58,7 @@ void Experiment::save_state(const std::string& dir, const nlohmann::json& note) 
     f.metadata["qklab.seed"] = std::to_string(l.seed);
     f.metadata["qklab.tokens_seen"] = std::to_string(l.tokens_seen);
     f.metadata["qklab.seconds"] = exact(l.seconds);
+    if (l.halted) f.metadata["qklab.halted"] = l.halt_reason;
     save_safetensors(dir + "/" + lane_file(l), f);
     lanes.push_back({{"variant", variant_name(l.variant)}, {"seed", l.seed}, {"file", lane_file(l)}});
   }
@@ -137,6 +138,9 @@ nlohmann::json Experiment::load_state(const std::string& dir) {
     l.rng_state = L.t.at("rng").clone();
     l.tokens_seen = std::stoll(L.meta.at("qklab.tokens_seen"));
     l.seconds = std::stod(L.meta.at("qklab.seconds"));
+    auto halted = L.meta.find("qklab.halted");
+    l.halted = halted != L.meta.end();
+    l.halt_reason = l.halted ? halted->second : "";
   }
   I.done = j["step"].get<int64_t>();
   return j.value("note", nlohmann::json::object());

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -123,7 +124,19 @@ const ExperimentConfig& Experiment::config() const { return impl_->cfg; }
 int64_t Experiment::total_steps() const { return impl_->total; }
 int64_t Experiment::steps_done() const { return impl_->done; }
 int64_t Experiment::batches_per_epoch() const { return impl_->lanes[0].data->batches_per_epoch(); }
-bool Experiment::finished() const { return impl_->done >= impl_->total; }
+bool Experiment::finished() const {
+  if (impl_->done >= impl_->total) return true;
+  for (const auto& l : impl_->lanes)
+    if (!l.halted) return false;
+  return true;  // every variant halted by the divergence guard
+}
+
+std::vector<std::string> Experiment::halted() const {
+  std::vector<std::string> out;
+  for (const auto& l : impl_->lanes)
+    if (l.halted) out.push_back(l.halt_reason);
+  return out;
+}
 
 std::vector<std::string> Experiment::lane_names() const {
   std::vector<std::string> out;
@@ -168,6 +181,7 @@ void Experiment::step(TrainerObserver* obs) {
   const bool last = k + 1 == I.total;
   for (size_t i = 0; i < I.lanes.size(); ++i) {
     Lane& l = I.lanes[i];
+    if (l.halted) continue;
     I.with_lane_rng(l, [&] {
       auto t0 = Clock::now();
       auto batch = l.data->next_train();
@@ -175,17 +189,29 @@ void Experiment::step(TrainerObserver* obs) {
       l.opt->zero_grad();
       auto loss = I.loss_of(l, *batch);
       loss.backward();
-      double gnorm = kNaN;
-      if (tc.grad_clip > 0) gnorm = clip_grad_norm(l.model->parameters(), tc.grad_clip);
-      l.opt->step(lr);
       const double loss_v = loss.item<double>();
+      // The divergence guard looks at the loss and the gradient norm before the update: a variant
+      // whose loss or gradients are not finite is halted without applying it, so it keeps the
+      // weights of its last finite step, and the other variants go on.
+      const double gnorm = tc.grad_clip > 0 ? clip_grad_norm(l.model->parameters(), tc.grad_clip)
+                                            : grad_norm(l.model->parameters());
+      if (!std::isfinite(loss_v) || !std::isfinite(gnorm)) {
+        l.opt->zero_grad();
+        l.halted = true;
+        HaltRecord h{static_cast<int>(i), variant_name(l.variant), l.seed, k,
+                     std::isfinite(loss_v) ? "gradient norm" : "loss", std::isfinite(loss_v) ? gnorm : loss_v, ""};
+        std::ostringstream msg;
+        msg << "step " << k << ": " << h.variant << " (seed " << l.seed << ") halted: its " << h.quantity << " is "
+            << (std::isnan(h.value) ? "nan" : h.value > 0 ? "inf" : "-inf") << "; its weights stay those of step " << (k - 1)
+            << "; the other variants go on (lower train.lr or set train.grad_clip)";
+        h.message = l.halt_reason = msg.str();
+        if (obs) obs->on_halt(h);
+        return 0;
+      }
+      l.opt->step(lr);
       l.tokens_seen += batch->inputs.numel();
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       l.seconds += secs;
-      if (!std::isfinite(loss_v))
-        throw Error("training diverged: " + variant_name(l.variant) + " loss is " +
-                    std::to_string(loss_v) + " at step " + std::to_string(k) +
-                    " (lower train.lr or enable train.grad_clip)");
       if (obs) obs->on_step({static_cast<int>(i), variant_name(l.variant), k, l.tokens_seen, loss_v, lr, gnorm, secs});
       const bool due = k % tc.eval_every == 0 || (last && tc.mode != "book");
       if (due) {
@@ -217,7 +243,7 @@ std::vector<DivergenceRecord> Experiment::divergence_now() {
   if (I.kl_batches.empty()) return out;
   for (auto& l : I.lanes) {
     Lane& f = I.lanes[l.first];
-    if (&l == &f) continue;
+    if (&l == &f || l.halted || f.halted) continue;
     out.push_back({I.done - 1, l.seed, variant_name(f.variant), variant_name(l.variant),
                    mean_kl(*f.model, *l.model, I.kl_batches)});
   }

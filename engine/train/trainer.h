@@ -36,7 +36,9 @@ class Experiment {
   int64_t total_steps() const;
   int64_t steps_done() const;
   int64_t batches_per_epoch() const;  // 0 for an endless task stream
-  bool finished() const;
+  bool finished() const;  // all steps done, or every variant halted
+  // One line per variant the divergence guard halted (HaltRecord::message); empty when none.
+  std::vector<std::string> halted() const;
   std::vector<std::string> lane_names() const;  // variant of each lane
   std::vector<int> lane_seeds() const;
   // The lane's live model (for analysis on the trainer's thread only).

@@ -38,6 +38,8 @@ struct Lane {
   std::unique_ptr<DataSource> data;
   torch::Tensor rng_state;
   int64_t tokens_seen = 0;
+  bool halted = false;      // stopped by the divergence guard (HaltRecord); the other lanes go on
+  std::string halt_reason;
   double seconds = 0;
 };
 

@@ -1,0 +1,80 @@
+// QKLab tests — the divergence guard: a variant whose loss or gradients stop being finite is
+// halted without its update (it keeps the weights of its last finite step), says so in one line,
+// and the other variants train on to the end; the CLI exits 3 and the run folder records it.
+#include <catch2/catch.hpp>
+
+#include "../cli/cli_run.h"
+#include "checkpoint.h"
+#include "helpers.h"
+#include "model.h"
+#include "presets.h"
+#include "run_dir.h"
+#include "trainer.h"
+
+using Catch::Matchers::Contains;
+using namespace qk;
+
+namespace {
+struct Collect : TrainerObserver {
+  std::vector<HaltRecord> halts;
+  std::vector<EvalRecord> evals;
+  void on_halt(const HaltRecord& h) override { halts.push_back(h); }
+  void on_eval(const EvalRecord& r) override { evals.push_back(r); }
+};
+}  // namespace
+
+TEST_CASE("divergence guard: a NaN halts that variant only; the other trains to the end", "[guard]") {
+  ExperimentConfig c = preset_config("default");
+  c.train.steps = 40;
+  c.train.eval_every = 10;
+  Experiment e(c);
+  Collect obs;
+  for (int i = 0; i < 15; ++i) e.step(&obs);
+  // Poison one weight of the merged model: its next loss is NaN.
+  auto merged = e.lane_model(1);
+  {
+    torch::NoGradGuard ng;
+    merged->named_parameters()["trf_blocks.0.att.S"].view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+  }
+  const auto head_before = merged->named_parameters()["out_head.weight"].clone();
+  e.run(&obs, nullptr);
+  REQUIRE(obs.halts.size() == 1);
+  const auto& h = obs.halts[0];
+  CHECK(h.variant == "merged");
+  CHECK(h.step == 15);
+  CHECK(h.quantity == "loss");
+  CHECK(std::isnan(h.value));
+  CHECK_THAT(h.message, Contains("step 15: merged (seed 123) halted: its loss is nan; its weights stay those of step 14"));
+  // No update was applied to the halted model; the standard one reached the end.
+  CHECK(torch::equal(merged->named_parameters()["out_head.weight"], head_before));
+  CHECK(e.steps_done() == 40);
+  CHECK(e.finished());
+  CHECK(e.halted().size() == 1);
+  int standard_after = 0, merged_after = 0;
+  for (const auto& r : obs.evals) {
+    if (r.step < 15) continue;
+    (r.variant == "standard" ? standard_after : merged_after)++;
+  }
+  CHECK(standard_after == 3);  // steps 20, 30, 39
+  CHECK(merged_after == 0);
+}
+
+TEST_CASE("divergence guard: lr = 1000 halts every variant; the CLI says so and exits 3", "[guard][cli]") {
+  auto dir = qkt::temp_dir("guard");
+  auto r = qkt::cli("train --preset default --set train.lr=1000 --set train.steps=200 --set train.eval_every=5 --quiet --out " +
+                        dir + "/run", dir);
+  INFO(r.out << r.err);
+  CHECK(r.code == 3);
+  CHECK_THAT(r.out, Contains("standard (seed 123) halted: its") && Contains("merged (seed 123) halted: its"));
+  CHECK_THAT(r.out, Contains("halted by the divergence guard (halted.txt)"));
+  const auto rc = read_run(dir + "/run");
+  CHECK(std::count(rc.halted.begin(), rc.halted.end(), '\n') == 2);
+  // What was trained before is kept: metrics with finite losses, loadable checkpoints, a state.
+  REQUIRE(!rc.metrics.empty());
+  for (const auto& m : rc.metrics) CHECK(std::isfinite(m.val_loss));
+  for (const char* v : {"standard", "merged"}) {
+    auto lm = load_model(dir + "/run/" + v + ".safetensors");
+    for (const auto& p : lm.model->parameters()) CHECK(torch::isfinite(p).all().item<bool>());
+  }
+  CHECK(has_run_state(dir + "/run"));
+}
