@@ -108,6 +108,7 @@ void TrainingWorker::configure(const qk::ExperimentConfig& config) {
     const QString dir = root + "/" + QString::fromStdString(cfg.name) + "-" +
                         QDateTime::currentDateTime().toString("yyyyMMdd-hhmmss-zzz");
     QDir().mkpath(root);
+    qk::check_disk_space(root.toStdString(), *exp_);
     writer_ = std::make_unique<qk::RunWriter>(dir.toStdString(), false);
     writer_->write_config(exp_->config());
     autosaved_at_ = 0;

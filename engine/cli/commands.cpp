@@ -198,6 +198,7 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
   if (cfg.data.kind == "text" && cfg.data.cache_dir.empty()) cfg.data.cache_dir = dir;
   PrepProgress prep(err);
   Experiment exp(cfg, [&](const std::string& s, int64_t d, int64_t t) { prep(s, d, t); });
+  check_disk_space(dir, exp);
   if (init) exp.set_initial_weights(*init->model, o.init_file);
   if (resume) writer = std::make_unique<RunWriter>(dir, load_run_state(dir, exp));
   const auto& rc = exp.config();

@@ -5,7 +5,10 @@
 
 #include "names.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 #include <set>
 #include <sstream>
 
@@ -23,7 +26,11 @@ const char* type_name(const double&) { return "a number"; }
 const char* type_name(const bool&) { return "true or false"; }
 const char* type_name(const std::string&) { return "a string"; }
 
-bool json_fits(const json& v, const int&) { return v.is_number_integer(); }
+bool json_fits(const json& v, const int&) {  // and within int's range: 1e12 steps is refused, not wrapped
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(std::numeric_limits<int>::max());
+  return v.is_number_integer() && v.get<int64_t>() >= std::numeric_limits<int>::min() &&
+         v.get<int64_t>() <= std::numeric_limits<int>::max();
+}
 bool json_fits(const json& v, const double&) { return v.is_number(); }
 bool json_fits(const json& v, const bool&) { return v.is_boolean(); }
 bool json_fits(const json& v, const std::string&) { return v.is_string(); }
@@ -38,7 +45,9 @@ struct Reader {
     auto it = obj.find(key);
     if (it == obj.end()) return;
     if (!json_fits(*it, field))
-      throw Error(where + "." + key + ": expected " + type_name(field) + ", got " + it->dump());
+      throw Error(where + "." + key + ": expected " + type_name(field) +
+                  (std::is_same_v<T, int> && it->is_number_integer() ? " (at most 2147483647)" : "") + ", got " +
+                  escape_name(it->dump()));
     field = it->get<T>();
   }
   void check_unknown() const {
@@ -46,7 +55,7 @@ struct Reader {
       if (!seen.count(it.key())) {
         std::string known;
         for (auto& k : seen) known += (known.empty() ? "" : ", ") + k;
-        throw Error(where + ": unknown key '" + it.key() + "' (known: " + known + ")");
+        throw Error(where + ": unknown key '" + escape_name(it.key()) + "' (known: " + known + ")");
       }
   }
 };
@@ -197,6 +206,12 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
     fail("model.emb_dim", "must be divisible by model.n_heads (" + std::to_string(m.emb_dim) +
                               " % " + std::to_string(m.n_heads) + " != 0)");
   if (m.drop_rate < 0 || m.drop_rate >= 1) fail("model.drop_rate", "must be in [0, 1)");
+  // Sizes beyond any model this lab can train are refused before anything is allocated.
+  if (m.emb_dim > 65536) fail("model.emb_dim", "must be at most 65536");
+  if (m.n_layers > 1024) fail("model.n_layers", "must be at most 1024");
+  if (m.context_length > 1 << 20) fail("model.context_length", "must be at most 1048576");
+  if (m.vocab_size > 1 << 24) fail("model.vocab_size", "must be at most 16777216");
+  if (m.qk_head_dim > m.emb_dim) fail("model.qk_head_dim", "must be at most model.emb_dim");
   if (m.qk_head_dim < 0) fail("model.qk_head_dim", "must be >= 0 (0 = emb_dim / n_heads)");
   if (m.dtype != "float32" && m.dtype != "float64")
     fail("model.dtype", "expected 'float32' or 'float64', got '" + m.dtype + "'");
@@ -235,6 +250,14 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
   }
   const auto& t = c.train;
   if (t.batch_size <= 0) fail("train.batch_size", "must be a positive integer");
+  if (t.batch_size > 1 << 20) fail("train.batch_size", "must be at most 1048576");
+  if (t.steps > 1000000000) fail("train.steps", "must be at most 1000000000");
+  if (t.epochs > 1000000) fail("train.epochs", "must be at most 1000000");
+  if (t.eval_batches > 1000000) fail("train.eval_batches", "must be at most 1000000");
+  if (t.seeds > 1000) fail("train.seeds", "must be at most 1000");
+  if (!std::isfinite(t.lr) || !std::isfinite(t.weight_decay) || !std::isfinite(t.min_lr) || !std::isfinite(t.grad_clip) ||
+      !std::isfinite(t.autosave_minutes))
+    fail("train", "numbers must be finite");
   if (t.steps <= 0 && t.epochs <= 0) fail("train.steps", "must be positive (or set train.epochs)");
   if (t.epochs < 0) fail("train.epochs", "must be >= 0");
   if (t.lr <= 0) fail("train.lr", "must be positive");

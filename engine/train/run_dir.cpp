@@ -161,6 +161,24 @@ void save_run_state(const RunWriter& writer, const Experiment& exp) {
   fs::remove_all(old, ec);
 }
 
+void check_disk_space(const std::string& dir, const Experiment& exp, double available) {
+  if (available < 0) {
+    std::error_code ec;
+    const auto sp = fs::space(dir, ec);
+    if (ec) return;
+    available = static_cast<double>(sp.available);
+  }
+  double params = 0;
+  for (auto n : exp.parameter_counts()) params += static_cast<double>(n);
+  const double bytes = params * (exp.config().model.dtype == "float64" ? 8 : 4) * 7;
+  if (bytes > available) {
+    std::ostringstream ss;
+    ss << std::fixed << std::setprecision(2) << dir << ": the run's checkpoints and training state need about " << bytes / 1e9
+       << " GB, the file system has " << available / 1e9 << " GB free; choose another --out or free space";
+    throw Error(ss.str());
+  }
+}
+
 bool has_run_state(const std::string& dir) { return !complete_state(dir).empty(); }
 
 int64_t run_state_step(const std::string& dir) {

@@ -80,6 +80,10 @@ void save_run_state(const RunWriter& writer, const Experiment& exp);
 // is none ("train.autosave_* or a stop writes one").
 LogMarks load_run_state(const std::string& dir, Experiment& exp);
 bool has_run_state(const std::string& dir);
+// The disk guard: refuses (one line) to start a run whose checkpoints and training state — about
+// 7× the weights: a checkpoint, the state's weights and two AdamW moments, and a second state
+// while one replaces the other — do not fit the free space of dir's file system.
+void check_disk_space(const std::string& dir, const Experiment& exp, double available = -1);
 int64_t run_state_step(const std::string& dir);  // steps the saved state has done; -1 without one
 
 // Everything a run folder holds, read back (for replay, analysis and reports).

@@ -8,6 +8,8 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <fstream>
+#include <iomanip>
 #include <cmath>
 #include <sstream>
 
@@ -15,6 +17,7 @@
 
 #include "analysis.h"
 #include "checkpoint.h"
+#include "estimates.h"
 #include "convert.h"
 #include "data.h"
 #include "error.h"
@@ -47,6 +50,32 @@ std::shared_ptr<GPTModelImpl> initial_model(const ExperimentConfig& cfg, size_t 
   const auto s = static_cast<uint64_t>(seed);
   auto first = build_lane_model(cfg, cfg.variants[0], s, nullptr);
   return index == 0 ? first : build_lane_model(cfg, cfg.variants[index], s, first);
+}
+
+double available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024.0;
+  return -1;  // unknown: no guard
+}
+
+void check_memory(const ExperimentConfig& cfg, double available) {
+  if (available < 0) available = available_memory_bytes();
+  if (available < 0 || cfg.train.device != "cpu") return;
+  double need = 0;
+  for (const auto v : cfg.variants) need += estimate(cfg, v, cfg.model.vocab_size).memory_bytes;
+  need *= cfg.train.seeds;
+  if (need > available) {
+    std::ostringstream ss;
+    ss << std::fixed << std::setprecision(1) << "config: the experiment needs about " << need / 1e9
+       << " GB (weights, gradients, AdamW moments and one batch's activations, for " << cfg.variants.size() * cfg.train.seeds
+       << " variant×seed models) but " << available / 1e9
+       << " GB are available (MemAvailable); lower model.emb_dim, model.n_layers, model.context_length or train.batch_size";
+    throw Error(ss.str());
+  }
 }
 
 void configure_threads(int torch_threads, int blas_threads) {
@@ -86,6 +115,7 @@ Experiment::Experiment(const ExperimentConfig& input,
     throw Error("config: model.vocab_size " + std::to_string(cfg.model.vocab_size) +
                 " is smaller than the data's vocabulary (" + std::to_string(data_vocab) + ")");
 
+  check_memory(cfg);  // before any model is allocated
   const bool book = cfg.train.mode == "book";
   for (int k = 0; k < cfg.train.seeds; ++k)
   for (size_t i = 0; i < cfg.variants.size(); ++i) {

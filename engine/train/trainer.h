@@ -92,6 +92,13 @@ std::shared_ptr<GPTModelImpl> build_lane_model(const ExperimentConfig& cfg, Vari
 // The step-0 model of cfg.variants[index] with `seed`, without building a whole experiment.
 std::shared_ptr<GPTModelImpl> initial_model(const ExperimentConfig& cfg, size_t index, int seed);
 
+// The memory guard: refuses (qk::Error, one line) an experiment whose estimated memory — weights,
+// gradients, AdamW moments and one batch's activations, per variant and seed (estimates.h) —
+// exceeds `available` bytes (< 0: MemAvailable from /proc/meminfo). Experiment's constructor calls
+// it before allocating any model. `cfg` must be resolved (vocab_size set).
+void check_memory(const ExperimentConfig& cfg, double available = -1);
+double available_memory_bytes();  // MemAvailable, or -1 when unknown
+
 // Applies the thread settings (LibTorch intra-op threads, OpenBLAS threads when present).
 void configure_threads(int torch_threads, int blas_threads);
 

@@ -59,11 +59,13 @@ inline void check_message(const qk::Error& e) {
   }
 }
 
-}  // namespace qkf
-
-#define QKF_EXPECT_ONLY_QK_ERRORS(body) \
-  try {                                 \
-    body;                               \
-  } catch (const qk::Error& e) {        \
-    qkf::check_message(e);              \
+// Runs `f`; a qk::Error (with a clean message) is an accepted answer, anything else propagates.
+template <class F> void expect_only_qk_errors(F&& f) {
+  try {
+    f();
+  } catch (const qk::Error& e) {
+    check_message(e);
   }
+}
+
+}  // namespace qkf

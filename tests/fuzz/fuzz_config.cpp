@@ -7,7 +7,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto p = qkf::parts(data, size, 2);
-  QKF_EXPECT_ONLY_QK_ERRORS({
+  qkf::expect_only_qk_errors([&] {
     auto cfg = qk::config_from_json(qk::parse_json(p[0], "fuzz.json"), "fuzz.json");
     if (!p[1].empty()) qk::apply_override(cfg, p[1]);
     qk::validate_config(cfg, "fuzz.json");

@@ -4,6 +4,6 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = qkf::write("in.pth", std::string(reinterpret_cast<const char*>(data), size));
-  QKF_EXPECT_ONLY_QK_ERRORS(qk::read_torch_state_dict(path));
+  qkf::expect_only_qk_errors([&] { qk::read_torch_state_dict(path); });
   return 0;
 }

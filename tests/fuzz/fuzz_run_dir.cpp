@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const char* names[] = {"run/config.json", "run/metrics.csv", "run/divergence.csv", "run/spectra_history.csv",
                          "run/state/state.json"};
   for (int i = 0; i < 5; ++i) qkf::write(names[i], p[i]);
-  QKF_EXPECT_ONLY_QK_ERRORS({
+  qkf::expect_only_qk_errors([&] {
     qk::read_run(dir);
     qk::run_state_step(dir);
   });

@@ -6,7 +6,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = qkf::write("in.safetensors", std::string(reinterpret_cast<const char*>(data), size));
-  QKF_EXPECT_ONLY_QK_ERRORS({
+  qkf::expect_only_qk_errors([&] {
     qk::load_safetensors(path);
     qk::load_model(path);
   });

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const int which = data[0] % 3;
   const auto p = qkf::parts(data + 1, size - 1, 3);
-  QKF_EXPECT_ONLY_QK_ERRORS({
+  qkf::expect_only_qk_errors([&] {
     if (which == 0) {
       auto tok = qk::BpeTokenizer::from_json(qk::parse_json(p[0], "bpe.json"), "bpe.json");
       const auto ids = tok.encode(p[1]);

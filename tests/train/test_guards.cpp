@@ -78,3 +78,31 @@ TEST_CASE("divergence guard: lr = 1000 halts every variant; the CLI says so and 
   }
   CHECK(has_run_state(dir + "/run"));
 }
+
+TEST_CASE("memory, disk and size guards refuse before allocating, with one line", "[guard]") {
+  ExperimentConfig c = preset_config("default");
+  c.model.vocab_size = 33;
+  // The estimate of the default pair is far below a gigabyte; with 1 MB "available" it is refused.
+  CHECK_NOTHROW(check_memory(c, 1e9));
+  CHECK_THROWS_WITH(check_memory(c, 1e6), Contains("config: the experiment needs about") && Contains("GB are available"));
+  Experiment e(c);
+  auto dir = qkt::temp_dir("disk");
+  CHECK_NOTHROW(check_disk_space(dir, e, 1e9));
+  CHECK_THROWS_WITH(check_disk_space(dir, e, 1e3), Contains("checkpoints and training state need about") && Contains("GB free"));
+
+  auto expect_error = [&](const std::string& args, const std::string& needle) {
+    auto r = qkt::cli("train " + args + " --out " + dir + "/r", dir);
+    INFO(args << "\n" << r.out << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains(needle));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  };
+  // Absurd sizes: refused by validation, without allocating.
+  expect_error("--set model.emb_dim=1000000000", "model.emb_dim: must be at most 65536");
+  expect_error("--set model.context_length=100000000", "model.context_length: must be at most 1048576");
+  expect_error("--set train.steps=1000000000000", "train.steps: expected an integer (at most 2147483647)");
+  expect_error("--set train.lr=nan", "train.lr: expected a number");
+  // Large but representable: the memory guard (this machine's MemAvailable) refuses it.
+  expect_error("--set model.emb_dim=16384 --set model.n_layers=96 --set model.n_heads=128", "GB are available (MemAvailable)");
+  CHECK(!qkt::exists(dir + "/r/standard.safetensors"));
+}
