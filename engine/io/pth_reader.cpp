@@ -305,15 +305,15 @@ std::map<std::string, torch::Tensor> read_torch_state_dict(const std::string& pa
   } catch (const c10::Error&) {
     throw Error(path + ": not a torch.save() zip archive (the legacy pre-1.6 format is not read; re-save with torch.save)");
   }
-  if (!zip->hasRecord("data.pkl")) throw Error(path + ": the archive holds no data.pkl");
-  auto [pkl, n] = zip->getRecord("data.pkl");
-  Machine m(path, *zip, static_cast<const char*>(pkl.get()), n);
   ValuePtr v;
-  try {
+  try {  // LibTorch's zip reader reports corrupt records as c10::Error: one line as well
+    if (!zip->hasRecord("data.pkl")) throw Error(path + ": the archive holds no data.pkl");
+    auto [pkl, n] = zip->getRecord("data.pkl");
+    Machine m(path, *zip, static_cast<const char*>(pkl.get()), n);
     v = m.run();
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
-    throw Error(path + ": " + what.substr(0, what.find('\n')));
+    throw Error(path + ": corrupt archive: " + what.substr(0, what.find('\n')));
   }
   if (v->kind != Value::Kind::Dict) throw Error(path + ": expected a state_dict (a dict of tensors)");
   std::map<std::string, torch::Tensor> out;

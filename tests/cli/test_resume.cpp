@@ -134,3 +134,42 @@ TEST_CASE("resume: bad resumes exit 2 with one line and change nothing", "[resum
   std::ofstream(dir + "/run/state/state.json") << "{ broken";
   expect_error("train --resume " + dir + "/run", "state.json: malformed JSON");
 }
+
+TEST_CASE("resume: killed -9 five times at random moments (also mid-write), the run still ends as one straight run", "[resume][crash]") {
+  auto dir = qkt::temp_dir("resume-kill5");
+  const std::string args = "--preset default --set train.eval_every=10 --set train.spectra_every=10 --set train.steps=400 --quiet";
+  auto a = cli("train " + args + " --out " + dir + "/a", dir);
+  REQUIRE(a.code == 0);
+  std::srand(20261127);
+  const std::string b = dir + "/b";
+  int64_t last = -1;
+  for (int round = 0; round < 5; ++round) {
+    // An autosave every 3 steps: the kill often lands while a state or a checkpoint is written.
+    const std::string cmd = std::string(QKLAB_CLI) + " train " +
+                            (round == 0 ? args + " --set train.autosave_steps=3 --out " + b : "--resume " + b) +
+                            " > /dev/null 2>&1 & echo $!";
+    FILE* p = popen(cmd.c_str(), "r");
+    int pid = 0;
+    REQUIRE(fscanf(p, "%d", &pid) == 1);
+    pclose(p);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (qk::run_state_step(b) <= last && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60))
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::rand() % 400));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    // After each kill: the folder reads, and the newest complete state loads.
+    INFO("round " << round);
+    CHECK_NOTHROW(qk::read_run(b));
+    const int64_t at = qk::run_state_step(b);
+    CHECK(at > last);
+    last = at;
+    if (at >= 400) break;  // it finished before the kill
+  }
+  auto r = cli("train --resume " + b + " --quiet", dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(metrics_without_time(dir + "/a") == metrics_without_time(b));
+  CHECK(qkt::slurp(dir + "/a/spectra_history.csv") == qkt::slurp(b + "/spectra_history.csv"));
+  CHECK(qkt::slurp(dir + "/a/divergence.csv") == qkt::slurp(b + "/divergence.csv"));
+}
