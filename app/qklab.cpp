@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
+#include <QFileInfo>
 #include <QTimer>
 
 #include <QTabWidget>
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
   QCommandLineOption run("run", "open a run folder written by qklab-cli", "DIR");
   QCommandLineOption preset("preset", "start from a built-in preset", "NAME");
   cli.addOptions({autostart, shot, steps, tab, run, preset, report});
-  cli.addPositionalArgument("corpus", "optional UTF-8 text file to train on");
+  cli.addPositionalArgument("file", "optional: a UTF-8 text file to train on, an experiment .json, a run folder or a "
+                                    "model checkpoint (.safetensors) to open");
   cli.process(app);
 
   qkui::MainWindow w;
@@ -45,7 +47,12 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!cli.positionalArguments().isEmpty()) w.openCorpus(cli.positionalArguments().first());
+  if (!cli.positionalArguments().isEmpty()) {
+    const QString f = cli.positionalArguments().first();
+    if (QFileInfo(f).isDir() || f.endsWith(".safetensors", Qt::CaseInsensitive)) w.openRunFolder(f);
+    else if (f.endsWith(".json", Qt::CaseInsensitive)) w.openExperimentFile(f);
+    else w.openCorpus(f);
+  }
   if (cli.isSet(run)) w.openRunFolder(cli.value(run));
   if (!w.showView(cli.value(tab))) {
     qCritical("qklab: --tab: no view '%s' (expected one of: %s)", qPrintable(cli.value(tab)),

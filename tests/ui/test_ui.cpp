@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <QAction>
+#include <QDirIterator>
+#include <QProcess>
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFile>
@@ -18,6 +20,7 @@
 #include <QTest>
 #include <QTimer>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <iostream>
 
 #include "attention_view.h"
@@ -412,4 +415,58 @@ TEST_CASE("robustness: corrupt files and a binary drop get a message; closing du
   w.reset();
   std::cout << "closed with a report and an analysis in flight in " << t.elapsed() << " ms\n";
   CHECK(t.elapsed() < 10000);  // the report stops between two analyses (generous: shared, noisy machines)
+}
+
+TEST_CASE("crash recovery: qklab killed -9 mid-run; qklab-cli train --resume finishes it exactly", "[ui][crash]") {
+  QTemporaryDir home, dir;
+  auto c = qk::preset_config("default");
+  c.train.steps = 100000;  // "overnight"
+  c.train.eval_every = 10;
+  c.train.autosave_steps = 20;
+  QFile f(dir.filePath("exp.json"));
+  REQUIRE(f.open(QIODevice::WriteOnly));
+  f.write(QByteArray::fromStdString(qk::config_to_json(c).dump()));
+  f.close();
+  QProcess gui;
+  auto env = QProcessEnvironment::systemEnvironment();
+  env.insert("QT_QPA_PLATFORM", "offscreen");
+  env.insert("XDG_DATA_HOME", home.path());  // the live run's folder goes here
+  gui.setProcessEnvironment(env);
+  gui.start(QKLAB_GUI, {dir.filePath("exp.json"), "--autostart"});
+  REQUIRE(gui.waitForStarted(10000));
+  QString run;
+  REQUIRE(wait_until([&] {
+    QDirIterator it(home.path(), {"state.json"}, QDir::Files, QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+      const QString s = it.next();
+      if (s.endsWith("/state/state.json")) run = QFileInfo(s).dir().absolutePath().section('/', 0, -2);
+    }
+    return !run.isEmpty() && qk::run_state_step(run.toStdString()) >= 60;
+  }, 60000));
+  QTest::qWait(150);
+  gui.kill();  // SIGKILL
+  gui.waitForFinished(5000);
+  const int64_t at = qk::run_state_step(run.toStdString());
+  CHECK(at >= 60);
+  CHECK(at < 100000);  // the GUI autosaves at the first ~30 ms slice boundary after each 20 steps
+  // The same resolved experiment straight through with the CLI, and the GUI's run resumed to 200 steps.
+  auto cfg = qk::load_config_file((run + "/config.json").toStdString());
+  cfg.train.steps = 200;
+  QFile g(dir.filePath("straight.json"));
+  REQUIRE(g.open(QIODevice::WriteOnly));
+  g.write(QByteArray::fromStdString(qk::config_to_json(cfg).dump()));
+  g.close();
+  const QString cli = QKLAB_CLI;
+  REQUIRE(std::system((cli + " train --quiet --config " + dir.filePath("straight.json") + " --out " + dir.filePath("a") +
+                       " > /dev/null").toUtf8().constData()) == 0);
+  REQUIRE(std::system((cli + " train --quiet --resume " + run + " --set train.steps=200 > /dev/null").toUtf8().constData()) == 0);
+  const auto a = qk::read_metrics_csv(dir.filePath("a/metrics.csv").toStdString());
+  const auto b = qk::read_metrics_csv((run + "/metrics.csv").toStdString());
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("row " << i);
+    CHECK(a[i].step == b[i].step);
+    CHECK(a[i].val_loss == b[i].val_loss);  // bit for bit
+    CHECK(a[i].train_loss == b[i].train_loss);
+  }
 }
