@@ -3,6 +3,8 @@
 // and the other variants train on to the end; the CLI exits 3 and the run folder records it.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include "../cli/cli_run.h"
 #include "checkpoint.h"
 #include "helpers.h"
@@ -105,4 +107,44 @@ TEST_CASE("memory, disk and size guards refuse before allocating, with one line"
   // Large but representable: the memory guard (this machine's MemAvailable) refuses it.
   expect_error("--set model.emb_dim=16384 --set model.n_layers=96 --set model.n_heads=128", "GB are available (MemAvailable)");
   CHECK(!qkt::exists(dir + "/r/standard.safetensors"));
+}
+
+TEST_CASE("malformed inputs: tokenizer files, a corrupt run folder, a huge one-line corpus", "[guard][robust]") {
+  auto dir = qkt::temp_dir("malformed");
+  auto put = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
+    return dir + "/" + name;
+  };
+  auto expect_error = [&](const std::string& args, const std::string& needle) {
+    auto r = qkt::cli(args, dir);
+    INFO(args << "\n" << r.out << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains(needle));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.find('\xff') == std::string::npos);
+  };
+  put("c.txt", "some text to tokenize\n");
+  expect_error("tokenize --tokenizer bpe:" + put("bpe.json", "{\"kind\": \"bpe\", \"merges\": [[1, 999]]}") + " " + dir + "/c.txt",
+               "merges[0]: ids must be < 256");
+  expect_error("tokenize --tokenizer bpe:" + put("bpe2.json", "{\"kind\": \"bpe\", \"merges\": 7\xff}") + " " + dir + "/c.txt",
+               "bpe2.json: malformed JSON");
+  expect_error("tokenize --tokenizer gpt2 --encoder " + put("enc.json", "{\"a\xff\": 0}") + " --vocab " + put("v.bpe", "#v\na b\n") +
+                   " " + dir + "/c.txt",
+               "enc.json: malformed JSON");
+  expect_error("tokenize --tokenizer gpt2 --encoder " + put("enc2.json", "{\"a\": \"zero\"}") + " --vocab " + dir + "/v.bpe " +
+                   dir + "/c.txt",
+               "enc2.json: token 'a': expected an id");
+  // A run folder with a corrupt checkpoint: what can be read is read, the rest is named.
+  REQUIRE(qkt::cli("train --preset default --set train.steps=5 --quiet --out " + dir + "/run", dir).code == 0);
+  put("run/merged.safetensors", std::string("\x10\0\0\0\0\0\0\0{\"a\":\xff\xff}", 16));
+  auto r = qkt::cli("analyze " + dir + "/run", dir);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("merged.safetensors: not a valid safetensors file"));
+  CHECK_NOTHROW(read_run(dir + "/run"));  // the curves still read
+  // A 10 MB corpus on one line (no spaces, no newline): tokenised in linear time, trains.
+  put("line.txt", std::string(10'000'000, 'a'));
+  r = qkt::cli("train --set data.kind=text --set data.path=" + dir + "/line.txt --set data.tokenizer=char --set train.steps=2 "
+               "--set train.eval_batches=1 --quiet --out " + dir + "/line", dir);
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
 }
