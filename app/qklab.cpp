@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     const bool replay = cli.isSet(run);
     const QString report_dir = cli.value(report);
     QObject::connect(poll, &QTimer::timeout, &w, [&w, file, n, poll, replay, report_dir] {
-      if (w.lastError().isEmpty() && (replay ? w.info().run_dir.isEmpty() : w.stepsDone() < n)) return;
+      if (w.lastError().isEmpty() && (replay ? w.info().run_dir.isEmpty() : w.stepsDone() < n && !w.isFinished())) return;
       poll->stop();
       w.pause();
       QTimer::singleShot(1500, &w, [&w, file, report_dir] {

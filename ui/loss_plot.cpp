@@ -66,6 +66,11 @@ LossPlot::LossPlot(QWidget* parent)
     dirty_ = false;
     ++replots_;
     plot_->rescaleAxes(true);
+    for (const auto* item : halt_items_)  // keep the halt marks inside the x range
+      if (auto* line = dynamic_cast<const QCPItemLine*>(item)) {
+        const double x = line->start->coords().x();
+        if (x >= plot_->xAxis->range().upper) plot_->xAxis->setRangeUpper(x + 0.05 * std::max(1.0, x));
+      }
     plot_->replot(QCustomPlot::rpQueuedReplot);
   });
 }
@@ -96,22 +101,30 @@ void LossPlot::rebuild() {
   draw_loss(plot_, rows_, smoothing_, static_cast<LossX>(xaxis_));
   for (auto* item : halt_items_) plot_->removeItem(item);
   halt_items_.clear();
-  for (const auto& h : halts_) {
-    // At the variant's last evaluation before the halt (its x in the chosen axis), labelled.
+  for (size_t i = 0; i < halts_.size(); ++i) {
+    const auto& h = halts_[i];
+    // At the halt's step (or the variant's last evaluation's tokens / time), labelled near the top.
     const qk::EvalRecord* last = nullptr;
     for (const auto& r : rows_)
       if (r.variant == h.variant && r.seed == h.seed && r.step < h.step) last = &r;
-    const double x = !last ? 0 : xaxis_ == Tokens ? double(last->tokens_seen) : xaxis_ == WallTime ? last->wall_time_s : double(h.step);
-    auto* line = new QCPItemStraightLine(plot_);
-    line->point1->setCoords(x, 0);
-    line->point2->setCoords(x, 1);
-    line->setPen(QPen(QColor(QString::fromStdString(qk::variant_info(qk::parse_variant(h.variant)).color)), 1.5, Qt::DashLine));
+    const double x = xaxis_ == Step || !last ? double(h.step) : xaxis_ == Tokens ? double(last->tokens_seen) : last->wall_time_s;
+    const QColor color(QString::fromStdString(qk::variant_info(qk::parse_variant(h.variant)).color));
+    auto* line = new QCPItemLine(plot_);  // from the bottom to the top of the axes, whatever the y range
+    for (auto* p : {line->start, line->end}) {
+      p->setTypeX(QCPItemPosition::ptPlotCoords);
+      p->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    }
+    line->start->setCoords(x, 1);
+    line->end->setCoords(x, 0);
+    line->setPen(QPen(color, 1.5, Qt::DashLine));
     auto* label = new QCPItemText(plot_);
-    label->position->setType(QCPItemPosition::ptPlotCoords);
-    label->position->setCoords(x, last ? last->val_loss : 0);
-    label->setPositionAlignment(Qt::AlignRight | Qt::AlignBottom);
-    label->setText(QString("✕ %1 halted at step %2 (%3 %4)").arg(QString::fromStdString(h.variant)).arg(h.step)
-                       .arg(QString::fromStdString(h.quantity)).arg(h.value));
+    label->position->setTypeX(QCPItemPosition::ptPlotCoords);
+    label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+    label->position->setCoords(x, 0.4 + 0.07 * double(i));  // below the legend
+    label->setPositionAlignment(Qt::AlignRight | Qt::AlignVCenter);
+    label->setColor(color);
+    label->setText(QString("%1 halted at step %2 (%3 %4) ✕").arg(QString::fromStdString(h.variant)).arg(h.step)
+                       .arg(QString::fromStdString(h.quantity)).arg(std::isnan(h.value) ? QString("nan") : QString("inf")));
     halt_items_ << line << label;
   }
   dirty_ = true;

@@ -48,6 +48,7 @@ class MainWindow : public QMainWindow {
   LabView* currentView() const;  // the view of the tab shown
   bool showView(const QString& name);  // false: no view of that name
   qint64 stepsDone() const { return steps_done_; }
+  bool isFinished() const { return finished_; }  // all steps done, or every variant halted
   bool isRunning() const { return running_; }
   QString lastError() const { return last_error_; }
   const ExperimentInfo& info() const { return info_; }

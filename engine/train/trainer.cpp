@@ -232,8 +232,11 @@ void Experiment::step(TrainerObserver* obs) {
                      std::isfinite(loss_v) ? "gradient norm" : "loss", std::isfinite(loss_v) ? gnorm : loss_v, ""};
         std::ostringstream msg;
         msg << "step " << k << ": " << h.variant << " (seed " << l.seed << ") halted: its " << h.quantity << " is "
-            << (std::isnan(h.value) ? "nan" : h.value > 0 ? "inf" : "-inf") << "; its weights stay those of step " << (k - 1)
-            << "; the other variants go on (lower train.lr or set train.grad_clip)";
+            << (std::isnan(h.value) ? "nan" : h.value > 0 ? "inf" : "-inf") << "; its weights stay those of step " << (k - 1);
+        int others = 0;
+        for (const auto& o : I.lanes) others += !o.halted;
+        if (others > 0) msg << "; the other variants go on";
+        msg << " (lower train.lr or set train.grad_clip)";
         h.message = l.halt_reason = msg.str();
         if (obs) obs->on_halt(h);
         return 0;

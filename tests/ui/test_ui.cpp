@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <QAction>
+#include <QSignalSpy>
+#include <qcustomplot.h>
 #include <QDirIterator>
 #include <QProcess>
 #include <QApplication>
@@ -406,8 +408,14 @@ TEST_CASE("robustness: corrupt files and a binary drop get a message; closing du
   ready(*w);
   w->start();
   REQUIRE(wait_until([&] { return w->stepsDone() > 20; }, 20000));
-  // An export and an analysis in flight, then the window closes: no crash, promptly.
+  // Pause, export, and start again while the export runs: training goes on.
+  w->pause();
   w->exportReport(dir.filePath("report"));
+  const qint64 at_export = w->stepsDone();
+  w->start();
+  CHECK(wait_until([&] { return w->stepsDone() > at_export + 20; }, 20000));
+  // An export and an analysis in flight, then the window closes: no crash, promptly.
+  w->exportReport(dir.filePath("report2"));
   w->tabs()->setCurrentWidget(w->rankView()->widget());
   QElapsedTimer t;
   t.start();
@@ -469,4 +477,25 @@ TEST_CASE("crash recovery: qklab killed -9 mid-run; qklab-cli train --resume fin
     CHECK(a[i].val_loss == b[i].val_loss);  // bit for bit
     CHECK(a[i].train_loss == b[i].train_loss);
   }
+}
+
+TEST_CASE("divergence guard in the GUI: halted variants are marked on their curves and the run ends cleanly", "[ui][guard]") {
+  auto c = qk::preset_config("default");
+  c.train.lr = 1000;
+  c.train.steps = 60;
+  c.train.eval_every = 5;
+  MainWindow w;
+  w.show();
+  ready(w);
+  w.loadExperiment(c);
+  ready(w);
+  QSignalSpy finished(&w, &MainWindow::trainingFinished);
+  w.start();
+  REQUIRE(wait_until([&] { return w.lossPlot()->halts().size() == 2; }, 20000));
+  const auto& h = w.lossPlot()->halts()[0];
+  CHECK(h.step < 10);
+  CHECK_THAT(h.message, Catch::Matchers::Contains("halted: its"));
+  // The mark is drawn: a line and a label per halted variant, besides the curves.
+  CHECK(w.lossPlot()->plot()->itemCount() >= 4);
+  CHECK(wait_until([&] { return finished.count() > 0; }, 10000));  // every variant halted: the run is over
 }
