@@ -86,7 +86,7 @@ void BpeTokenizer::rebuild() {
 
 BpeTokenizer BpeTokenizer::from_json(const nlohmann::json& j, const std::string& source) {
   BpeTokenizer t;
-  if (!j.is_object() || j.value("kind", "") != "bpe" || !j.contains("merges") || !j["merges"].is_array())
+  if (!j.is_object() || !j.contains("kind") || j["kind"] != "bpe" || !j.contains("merges") || !j["merges"].is_array())
     throw Error(source + ": expected {\"kind\": \"bpe\", \"merges\": [[a, b], ...]}");
   int64_t next = 256;
   for (const auto& m : j["merges"]) {

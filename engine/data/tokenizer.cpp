@@ -81,7 +81,7 @@ CharTokenizer CharTokenizer::from_corpus(const std::string& corpus, bool unk) {
 }
 
 CharTokenizer CharTokenizer::from_json(const nlohmann::json& j) {
-  if (j.value("kind", "char") != "char") throw Error("char tokenizer: expected kind 'char'");
+  if (!j.is_object() || (j.contains("kind") && j["kind"] != "char")) throw Error("char tokenizer: expected kind 'char'");
   CharTokenizer t;
   try {
     t.chars_ = j.at("chars").get<std::vector<uint32_t>>();

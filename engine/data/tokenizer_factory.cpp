@@ -19,7 +19,7 @@ int64_t known_vocab_size(const TokenizerSpec& spec) {
 }
 
 std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
-  std::string kind = j.value("kind", "");
+  const std::string kind = j.is_object() && j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "";
   if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j));
   if (kind == "gpt2") return Gpt2Tokenizer::from_json(j);
   if (kind == "bpe") return std::make_unique<BpeTokenizer>(BpeTokenizer::from_json(j, "tokenizer"));

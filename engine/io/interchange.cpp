@@ -64,7 +64,20 @@ std::string folder_tokenizer(const std::string& dir) {
 
 }  // namespace
 
+namespace {
+LoadedModel import_hf_gpt2_checked(const std::string& file);
+}
+
 LoadedModel import_hf_gpt2(const std::string& file) {
+  try {
+    return import_hf_gpt2_checked(file);
+  } catch (const nlohmann::json::exception& e) {  // config.json fields of the wrong type
+    throw Error(file + ": config.json beside it has unexpected content: " + std::string(e.what()));
+  }
+}
+
+namespace {
+LoadedModel import_hf_gpt2_checked(const std::string& file) {
   const std::string dir = fs::path(file).parent_path().empty() ? "." : fs::path(file).parent_path().string();
   const std::string cj = dir + "/config.json";
   if (!fs::exists(cj)) throw Error(file + ": no config.json beside it (n_embd, n_head, n_layer, n_positions, vocab_size)");
@@ -156,6 +169,7 @@ LoadedModel import_hf_gpt2(const std::string& file) {
                 " tokens, the model's vocab_size is " + std::to_string(V));
   return lm;
 }
+}  // namespace
 
 LoadedModel import_pth(const std::string& file, const ExperimentConfig& base, bool heads_given) {
   std::map<std::string, torch::Tensor> w = read_torch_state_dict(file);

@@ -5,6 +5,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstring>
+#include <map>
 #include <memory>
 #include <variant>
 #include <vector>
@@ -116,7 +117,7 @@ class Machine {
         }
         case 'q': memo(static_cast<unsigned char>(byte())); break;  // BINPUT
         case 'r': memo(le(4)); break;                                // LONG_BINPUT
-        case 0x94: memo(memo_.size()); break;                        // MEMOIZE
+        case 0x94: memo(memo_.empty() ? 0 : memo_.rbegin()->first + 1); break;  // MEMOIZE
         case 'h': get(static_cast<unsigned char>(byte())); break;   // BINGET
         case 'j': get(le(4)); break;                                 // LONG_BINGET
         case 'c': {                                                  // GLOBAL module\nname\n
@@ -236,13 +237,11 @@ class Machine {
     }
     return {items.rbegin(), items.rend()};
   }
-  void memo(uint64_t k) {
-    if (memo_.size() <= k) memo_.resize(k + 1);
-    memo_[k] = top();
-  }
+  void memo(uint64_t k) { memo_[k] = top(); }  // a map: a crafted huge index allocates nothing
   void get(uint64_t k) {
-    if (k >= memo_.size() || !memo_[k]) fail("a memo reference to nothing");
-    stack_.push_back(memo_[k]);
+    auto it = memo_.find(k);
+    if (it == memo_.end()) fail("a memo reference to nothing");
+    stack_.push_back(it->second);
   }
   std::vector<int64_t> ints(const ValuePtr& t) {
     if (t->kind != Value::Kind::Tuple) fail("expected a tuple of sizes");
@@ -293,7 +292,8 @@ class Machine {
   caffe2::serialize::PyTorchStreamReader& zip_;
   const char* p_;
   const char* end_;
-  std::vector<ValuePtr> stack_, memo_;
+  std::vector<ValuePtr> stack_;
+  std::map<uint64_t, ValuePtr> memo_;
 };
 
 }  // namespace

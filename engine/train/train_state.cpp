@@ -68,6 +68,14 @@ void Experiment::save_state(const std::string& dir, const nlohmann::json& note) 
 }
 
 nlohmann::json Experiment::load_state(const std::string& dir) {
+  try {
+    return load_state_checked(dir);
+  } catch (const nlohmann::json::exception& e) {  // a field of the wrong JSON type
+    throw Error(dir + "/state.json: unexpected content: " + std::string(e.what()));
+  }
+}
+
+nlohmann::json Experiment::load_state_checked(const std::string& dir) {
   auto& I = *impl_;
   const std::string sj = dir + "/state.json";
   const nlohmann::json j = parse_json(read_file_bytes(sj, "training state"), sj);

@@ -71,6 +71,9 @@ class Experiment {
   // the note; it throws naming the file and what does not match.
   void save_state(const std::string& dir, const nlohmann::json& note) const;
   nlohmann::json load_state(const std::string& dir);
+ private:
+  nlohmann::json load_state_checked(const std::string& dir);
+ public:
   // Writes every lane's checkpoint into the run folder `dir` (names: run_dir.h).
   void save_checkpoints(const std::string& dir) const;
   std::string tokenizer_json() const;
