@@ -94,7 +94,7 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
     vrow->addWidget(box);
   }
   form->addRow(tr("Variants"), vrow);
-  lr_ = dspin(this, 1e-6, 10, 6, 1e-4);
+  lr_ = dspin(this, 1e-6, 1e6, 6, 1e-4);
   wd_ = dspin(this, 0, 10, 3, 0.01);
   warmup_ = spin(this, 0, 1000000);
   cosine_ = new QCheckBox(tr("cosine decay"), this);
