@@ -163,8 +163,8 @@ void apply_override(ExperimentConfig& c, const std::string& assignment) {
   json value;
   try {
     value = json::parse(text);
-  } catch (const json::parse_error&) {
-    value = text;  // bare string
+  } catch (const json::exception&) {  // not JSON, or a number out of range (found by fuzzing)
+    value = text;                      // a bare string: a numeric key then says it expected a number
   }
   json j = config_to_json(c);
   auto dot = key.find('.');

@@ -104,6 +104,7 @@ TEST_CASE("memory, disk and size guards refuse before allocating, with one line"
   expect_error("--set model.context_length=100000000", "model.context_length: must be at most 1048576");
   expect_error("--set train.steps=1000000000000", "train.steps: expected an integer (at most 2147483647)");
   expect_error("--set train.lr=nan", "train.lr: expected a number");
+  expect_error("--set train.steps=550000009966E17342048039366", "train.steps: expected an integer");  // found by fuzzing
   // Large but representable: the memory guard (this machine's MemAvailable) refuses it.
   expect_error("--set model.emb_dim=16384 --set model.n_layers=96 --set model.n_heads=128", "GB are available (MemAvailable)");
   CHECK(!qkt::exists(dir + "/r/standard.safetensors"));
