@@ -154,9 +154,9 @@ void TrainingWorker::autosave() {
   }
 }
 
-void TrainingWorker::resumeRun(const QString& run_dir) {
+void TrainingWorker::closeCurrent() {
   running_ = false;
-  saveCheckpoints();
+  saveCheckpoints();  // the previous run keeps its results
   inspector_->attach(nullptr);
   exp_.reset();
   writer_.reset();
@@ -164,6 +164,10 @@ void TrainingWorker::resumeRun(const QString& run_dir) {
   history_ = qk::RunContents();
   collector_->history = &history_;
   last_tokens_.clear();
+}
+
+void TrainingWorker::resumeRun(const QString& run_dir) {
+  closeCurrent();
   try {
     const std::string dir = run_dir.toStdString();
     const auto cfg = qk::load_config_file(dir + "/" + qk::run_files::kConfig);
@@ -196,13 +200,7 @@ void TrainingWorker::resumeRun(const QString& run_dir) {
 }
 
 void TrainingWorker::openRun(const QString& run_dir, int seed) {
-  running_ = false;
-  saveCheckpoints();
-  inspector_->attach(nullptr);
-  exp_.reset();
-  writer_.reset();
-  collector_ = std::make_unique<Collector>();
-  history_ = qk::RunContents();
+  closeCurrent();
   try {
     const bool file = QFileInfo(run_dir).isFile();  // one checkpoint (e.g. an imported GPT-2)
     auto rc = file ? qk::read_checkpoint_as_run(run_dir.toStdString()) : qk::read_run(run_dir.toStdString());

@@ -63,7 +63,8 @@ class TrainingWorker : public QObject {
   void advance(int max_steps, int max_ms);
   void flush(bool force);
   void saveCheckpoints();  // the live run's checkpoints and training state into its run folder
-  void autosave();         // the training state every train.autosave_steps steps / _minutes minutes
+  void autosave();
+  void closeCurrent();     // saves and frees the current experiment before another is opened         // the training state every train.autosave_steps steps / _minutes minutes
   template <class F> void analyse(F&& f);
   std::unique_ptr<qk::Experiment> exp_;
   std::unique_ptr<qk::Inspector> inspector_;

@@ -66,10 +66,12 @@ double scheduled_lr(const TrainConfig& cfg, int64_t step, int64_t total) {
 
 double grad_norm(const std::vector<torch::Tensor>& params) {
   torch::NoGradGuard ng;
-  std::vector<torch::Tensor> sq;
+  // One pass per gradient in its own dtype (no float64 copy of every gradient on each step), then
+  // the per-tensor norms combined in double; one sync.
+  std::vector<torch::Tensor> norms;
   for (const auto& p : params)
-    if (p.grad().defined()) sq.push_back(p.grad().to(torch::kFloat64).pow(2).sum());
-  return sq.empty() ? 0.0 : std::sqrt(torch::stack(sq).sum().item<double>());
+    if (p.grad().defined()) norms.push_back(p.grad().norm());
+  return norms.empty() ? 0.0 : torch::stack(norms).to(torch::kFloat64).norm().item<double>();
 }
 
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
