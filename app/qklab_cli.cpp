@@ -79,11 +79,11 @@ int main(int argc, char** argv) {
 
   std::string to, cin, cout_path;
   int conv_rank = 0;
-  auto* conv = app.add_subcommand("convert", "standard -> merged (exact), or merged -> standard at rank r");
-  conv->add_option("--to", to, "target variant: merged | standard")->required();
-  conv->add_option("--rank", conv_rank, "--to standard: rank r = qk_head_dim (0 = d, exact)");
+  auto* conv = app.add_subcommand("convert", "any variant -> any other: exact where the target holds the forms (standard -> merged), else the nearest");
+  conv->add_option("--to", to, "target variant: standard | merged | shared-qk | merged-sym | merged-lowrank | identity-query")->required();
+  conv->add_option("--rank", conv_rank, "the target's qk_head_dim r (0 = the source's rank bound: exact where the family allows)");
   conv->add_option("input", cin, "checkpoint to convert")->required();
-  conv->add_option("output", cout_path, "merged checkpoint to write")->required();
+  conv->add_option("output", cout_path, "checkpoint to write")->required();
 
   std::string imp_from, imp_in, imp_out;
   std::vector<std::string> imp_set;

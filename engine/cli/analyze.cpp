@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "variants.h"
 #include "checkpoint.h"
 #include "error.h"
 #include "fsutil.h"
@@ -108,38 +109,39 @@ void write_truncation(Analysis& a, const std::vector<int>& ranks, int layer, std
   write_file_atomic(a.dir + "/truncation.csv", csv);
 }
 
-// Per seed, the standard–merged pair: principal angles between the forms' singular subspaces and
-// the KL divergence between the two functions.
+// Per seed, each variant against the first (the reference, usually standard): principal angles
+// between the forms' singular subspaces (over the smaller rank bound) and the KL divergence
+// between the two functions.
 void write_pairs(Analysis& a) {
-  std::string angles = "seed,layer,head,side,index,angle_rad\n";
+  std::string angles = "seed,from,to,layer,head,side,index,angle_rad\n";
   std::string diverg = "seed,from,to,kl\n";
+  const Variant ref_v = a.cfg.variants.front();
   for (int seed : a.seeds) {
-    Loaded* std_m = nullptr;
-    Loaded* mer_m = nullptr;
-    for (auto& m : a.models) {
-      if (m.seed != seed) continue;
-      switch (m.lm.variant) {
-        case Variant::Standard: std_m = &m; break;
-        case Variant::Merged: mer_m = &m; break;
+    Loaded* ref = nullptr;
+    for (auto& m : a.models)
+      if (m.seed == seed && m.lm.variant == ref_v) ref = &m;
+    if (!ref) continue;
+    for (auto& other : a.models) {
+      if (other.seed != seed || &other == ref) continue;
+      const int64_t k = std::min(form_rank_bound(ref_v, a.cfg.model), form_rank_bound(other.lm.variant, a.cfg.model));
+      for (int l = 0; l < a.cfg.model.n_layers; ++l) {
+        auto fs = ref->lm.model->attention(l).bilinear_forms();
+        auto fm = other.lm.model->attention(l).bilinear_forms();
+        for (int h = 0; h < a.cfg.model.n_heads; ++h)
+          for (bool left : {true, false}) {
+            const auto an = principal_angles(fs[h], fm[h], k, left);
+            for (size_t i = 0; i < an.size(); ++i)
+              angles += row({S(seed), ref->name, other.name, S(l), S(h), left ? "left" : "right", S(int64_t(i)),
+                             csv_number(an[i])});
+            a.report["principal_angles"].push_back({{"seed", seed}, {"from", ref->name}, {"to", other.name},
+                                                    {"layer", l}, {"head", h}, {"side", left ? "left" : "right"},
+                                                    {"angles", an}});
+          }
       }
+      const double kl = mean_kl(*ref->lm.model, *other.lm.model, a.val);
+      diverg += row({S(seed), ref->name, other.name, csv_number(kl)});
+      a.report["kl"].push_back({{"seed", seed}, {"from", ref->name}, {"to", other.name}, {"kl", kl}});
     }
-    if (!std_m || !mer_m) continue;
-    const int k = a.cfg.model.effective_qk_head_dim();
-    for (int l = 0; l < a.cfg.model.n_layers; ++l) {
-      auto fs = std_m->lm.model->attention(l).bilinear_forms();
-      auto fm = mer_m->lm.model->attention(l).bilinear_forms();
-      for (int h = 0; h < a.cfg.model.n_heads; ++h)
-        for (bool left : {true, false}) {
-          const auto an = principal_angles(fs[h], fm[h], k, left);
-          for (size_t i = 0; i < an.size(); ++i)
-            angles += row({S(seed), S(l), S(h), left ? "left" : "right", S(int64_t(i)), csv_number(an[i])});
-          a.report["principal_angles"].push_back(
-              {{"seed", seed}, {"layer", l}, {"head", h}, {"side", left ? "left" : "right"}, {"angles", an}});
-        }
-    }
-    const double kl = mean_kl(*std_m->lm.model, *mer_m->lm.model, a.val);
-    diverg += row({S(seed), std_m->name, mer_m->name, csv_number(kl)});
-    a.report["kl"].push_back({{"seed", seed}, {"from", std_m->name}, {"to", mer_m->name}, {"kl", kl}});
   }
   write_file_atomic(a.dir + "/principal_angles.csv", angles);
   write_file_atomic(a.dir + "/divergence.csv", diverg);
@@ -153,11 +155,9 @@ void write_angles_to_init(Analysis& a) {
     const auto it = std::find(a.cfg.variants.begin(), a.cfg.variants.end(), m.lm.variant);
     if (it == a.cfg.variants.end()) continue;
     const auto m0 = initial_model(a.cfg, size_t(it - a.cfg.variants.begin()), m.seed);
-    int k = 0;  // the subspace compared: the standard form's whole rank; for merged, head_dim directions
-    switch (m.lm.variant) {
-      case Variant::Standard: k = a.cfg.model.effective_qk_head_dim(); break;
-      case Variant::Merged: k = a.cfg.model.head_dim(); break;
-    }
+    // The subspace compared: a low-rank form's whole rank; for full-rank (d) forms, head_dim directions.
+    const int64_t bound = form_rank_bound(m.lm.variant, a.cfg.model);
+    const int64_t k = bound >= a.cfg.model.emb_dim ? a.cfg.model.head_dim() : bound;
     for (int l = 0; l < a.cfg.model.n_layers; ++l) {
       auto now = m.lm.model->attention(l).bilinear_forms();
       auto then = m0->attention(l).bilinear_forms();

@@ -33,6 +33,7 @@
 #include "run_dir.h"
 #include "safetensors.h"
 #include "trainer.h"
+#include "variants.h"
 
 namespace qk {
 namespace {
@@ -362,33 +363,34 @@ int cmd_convert(const std::string& to, const std::string& in, const std::string&
   }
   LoadedModel lm = load_model(in);
   const int d = lm.config.model.emb_dim;
-  switch (target) {
-    case Variant::Merged: {
-      if (lm.variant == Variant::Merged)
-        throw Error(in + ": convert --to merged needs a standard checkpoint, this one is merged");
-      GPTModel merged = convert_to_merged(lm.model);
-      save_model(out_path, merged, lm.config, lm.tokenizer_json, lm.step);
-      out << "wrote " << out_path << ": merged model, S_h = W_key[h]^T W_query[h] for "
-          << lm.config.model.n_layers << "x" << lm.config.model.n_heads << " heads\n";
-      return 0;
-    }
-    case Variant::Standard: {
-      if (lm.variant != Variant::Merged)
-        throw Error(in + ": convert --to standard needs a merged checkpoint, this one is " + variant_name(lm.variant));
-      if (rank < 0 || rank > d)
-        throw Error("convert: --rank: expected 0 (= d) to " + std::to_string(d) + ", got " + std::to_string(rank));
-      const int r = rank == 0 ? d : rank;
-      GPTModel standard = merged_to_standard(*lm.model, r);
-      ExperimentConfig cfg = lm.config;
-      cfg.model.qk_head_dim = r;
-      save_model(out_path, standard, cfg, lm.tokenizer_json, lm.step);
-      out << "wrote " << out_path << ": standard model with qk_head_dim " << r << " (W_query[h] = Σ_r^½ U_rᵀ, "
-          << "W_key[h] = Σ_r^½ V_rᵀ of S_hᵀ)" << (r == d ? ", the same function" : ", every form truncated to rank r")
-          << "\n";
-      return 0;
-    }
+  if (rank < 0 || rank > d)
+    throw Error("convert: --rank: expected 0 (= what holds the source exactly) to " + std::to_string(d) + ", got " +
+                std::to_string(rank));
+  if (target == lm.variant && rank == 0)
+    throw Error(in + ": the checkpoint is already " + variant_name(target) + " (give --rank to truncate it)");
+  // The target's query/key size: --rank, else the smallest that holds the source's forms exactly.
+  const int r = rank > 0 ? rank : static_cast<int>(std::min<int64_t>(d, form_rank_bound(lm.variant, lm.config.model)));
+  ExperimentConfig cfg = lm.config;
+  cfg.model.qk_head_dim = r;
+  cfg.variants = {target};
+  GPTModel dst = convert_model(*lm.model, target, r);
+  // How close the target's forms are to the source's: 0 up to rounding where the target's family
+  // holds them (e.g. standard -> merged), else the best approximation's relative Frobenius error.
+  torch::NoGradGuard ng;
+  double num = 0, den = 0;
+  for (int l = 0; l < cfg.model.n_layers; ++l) {
+    auto a = lm.model->attention(l).bilinear_forms(), b = dst->attention(l).bilinear_forms();
+    num += (a - b).pow(2).sum().item<double>();
+    den += a.pow(2).sum().item<double>();
   }
-  return 2;
+  const double rel = den > 0 ? std::sqrt(num / den) : 0.0;
+  save_model(out_path, dst, cfg, lm.tokenizer_json, lm.step);
+  const bool exact = rel <= 1e3 * lm.model->attention(0).form_eps();
+  out << "wrote " << out_path << ": " << variant_name(lm.variant) << " -> " << variant_name(target)
+      << " (qk_head_dim " << r << ") for " << cfg.model.n_layers << "x" << cfg.model.n_heads << " heads; "
+      << (exact ? "the same forms" : "the nearest forms in the target's family")
+      << ", relative error " << csv_number(rel) << "\n";
+  return 0;
 }
 
 }  // namespace qk

@@ -213,6 +213,8 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
   if (m.vocab_size > 1 << 24) fail("model.vocab_size", "must be at most 16777216");
   if (m.qk_head_dim > m.emb_dim) fail("model.qk_head_dim", "must be at most model.emb_dim");
   if (m.qk_head_dim < 0) fail("model.qk_head_dim", "must be >= 0 (0 = emb_dim / n_heads)");
+  if (m.value_proj != "linear" && m.value_proj != "identity")
+    fail("model.value_proj", "expected 'linear' or 'identity', got '" + m.value_proj + "'");
   if (m.dtype != "float32" && m.dtype != "float64")
     fail("model.dtype", "expected 'float32' or 'float64', got '" + m.dtype + "'");
   const auto& d = c.data;

@@ -15,7 +15,7 @@
 namespace qk {
 
 // Attention variants, numbered contiguously from 0 (variants.h lists and describes them).
-enum class Variant { Standard, Merged };
+enum class Variant { Standard, Merged, SharedQK, MergedSym, MergedLowRank, IdentityQuery };
 // The list of variants, their names, labels and size formulas: variants.h.
 std::string variant_name(Variant v);
 Variant parse_variant(const std::string& s);  // throws qk::Error naming the value and the known names
@@ -31,11 +31,13 @@ struct ModelConfig {
   bool qkv_bias = false;
   int qk_head_dim = 0;       // standard variant: query/key size per head; 0 = emb_dim / n_heads
   std::string dtype = "float32";  // float32 | float64
+  std::string value_proj = "linear";  // linear (W_V, the book's) | identity (W_V = I: no value weights)
 
   template <class V> void visit(V& v) {
     v("vocab_size", vocab_size); v("context_length", context_length); v("emb_dim", emb_dim);
     v("n_heads", n_heads); v("n_layers", n_layers); v("drop_rate", drop_rate);
     v("qkv_bias", qkv_bias); v("qk_head_dim", qk_head_dim); v("dtype", dtype);
+    v("value_proj", value_proj);
   }
   int head_dim() const { return emb_dim / n_heads; }
   int effective_qk_head_dim() const { return qk_head_dim > 0 ? qk_head_dim : head_dim(); }

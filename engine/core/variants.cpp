@@ -18,6 +18,22 @@ bool described(Variant v, VariantInfo* info) {
     case Variant::Merged:
       *info = {v, "merged", "S_h", "S", "#d62728", "one d×d matrix S_h per head: a form of rank ≤ d"};
       return true;
+    case Variant::SharedQK:
+      *info = {v, "shared-qk", "W_h·W_hᵀ", "WW", "#2ca02c",
+               "W_Q = W_K per head (Reformer): a symmetric PSD form of rank ≤ qk_head_dim"};
+      return true;
+    case Variant::MergedSym:
+      *info = {v, "merged-sym", "S_h = S_hᵀ", "Ssym", "#9467bd",
+               "one symmetric d×d matrix per head (d(d+1)/2 parameters): rank ≤ d"};
+      return true;
+    case Variant::MergedLowRank:
+      *info = {v, "merged-lowrank", "U_h·V_hᵀ", "UV", "#ff7f0e",
+               "S_h = V_h·U_hᵀ with U_h, V_h of shape (d, qk_head_dim), in the merged code path"};
+      return true;
+    case Variant::IdentityQuery:
+      *info = {v, "identity-query", "I_h·W_K,hᵀ", "IWk", "#8c564b",
+               "W_Q fixed to the h-th slice of the identity, only W_K learned: rank ≤ head_dim"};
+      return true;
   }
   return false;  // past the last enumerator
 }
@@ -51,28 +67,70 @@ Variant parse_variant(const std::string& s) {
   throw Error("unknown variant '" + s + "': expected one of " + names);
 }
 
+namespace {
+
+// W_value (absent with value_proj identity) and out_proj: every variant's value path.
+int64_t value_and_out_parameters(const ModelConfig& m) {
+  const int64_t d = m.emb_dim, bias = m.qkv_bias ? 1 : 0;
+  const int64_t value = m.value_proj == "identity" ? 0 : d * d + bias * d;
+  return value + d * d + d;
+}
+
+}  // namespace
+
 int64_t attention_parameters(Variant v, const ModelConfig& m) {
   const int64_t d = m.emb_dim, H = m.n_heads, qk = m.effective_qk_head_dim(), bias = m.qkv_bias ? 1 : 0;
-  const int64_t value_and_out = (d * d + bias * d) + (d * d + d);
-  switch (v) {
-    case Variant::Standard: return 2 * (d * H * qk + bias * H * qk) + value_and_out;
-    case Variant::Merged: return H * d * d + bias * H * d + value_and_out;  // S and the key bias u
-  }
-  return 0;
+  const int64_t own = [&]() -> int64_t {
+    switch (v) {
+      case Variant::Standard: return 2 * (d * H * qk + bias * H * qk);     // W_query, W_key (+ biases)
+      case Variant::Merged: return H * d * d + bias * H * d;               // S and the key bias u
+      case Variant::SharedQK: return d * H * qk + bias * H * qk;           // W_qk (+ bias)
+      case Variant::MergedSym: return H * d * (d + 1) / 2 + bias * H * d;  // S's upper triangle, u
+      case Variant::MergedLowRank: return 2 * H * d * qk + bias * H * d;   // U, V, u
+      case Variant::IdentityQuery: return d * d + bias * 2 * d;            // W_key (+ bias), query_bias
+    }
+    return 0;
+  }();
+  return own + value_and_out_parameters(m);
+}
+
+int64_t attention_weight_uses(Variant v, const ModelConfig& m) {
+  const int64_t d = m.emb_dim, H = m.n_heads, qk = m.effective_qk_head_dim();
+  const int64_t value = m.value_proj == "identity" ? 0 : d * d;
+  const int64_t own = [&]() -> int64_t {
+    switch (v) {
+      case Variant::Standard: return 2 * d * H * qk;  // queries and keys
+      case Variant::Merged:
+      case Variant::MergedSym:
+      case Variant::MergedLowRank: return H * d * d;  // X·S for all heads (S built once per step)
+      case Variant::SharedQK: return d * H * qk;      // one projection serves both sides
+      case Variant::IdentityQuery: return d * d;      // keys only
+    }
+    return 0;
+  }();
+  return own + value + d * d;  // + out_proj
 }
 
 int64_t score_width(Variant v, const ModelConfig& m) {
   switch (v) {
-    case Variant::Standard: return m.effective_qk_head_dim();  // q_i·k_j over qk_head_dim
-    case Variant::Merged: return m.emb_dim;                    // (S_h x_i)·x_j over d
+    case Variant::Standard:
+    case Variant::SharedQK: return m.effective_qk_head_dim();  // q_i·k_j over qk_head_dim
+    case Variant::Merged:
+    case Variant::MergedSym:
+    case Variant::MergedLowRank: return m.emb_dim;  // (S_h x_i)·x_j over d
+    case Variant::IdentityQuery: return m.head_dim();  // x_i[slice h]·k_j
   }
   return 0;
 }
 
 int64_t form_rank_bound(Variant v, const ModelConfig& m) {
   switch (v) {
-    case Variant::Standard: return m.effective_qk_head_dim();
-    case Variant::Merged: return m.emb_dim;
+    case Variant::Standard:
+    case Variant::SharedQK:
+    case Variant::MergedLowRank: return m.effective_qk_head_dim();
+    case Variant::Merged:
+    case Variant::MergedSym: return m.emb_dim;
+    case Variant::IdentityQuery: return m.head_dim();
   }
   return 0;
 }

@@ -27,6 +27,10 @@ const VariantInfo& variant_info(Variant v);
 
 // Parameters of one attention block of this variant (W_Q/W_K or S, W_V, out_proj, biases).
 int64_t attention_parameters(Variant v, const ModelConfig& m);
+// Multiply-adds per token of one attention block's weight matrices (projections and out_proj):
+// differs from the parameter count where a variant stores fewer numbers than it multiplies by
+// (merged-sym, merged-lowrank build a dense S_h) or multiplies by none (identity-query's W_Q).
+int64_t attention_weight_uses(Variant v, const ModelConfig& m);
 // Size of the query-key product per head and key: the FLOPs of one score are 2× this.
 int64_t score_width(Variant v, const ModelConfig& m);
 // The largest rank a head's form can have.

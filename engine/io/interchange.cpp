@@ -222,6 +222,8 @@ void export_hf_gpt2(const LoadedModel& lm, const std::string& out_dir) {
   if (m.effective_qk_head_dim() != m.head_dim())
     throw Error("export --to hf-gpt2: GPT-2 needs qk_head_dim = d/H = " + std::to_string(m.head_dim()) + ", this model has " +
                 std::to_string(m.effective_qk_head_dim()));
+  if (m.value_proj != "linear")
+    throw Error("export --to hf-gpt2: GPT-2 has a value projection; this model has model.value_proj '" + m.value_proj + "'");
   const int64_t d = m.emb_dim;
   auto p = lm.model->named_parameters();
   auto get = [&](const std::string& n) { return p[n].detach().contiguous(); };

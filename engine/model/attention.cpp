@@ -1,4 +1,5 @@
-// QKLab engine — standard and merged causal self-attention (see attention.h for the maths).
+// QKLab engine — standard and merged causal self-attention and the shared pieces of every variant
+// (see attention.h for the maths; the other variants: attention_family.cpp).
 #include "attention.h"
 
 #include <cmath>
@@ -26,10 +27,26 @@ torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_d
 
 void CausalAttentionImpl::register_value_path(const ModelConfig& cfg) {
   const int d = cfg.emb_dim;
-  W_value = register_module("W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
+  if (cfg.value_proj != "identity")
+    W_value = register_module("W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
   out_proj = register_module("out_proj", torch::nn::Linear(d, d));
   dropout = register_module("dropout", torch::nn::Dropout(cfg.drop_rate));
   mask = register_buffer("mask", torch::triu(torch::ones({cfg.context_length, cfg.context_length}), 1));
+}
+
+torch::Tensor CausalAttentionImpl::head_values(const torch::Tensor& x, int64_t n_heads, int64_t head_dim) {
+  const int64_t B = x.size(0), T = x.size(1);
+  auto v = W_value ? W_value(x) : x;                            // (B, T, d)
+  return v.view({B, T, n_heads, head_dim}).transpose(1, 2);     // (B, H, T, hd)
+}
+
+torch::Tensor merged_scores(const torch::Tensor& x, const torch::Tensor& S, const torch::Tensor& u) {
+  const int64_t B = x.size(0), T = x.size(1), H = S.size(0), d = S.size(1);
+  // One matmul for all heads: W[k, h·d + j] = S[h, j, k], so (x·W)[.., h·d + j] = (S_h x)_j.
+  auto w = S.permute({2, 0, 1}).reshape({d, H * d});                  // (d, H·d)
+  auto qt = torch::matmul(x, w).view({B, T, H, d}).transpose(1, 2);   // (B, H, T, d)
+  if (u.defined()) qt = qt + u.view({1, H, 1, d});                    // S_h x_i + u_h
+  return torch::matmul(qt, x.unsqueeze(1).transpose(2, 3));           // (B, H, T, T)
 }
 
 StandardAttentionImpl::StandardAttentionImpl(const ModelConfig& cfg)
@@ -48,10 +65,9 @@ torch::Tensor StandardAttentionImpl::forward(const torch::Tensor& x, torch::Tens
   const int64_t B = x.size(0), T = x.size(1);
   auto keys = W_key(x);       // (B, T, H·qk)
   auto queries = W_query(x);  // (B, T, H·qk)
-  auto values = W_value(x);   // (B, T, d)
+  auto values = head_values(x, n_heads, head_dim);                        // (B, H, T, hd)
   keys = keys.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);        // (B, H, T, qk)
   queries = queries.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk)
-  values = values.view({B, T, n_heads, head_dim}).transpose(1, 2);       // (B, H, T, hd)
   auto scores = torch::matmul(queries, keys.transpose(2, 3));            // (B, H, T, T)
   return attend(scores, mask, head_dim, values, dropout, out_proj, weights);
 }
@@ -142,13 +158,8 @@ MergedAttentionImpl::MergedAttentionImpl(const ModelConfig& cfg)
 }
 
 torch::Tensor MergedAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
-  const int64_t B = x.size(0), T = x.size(1);
-  // One matmul for all heads: W[k, h·d + j] = S[h, j, k], so (x·W)[.., h·d + j] = (S_h x)_j.
-  auto w = S.permute({2, 0, 1}).reshape({d, n_heads * d});                  // (d, H·d)
-  auto qt = torch::matmul(x, w).view({B, T, n_heads, d}).transpose(1, 2);   // (B, H, T, d)
-  if (key_bias_.defined()) qt = qt + key_bias_.view({1, n_heads, 1, d});    // S_h x_i + u_h
-  auto scores = torch::matmul(qt, x.unsqueeze(1).transpose(2, 3));          // (B, H, T, T)
-  auto values = W_value(x).view({B, T, n_heads, head_dim}).transpose(1, 2); // (B, H, T, hd)
+  auto scores = merged_scores(x, S, key_bias_);     // (B, H, T, T)
+  auto values = head_values(x, n_heads, head_dim);  // (B, H, T, hd)
   return attend(scores, mask, head_dim, values, dropout, out_proj, weights);
 }
 
@@ -197,6 +208,10 @@ std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig
   switch (v) {
     case Variant::Standard: return std::make_shared<StandardAttentionImpl>(cfg);
     case Variant::Merged: return std::make_shared<MergedAttentionImpl>(cfg);
+    case Variant::SharedQK: return std::make_shared<SharedQKAttentionImpl>(cfg);
+    case Variant::MergedSym: return std::make_shared<MergedSymAttentionImpl>(cfg);
+    case Variant::MergedLowRank: return std::make_shared<MergedLowRankAttentionImpl>(cfg);
+    case Variant::IdentityQuery: return std::make_shared<IdentityQueryAttentionImpl>(cfg);
   }
   throw std::logic_error("make_attention: unknown variant");
 }

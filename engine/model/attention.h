@@ -3,6 +3,13 @@
 //   standard: per head h, scores = (X·W_Q,hᵀ)(X·W_K,hᵀ)ᵀ / √head_dim   (the book's MultiHeadAttention)
 //   merged:   per head h, scores = (X·S_hᵀ + u_h)·Xᵀ / √head_dim, S of shape (H, d, d); the key
 //             bias u (H, d) exists only with qkv_bias (it makes converted GPT-2 heads exact)
+//   shared-qk:      W_Q = W_K = W_qk (H·qk, d): M_h = W_hᵀ·W_h, symmetric positive semi-definite
+//   merged-sym:     S_h symmetric, stored as its upper triangle S_tri (H, d(d+1)/2): rank ≤ d
+//   merged-lowrank: U, V (H, d, qk): S_h = V_h·U_hᵀ (M_h = U_h·V_hᵀ), formed once per forward and
+//                   used in the merged code path; the function class of standard at qk_head_dim
+//   identity-query: queries are x's h-th head_dim slice (W_Q = I), only W_key (d, d) is learned:
+//                   M_h = E_hᵀ·W_key[h] with E_h the slice's rows of I, rank ≤ head_dim
+// With model.value_proj = identity, W_value is absent (W_V = I) for every variant.
 //
 // Weights use nn.Linear layout (out, in): W_query.weight is (H·qk_head_dim, d) and head h owns
 // rows [h·qk, (h+1)·qk). The bilinear form of a standard head is x_iᵀ·M_h·x_j with
@@ -48,7 +55,8 @@ class CausalAttentionImpl : public torch::nn::Module {
   virtual void set_key_bias(const torch::Tensor& u) = 0;
 
   // The value path every variant shares (the book's MultiHeadAttention's): W_value, out_proj,
-  // dropout on the attention weights, and the causal mask buffer.
+  // dropout on the attention weights, and the causal mask buffer. W_value is null with
+  // model.value_proj identity.
   torch::nn::Linear W_value{nullptr}, out_proj{nullptr};
   torch::nn::Dropout dropout{nullptr};
   torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
@@ -56,6 +64,8 @@ class CausalAttentionImpl : public torch::nn::Module {
  protected:
   // Registers the value path, in the book's order (after the variant's own query/key weights).
   void register_value_path(const ModelConfig& cfg);
+  // W_value·x (or x itself with value_proj identity), split into heads: (B, H, T, hd).
+  torch::Tensor head_values(const torch::Tensor& x, int64_t n_heads, int64_t head_dim);
 };
 
 // The book's MultiHeadAttention (chapter 3/4), with an optional query/key head size.
@@ -102,9 +112,103 @@ class MergedAttentionImpl : public CausalAttentionImpl {
 };
 TORCH_MODULE(MergedAttention);
 
+// W_Q = W_K per head: scores = (X·W_hᵀ)(X·W_hᵀ)ᵀ, a symmetric PSD form of rank ≤ qk_head_dim.
+class SharedQKAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit SharedQKAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::SharedQK; }
+  torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  FormSvd form_svd() const override;
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
+  // The best PSD approximation of rank ≤ qk: sym(M)'s top qk non-negative eigenpairs (exact for a
+  // PSD M of rank ≤ qk).
+  void set_forms(const torch::Tensor& M) override;
+  torch::Tensor key_bias() const override;  // u_h = W_hᵀ·b_h
+  void set_key_bias(const torch::Tensor& u) override;
+  torch::Tensor factor() const;  // W_hᵀ: (H, d, qk), M_h = factor·factorᵀ
+
+  torch::nn::Linear W_qk{nullptr};
+  int n_heads, head_dim, qk_head_dim;
+};
+TORCH_MODULE(SharedQKAttention);
+
+// Merged heads with S_h = S_hᵀ: parameters are the upper triangles (H, d(d+1)/2).
+class MergedSymAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit MergedSymAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::MergedSym; }
+  torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  FormSvd form_svd() const override;
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
+  void set_forms(const torch::Tensor& M) override;  // sym(M) = (M + Mᵀ)/2: the nearest symmetric
+  torch::Tensor key_bias() const override;
+  void set_key_bias(const torch::Tensor& u) override;
+  torch::Tensor full() const;  // S (H, d, d) from S_tri, differentiable
+
+  torch::Tensor S_tri;      // (H, d(d+1)/2), row-major upper triangle (torch::triu_indices order)
+  torch::Tensor key_bias_;  // (H, d), only with qkv_bias
+  torch::Tensor rows_, cols_;  // triu_indices(d, d): (n,) each
+  int n_heads, head_dim, d;
+};
+TORCH_MODULE(MergedSymAttention);
+
+// Merged heads with a low-rank S: S_h = V_h·U_hᵀ, U and V of shape (H, d, qk).
+class MergedLowRankAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit MergedLowRankAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::MergedLowRank; }
+  torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  FormSvd form_svd() const override;
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
+  void set_forms(const torch::Tensor& M) override;  // best rank qk (as standard)
+  torch::Tensor key_bias() const override;
+  void set_key_bias(const torch::Tensor& u) override;
+
+  torch::Tensor U, V;       // (H, d, qk): M_h = U_h·V_hᵀ
+  torch::Tensor key_bias_;  // (H, d), only with qkv_bias
+  int n_heads, head_dim, d, rank;
+};
+TORCH_MODULE(MergedLowRankAttention);
+
+// Queries are the identity's h-th slice of x; only the keys are learned.
+class IdentityQueryAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit IdentityQueryAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::IdentityQuery; }
+  torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  FormSvd form_svd() const override;
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
+  // W_key[h] ← the slice rows of M_h (the nearest form of the family; exact when M_h is zero
+  // outside them).
+  void set_forms(const torch::Tensor& M) override;
+  torch::Tensor key_bias() const override;  // u_h = W_key[h]ᵀ·query_bias[h]
+  void set_key_bias(const torch::Tensor& u) override;
+
+  torch::nn::Linear W_key{nullptr};
+  torch::Tensor query_bias;  // (d), only with qkv_bias: queries are x[slice h] + query_bias[slice h]
+  int n_heads, head_dim, d;
+};
+TORCH_MODULE(IdentityQueryAttention);
+
 std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig& cfg);
 
-// Shared by both variants: causal mask, 1/√head_dim scaling, softmax, optional weight capture,
+// The merged code path's scores for S (H, d, d) in nn.Linear layout per head and an optional key
+// bias u (H, d): (X·S_hᵀ + u_h)·Xᵀ, all heads in one matmul: (B, H, T, T).
+torch::Tensor merged_scores(const torch::Tensor& x, const torch::Tensor& S, const torch::Tensor& u);
+
+// Shared by every variant: causal mask, 1/√head_dim scaling, softmax, optional weight capture,
 // dropout, weighted sum of values and the output projection.
 torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
                      const torch::Tensor& values, torch::nn::Dropout& dropout,

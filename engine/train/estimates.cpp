@@ -17,11 +17,12 @@ SizeEstimate estimate(const ExperimentConfig& c, Variant v, int64_t vocab) {
   e.parameters = vocab * d + T * d + L * block + 2 * d + d * vocab;
   // Forward FLOPs per token: 2 per weight use (embeddings are lookups) + attention scores/values
   // over an average context of T/2.
-  const double dense = 2.0 * double(L * block + d * vocab);
+  const int64_t uses = attention_weight_uses(v, m) + ff;  // one block's multiply-adds per token
+  const double dense = 2.0 * double(L * uses + d * vocab);
   const double scores = 2.0 * H * score_dim * (T / 2.0);
   const double mix = 2.0 * d * (T / 2.0);
   e.flops_per_token = 3.0 * (dense + L * (scores + mix));
-  e.attention_flops_per_token = 3.0 * L * (2.0 * att + scores + mix);
+  e.attention_flops_per_token = 3.0 * L * (2.0 * double(attention_weight_uses(v, m)) + scores + mix);
   const double B = c.train.batch_size;
   const double acts = B * T * (L * (16.0 * d + 2.0 * H * T) + 2.0 * vocab) * 4.0;
   e.memory_bytes = 4.0 * 4.0 * double(e.parameters) + acts;

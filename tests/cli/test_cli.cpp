@@ -66,7 +66,7 @@ TEST_CASE("cli: train, forward, convert end to end", "[cli]") {
   CHECK(qk::load_model(dir + "/std2.safetensors").config.model.qk_head_dim == 2);
   auto wrong = cli("convert --to standard " + run + "/standard.safetensors " + dir + "/x.safetensors", dir);
   CHECK(wrong.code == 2);
-  CHECK_THAT(wrong.err, Contains("needs a merged checkpoint"));
+  CHECK_THAT(wrong.err, Contains("already standard"));
 }
 
 TEST_CASE("cli: bad input exits 2 with one line naming the problem", "[cli]") {
@@ -97,7 +97,7 @@ TEST_CASE("cli: bad input exits 2 with one line naming the problem", "[cli]") {
   expect_error("train --set data.kind=text --set data.path=" + dir + "/empty.txt --out " + dir + "/r8", "empty.txt: corpus file is empty");
   expect_error("train --set data.kind=text --set data.path=" + dir + "/short.txt --out " + dir + "/r9", "short.txt: corpus too short");
   expect_error("forward --checkpoint " + dir + "/junk.safetensors --ids " + dir + "/ids.json --out " + dir + "/o.st", "junk.safetensors: not a valid safetensors");
-  expect_error("convert --to fused a b", "--to: unknown variant 'fused': expected one of 'standard', 'merged'");
+  expect_error("convert --to fused a b", "--to: unknown variant 'fused': expected one of 'standard', 'merged', 'shared-qk'");
   CHECK(!exists(dir + "/o.st"));
 }
 

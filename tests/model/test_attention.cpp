@@ -5,11 +5,13 @@
 #include "checkpoint.h"
 #include "helpers.h"
 #include "model.h"
+#include "variants.h"
 
 using namespace qk;
 
-TEST_CASE("both variants produce logits (B,T,V) and attention (B,H,T,T)", "[model]") {
-  for (auto v : {Variant::Standard, Variant::Merged}) {
+TEST_CASE("every variant produces logits (B,T,V) and attention (B,H,T,T)", "[model]") {
+  for (const auto& info : all_variants()) {
+    const auto v = info.variant;
     torch::manual_seed(1);
     auto cfg = qkt::tiny_model();
     GPTModel m(v, cfg);
@@ -47,7 +49,8 @@ TEST_CASE("parameter names follow the book's state_dict", "[model]") {
 }
 
 TEST_CASE("causality: changing token t never changes outputs before t", "[model]") {
-  for (auto v : {Variant::Standard, Variant::Merged}) {
+  for (const auto& info : all_variants()) {
+    const auto v = info.variant;
     torch::manual_seed(2);
     auto cfg = qkt::tiny_model("float64");
     GPTModel m(v, cfg);
@@ -129,10 +132,14 @@ double gradcheck(CausalAttentionImpl& att, torch::Tensor x, torch::Tensor& t, co
 
 }  // namespace
 
-TEST_CASE("finite-difference gradient check in float64, both variants", "[model][grad]") {
-  for (auto v : {Variant::Standard, Variant::Merged}) {
+TEST_CASE("finite-difference gradient check in float64, every variant, with and without biases", "[model][grad]") {
+  for (const auto& info : all_variants())
+  for (bool bias : {false, true}) {
+    const auto v = info.variant;
     torch::manual_seed(5);
     ModelConfig cfg = qkt::tiny_model("float64");
+    cfg.qkv_bias = bias;
+    cfg.qk_head_dim = v == Variant::Standard || v == Variant::MergedLowRank ? 3 : 0;
     cfg.emb_dim = 8;
     cfg.n_heads = 2;
     auto att = make_attention(v, cfg);
