@@ -8,7 +8,10 @@
 
 #include "analyze.h"
 #include "commands.h"
+#include "presets.h"
 #include "error.h"
+#include "budget.h"
+#include "sweep_cmd.h"
 #ifdef QKLAB_WITH_REPORT
 #include "report_command.h"
 #endif
@@ -28,6 +31,33 @@ int main(int argc, char** argv) {
   train->add_option("--stop-at", topt.stop_at, "stop after this many steps, saving the state (resume later)");
   train->add_flag("--overwrite", topt.overwrite, "replace an earlier run in --out");
   train->add_flag("--quiet", topt.quiet, "no live progress line");
+  std::string train_match;
+  train->add_option("--match", train_match,
+                    "params | flops: each variant after the first gets a model of the first's budget; one run folder "
+                    "per variant (and seed) under --out, as a sweep");
+
+  qk::SweepOptions sopt;
+  auto* sw = app.add_subcommand("sweep", "run a grid of variants x config keys x seeds as run folders, then summarise");
+  sw->add_option("spec", sopt.spec_path, "SWEEP.json (see README: Sweeps); omit to continue the sweep in --out");
+  sw->add_option("--preset", sopt.preset, "built-in sweep: sweep-bilinear-rank | sweep-recall-heads");
+  sw->add_option("--out", sopt.out_dir, "sweep folder (rerun the same command to finish an interrupted sweep)")->required();
+  sw->add_option("--jobs", sopt.jobs, "runs at a time (default 1); threads per run = cores / jobs");
+  sw->add_option("--threads", sopt.threads, "threads per run (default cores / jobs)");
+  sw->add_option("--backend", sopt.backend, "local (default) | slurm (an sbatch job array, one task per run)");
+  sw->add_flag("--wait", sopt.wait, "slurm: wait for the array to finish, then aggregate");
+  sw->add_option("--slurm-args", sopt.slurm_args, "extra sbatch options, e.g. \"--partition=cpu --time=2:00:00\"");
+  sw->add_option("--run-index", sopt.run_index, "internal: run one run of the sweep in --out")->group("");
+  sw->add_option("--exe", sopt.exe, "internal: the qklab-cli that runs each run")->group("");
+
+  qk::MatchOptions mopt;
+  auto* mat = app.add_subcommand("match", "propose model sizes that give a variant the same parameters or FLOPs as another");
+  mat->add_option("--preset", mopt.preset, "built-in preset (default: default)");
+  mat->add_option("--config", mopt.config_path, "experiment JSON file");
+  mat->add_option("--set", mopt.overrides, "override a key, e.g. --set model.emb_dim=128")->take_all();
+  mat->add_option("--by", mopt.by, "params (default) | flops");
+  mat->add_option("--reference", mopt.reference, "the variant whose budget is matched (default: the config's first)");
+  mat->add_option("--target", mopt.target, "the variant to resize (default: every other variant of the config)");
+  mat->add_option("--knob", mopt.knobs, "only these keys: model.qk_head_dim, model.n_layers, model.emb_dim, model.n_heads");
 
   bool as_json = false;
   std::string dump;
@@ -105,6 +135,24 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
+    if (*train && !train_match.empty()) {
+      if (!topt.resume_dir.empty() || !topt.init_file.empty() || topt.stop_at)
+        throw qk::Error("train --match: runs a sweep folder; --resume, --init and --stop-at do not apply "
+                        "(run `qklab-cli sweep --out DIR` to continue it)");
+      qk::parse_match_by(train_match);
+      qk::ExperimentConfig cfg = topt.config_path.empty() ? qk::preset_config(topt.preset.empty() ? "default" : topt.preset)
+                                                          : qk::load_config_file(topt.config_path);
+      for (const auto& s : topt.overrides) qk::apply_override(cfg, s);
+      qk::validate_config(cfg, topt.config_path.empty() ? "preset" : topt.config_path);
+      if (cfg.variants.size() < 2) throw qk::Error("train --match: needs two or more variants (the first is the reference)");
+      qk::SweepOptions so;
+      so.out_dir = topt.out_dir;
+      so.spec_text = qk::match_sweep_json(cfg, train_match);
+      so.spec_source = "train --match";
+      return qk::cmd_sweep(so, std::cout, std::cerr);
+    }
+    if (*sw) return qk::cmd_sweep(sopt, std::cout, std::cerr);
+    if (*mat) return qk::cmd_match(mopt, std::cout);
     if (*train) {
       qk::install_stop_signals();
       return qk::cmd_train(topt, std::cout, std::cerr);

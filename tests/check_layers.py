@@ -8,7 +8,7 @@ import re
 import sys
 
 root = pathlib.Path(__file__).resolve().parent.parent
-layers = ["core", "model", "data", "io", "analysis", "train", "inspect", "cli"]
+layers = ["core", "model", "data", "io", "analysis", "train", "sweep", "inspect", "cli"]
 where = {}  # header name -> layer
 for i, layer in enumerate(layers):
     for h in (root / "engine" / layer).glob("*.h"):
