@@ -1,0 +1,242 @@
+// QKLab tests — sweeps and budget matching end to end: `qklab-cli sweep` with 2 local jobs (run
+// folders, summary.csv and aggregate.csv by content), a rerun that skips finished runs, an
+// interrupted sweep finished by the same command with the results of an uninterrupted one, spec
+// errors as one line; `match` and `train --match` giving equal parameter counts. (The Slurm backend
+// is tests/slurm/test_slurm_sweep.sh.)
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "budget.h"
+#include "cli_run.h"
+#include "estimates.h"
+#include "helpers.h"
+#include "presets.h"
+#include "sweep.h"
+
+using Catch::Matchers::Contains;
+using qkt::cli;
+
+namespace {
+
+const char* kSpec = R"({"name": "t", "preset": "default",
+  "set": {"train.steps": 60, "train.eval_every": 20, "train.eval_batches": 2},
+  "variants": ["standard", "merged"], "grid": {"model.qk_head_dim": [2, 8]},
+  "applies_to": {"model.qk_head_dim": ["standard"]}, "seeds": [3, 4], "target_loss": 2.7})";
+
+std::map<std::string, std::map<std::string, std::string>> by_run(const qk::CsvTable& t) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  for (const auto& r : t.rows)
+    for (size_t i = 0; i < t.header.size(); ++i) out[r[0]][t.header[i]] = r[i];
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sweep: local jobs, run folders, summary and aggregate by content; a rerun skips", "[cli][sweep]") {
+  auto dir = qkt::temp_dir("sweep");
+  std::ofstream(dir + "/s.json") << kSpec;
+  auto r = cli("sweep " + dir + "/s.json --out " + dir + "/sw --jobs 2", dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("6 runs (2 variants x 2 model.qk_head_dim x 2 seeds)"));
+  CHECK_THAT(r.out, Contains("| standard | 2 | 2 |"));
+  CHECK_THAT(r.err, Contains("runs done"));
+  // standard at qk 2 and 8 × 2 seeds, merged once per seed (qk_head_dim does not apply to it).
+  const auto sum = qk::read_csv_table(dir + "/sw/summary.csv");
+  REQUIRE(sum.rows.size() == 6);
+  auto rows = by_run(sum);
+  REQUIRE(rows.count("standard_qk_head_dim-2_seed3"));
+  REQUIRE(rows.count("merged_seed4"));
+  CHECK(rows["merged_seed4"]["model.qk_head_dim"].empty());
+  CHECK(rows["standard_qk_head_dim-8_seed3"]["model.qk_head_dim"] == "8");
+  CHECK(rows["standard_qk_head_dim-2_seed3"]["steps"] == "60");
+  // The counts are the formula's for each run's config.
+  qk::ExperimentConfig c = qk::preset_config("default");
+  c.model.qk_head_dim = 2;
+  CHECK(std::stoll(rows["standard_qk_head_dim-2_seed3"]["params"]) ==
+        qk::estimate(c, qk::Variant::Standard, qk::task_vocab_size(c.data)).parameters);
+  for (auto& [name, row] : rows) {
+    const double loss = std::stod(row["final_val_loss"]);
+    CHECK(loss > 0.0);
+    CHECK(loss < 5.0);
+    CHECK(std::stod(row["best_val_loss"]) <= loss);
+    CHECK(qkt::exists(dir + "/sw/runs/" + name + "/metrics.csv"));
+    CHECK(qkt::exists(dir + "/sw/runs/" + name + "/finished.json"));
+  }
+  // aggregate.csv: mean/min/max over the two seeds of each group, from the summary's values.
+  const auto agg = qk::read_csv_table(dir + "/sw/aggregate.csv");
+  REQUIRE(agg.rows.size() == 3);
+  const int mean = agg.column("final_val_loss_mean"), mn = agg.column("final_val_loss_min"),
+            mx = agg.column("final_val_loss_max"), sd = agg.column("final_val_loss_std"), seeds = agg.column("seeds");
+  REQUIRE(mean >= 0);
+  const auto& g = agg.rows[0];  // standard, qk 2
+  CHECK(g[0] == "standard");
+  CHECK(g[seeds] == "2");
+  const double a = std::stod(rows["standard_qk_head_dim-2_seed3"]["final_val_loss"]),
+               b = std::stod(rows["standard_qk_head_dim-2_seed4"]["final_val_loss"]);
+  CHECK(std::stod(g[mean]) == Approx((a + b) / 2).epsilon(1e-7));
+  CHECK(std::stod(g[mn]) == Approx(std::min(a, b)).epsilon(1e-8));
+  CHECK(std::stod(g[mx]) == Approx(std::max(a, b)).epsilon(1e-8));
+  CHECK(std::stod(g[sd]) == Approx(std::abs(a - b) / std::sqrt(2.0)).epsilon(1e-6));
+
+  // The same command again: nothing re-run, the tables rewritten with the same rows.
+  const auto before = std::filesystem::last_write_time(dir + "/sw/runs/merged_seed3/metrics.csv");
+  auto again = cli("sweep " + dir + "/s.json --out " + dir + "/sw --jobs 2", dir);
+  REQUIRE(again.code == 0);
+  CHECK_THAT(again.out, Contains("6 already finished"));
+  CHECK(std::filesystem::last_write_time(dir + "/sw/runs/merged_seed3/metrics.csv") == before);
+  CHECK(qk::read_csv_table(dir + "/sw/summary.csv").rows == sum.rows);
+  // A different spec into the same folder is refused; the finished sweep is untouched.
+  std::ofstream(dir + "/other.json") << R"({"variants": ["merged"]})";
+  auto other = cli("sweep " + dir + "/other.json --out " + dir + "/sw", dir);
+  CHECK(other.code == 2);
+  CHECK_THAT(other.err, Contains("holds a different sweep"));
+  CHECK(qk::read_csv_table(dir + "/sw/summary.csv").rows == sum.rows);
+}
+
+TEST_CASE("sweep: interrupted, the same command finishes it with an uninterrupted sweep's results", "[cli][sweep]") {
+  auto dir = qkt::temp_dir("sweepint");
+  const std::string spec = R"({"name": "i", "preset": "default",
+    "set": {"train.steps": 300, "train.eval_every": 50, "train.eval_batches": 2},
+    "variants": ["standard", "merged"], "seeds": [5]})";
+  std::ofstream(dir + "/s.json") << spec;
+  auto full = cli("sweep " + dir + "/s.json --out " + dir + "/full --jobs 2", dir);
+  REQUIRE(full.code == 0);
+  // Start it again elsewhere, stop it (SIGINT, as Ctrl+C) once both runs have logged steps.
+  const std::string cmd = std::string(QKLAB_CLI) + " sweep " + dir + "/s.json --out " + dir + "/part --jobs 2 > " +
+                          dir + "/part.txt 2>&1";
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  auto logged = [&](const std::string& run) {
+    std::ifstream in(dir + "/part/runs/" + run + "/metrics.csv");
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) ++n;
+    return n;
+  };
+  for (int i = 0; i < 600 && (logged("standard_seed5") < 3 || logged("merged_seed5") < 3); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  INFO(qkt::slurp(dir + "/part.txt"));
+  if (code == 130) {  // stopped mid-way (on a very fast machine it may have finished first)
+    CHECK_THAT(qkt::slurp(dir + "/part.txt"), Contains("the same command finishes the rest"));
+    CHECK(!qkt::exists(dir + "/part/summary.csv"));
+  } else {
+    WARN("the sweep finished before it could be interrupted; the resume path was not exercised");
+    CHECK(code == 0);
+  }
+  auto rest = cli("sweep --out " + dir + "/part --jobs 2", dir);  // continue the folder's own sweep
+  INFO(rest.out << rest.err);
+  REQUIRE(rest.code == 0);
+  auto a = by_run(qk::read_csv_table(dir + "/full/summary.csv"));
+  auto b = by_run(qk::read_csv_table(dir + "/part/summary.csv"));
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (auto& [run, row] : a) {
+    INFO(run);
+    CHECK(b[run]["final_val_loss"] == row["final_val_loss"]);  // exact resume: bit-identical losses
+    CHECK(b[run]["best_val_acc"] == row["best_val_acc"]);
+    CHECK(b[run]["steps"] == "300");
+  }
+}
+
+TEST_CASE("sweep: bad specs get one line naming the field, exit 2, nothing written", "[cli][sweep]") {
+  auto dir = qkt::temp_dir("sweepbad");
+  auto expect = [&](const std::string& json, const std::string& needle) {
+    std::ofstream(dir + "/s.json") << json;
+    auto r = cli("sweep " + dir + "/s.json --out " + dir + "/o", dir);
+    INFO(json << " -> " << r.err);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains(needle));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(!qkt::exists(dir + "/o"));
+  };
+  expect(R"({"grid": {}})", "variants: missing");
+  expect(R"({"variants": ["standard", "fused"]})", "unknown variant 'fused'");
+  expect(R"({"variants": ["merged"], "grid": {"model.nope": [1]}})", "grid.model.nope");
+  expect(R"({"variants": ["merged"], "grid": {"model.n_heads": []}})", "grid.model.n_heads: expected a non-empty list");
+  expect(R"({"variants": ["merged"], "grid": {"model.n_heads": [3]}})", "n_heads");
+  expect(R"({"variants": ["merged"], "seeds": "x"})", "seeds: expected a count or a list");
+  expect(R"({"variants": ["merged"], "match": {"by": "time"}})", "match.by");
+  expect(R"({"variants": ["merged"], "applies_to": {"model.emb_dim": ["merged"]}})", "applies_to.model.emb_dim: not a key of grid");
+  expect(R"({"variants": ["merged"], "colour": 1})", "unknown key 'colour'");
+  expect("{not json", "malformed JSON");
+  auto r = cli("sweep --preset sweep-nope --out " + dir + "/o", dir);
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("unknown sweep preset 'sweep-nope' (known: sweep-bilinear-rank, sweep-recall-heads)"));
+}
+
+TEST_CASE("budget matching: equal parameter counts, and the nearest FLOPs", "[sweep][match]") {
+  qk::ExperimentConfig c = qk::preset_config("task-recall");
+  c.model.emb_dim = 64;
+  const int64_t vocab = qk::task_vocab_size(c.data);
+  // merged with H heads costs H·d² for S; standard matches it exactly with qk_head_dim = d/2.
+  for (int H : {1, 2, 4, 8}) {
+    c.model.n_heads = H;
+    auto p = qk::propose_matches(c, qk::Variant::Merged, qk::Variant::Standard, qk::MatchBy::Params, vocab,
+                                 {"model.qk_head_dim"});
+    REQUIRE(p.size() == 1);
+    CHECK(p[0].value == 32);
+    qk::ExperimentConfig m = c;
+    m.model = p[0].model;
+    CHECK(qk::estimate(m, qk::Variant::Standard, vocab).parameters ==
+          qk::estimate(c, qk::Variant::Merged, vocab).parameters);
+  }
+  // merged-lowrank at r = d/H has standard's count exactly.
+  c.model.n_heads = 4;
+  auto low = qk::propose_matches(c, qk::Variant::Standard, qk::Variant::MergedLowRank, qk::MatchBy::Params, vocab,
+                                 {"model.qk_head_dim"});
+  REQUIRE(!low.empty());
+  CHECK(low[0].gap() == 0.0);
+  CHECK(low[0].value == 16);
+  // By FLOPs: the chosen number of layers is the best integer (its neighbours are further off).
+  auto fl = qk::propose_matches(c, qk::Variant::Standard, qk::Variant::Merged, qk::MatchBy::Flops, vocab,
+                                {"model.emb_dim"});
+  REQUIRE(fl.size() == 1);
+  const double ref = qk::estimate(c, qk::Variant::Standard, vocab).flops_per_token;
+  for (int step : {-4, 4}) {
+    qk::ExperimentConfig n = c;
+    n.model = fl[0].model;
+    n.model.emb_dim += step;
+    CHECK(std::abs(qk::estimate(n, qk::Variant::Merged, vocab).flops_per_token - ref) >= std::abs(fl[0].cost - ref));
+  }
+  CHECK(std::abs(fl[0].gap()) < 0.1);  // d moves in steps of H: FLOPs only that finely
+}
+
+TEST_CASE("match and train --match: the proposals, and matched runs with equal parameter counts", "[cli][sweep][match]") {
+  auto dir = qkt::temp_dir("match");
+  auto m = cli("match --preset task-recall --set model.emb_dim=64 --reference merged --target standard --by params", dir);
+  INFO(m.out << m.err);
+  REQUIRE(m.code == 0);
+  CHECK_THAT(m.out, Contains("| --set model.qk_head_dim=32 |"));
+  CHECK_THAT(m.out, Contains("+0.00% |"));
+  auto bad = cli("match --by time", dir);
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("expected 'params' or 'flops', got 'time'"));
+
+  auto t = cli("train --preset default --set 'variants=[\"merged\",\"standard\"]' --set train.steps=20 --set train.eval_every=10 "
+               "--set train.eval_batches=1 --match params --out " + dir + "/m",
+               dir);
+  INFO(t.out << t.err);
+  REQUIRE(t.code == 0);
+  auto rows = by_run(qk::read_csv_table(dir + "/m/summary.csv"));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows["standard_seed" + std::to_string(qk::preset_config("default").train.seed)]["matched"] ==
+        "model.qk_head_dim=32");
+  std::set<std::string> params;
+  for (auto& [_, r] : rows) params.insert(r["params"]);
+  CHECK(params.size() == 1);  // equal counts
+}
