@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   QCommandLineOption autostart("autostart", "start training the default experiment at once");
   QCommandLineOption shot("screenshot", "train, save a PNG of the window to FILE and quit", "FILE");
   QCommandLineOption steps("steps", "with --screenshot: steps to train first (default 200)", "N", "200");
-  QCommandLineOption tab("tab", "view to show: loss, attention, spectra, rank, samples", "NAME", "loss");
+  QCommandLineOption tab("tab", "view to show: loss, attention, spectra, rank, samples, sweep", "NAME", "loss");
   QCommandLineOption report("report", "with --screenshot: also export the report into DIR", "DIR");
   QCommandLineOption run("run", "open a run folder written by qklab-cli", "DIR");
   QCommandLineOption preset("preset", "start from a built-in preset", "NAME");
@@ -54,13 +54,13 @@ int main(int argc, char** argv) {
     else w.openCorpus(f);
   }
   if (cli.isSet(run)) w.openRunFolder(cli.value(run));
-  if (!w.showView(cli.value(tab))) {
+  if ((cli.isSet(tab) || !w.sweepOpen()) && !w.showView(cli.value(tab))) {
     qCritical("qklab: --tab: no view '%s' (expected one of: %s)", qPrintable(cli.value(tab)),
               qPrintable(w.viewNames().join(", ")));
     return 2;
   }
   w.show();
-  if (cli.isSet(autostart) || (cli.isSet(shot) && !cli.isSet(run)))
+  if (cli.isSet(autostart) || (cli.isSet(shot) && !cli.isSet(run) && !w.sweepOpen()))
     QTimer::singleShot(100, &w, &qkui::MainWindow::start);
   if (cli.isSet(shot)) {  // train (or open the run), wait for the views, save a picture, quit
     const QString file = cli.value(shot);
@@ -69,7 +69,9 @@ int main(int argc, char** argv) {
     const bool replay = cli.isSet(run);
     const QString report_dir = cli.value(report);
     QObject::connect(poll, &QTimer::timeout, &w, [&w, file, n, poll, replay, report_dir] {
-      if (w.lastError().isEmpty() && (replay ? w.info().run_dir.isEmpty() : w.stepsDone() < n && !w.isFinished())) return;
+      if (w.lastError().isEmpty() && !w.sweepOpen() &&
+          (replay ? w.info().run_dir.isEmpty() : w.stepsDone() < n && !w.isFinished()))
+        return;
       poll->stop();
       w.pause();
       QTimer::singleShot(1500, &w, [&w, file, report_dir] {

@@ -6,6 +6,7 @@
 #include "variants.h"
 
 #include <QCheckBox>
+#include <QGridLayout>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "budget.h"
 #include "estimates.h"
 #include "presets.h"
 
@@ -85,13 +87,14 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Context"), context_);
   form->addRow(tr("qk_head_dim"), qk_);
   form->addRow(tr("Dropout"), dropout_);
-  auto* vrow = new QHBoxLayout;
+  auto* vrow = new QGridLayout;  // two columns: the list grows without widening the panel
   for (const auto& v : qk::all_variants()) {  // one checkbox per variant of the list
     auto* box = new QCheckBox(v.name, this);
     box->setObjectName(QString("variant_%1").arg(v.name));
     box->setToolTip(QString::fromUtf8(v.summary));
+    const int i = static_cast<int>(variant_boxes_.size());
     variant_boxes_.push_back({v.variant, box});
-    vrow->addWidget(box);
+    vrow->addWidget(box, i / 2, i % 2);
   }
   form->addRow(tr("Variants"), vrow);
   lr_ = dspin(this, 1e-6, 1e6, 6, 1e-4);
@@ -311,6 +314,24 @@ void ExperimentPanel::updateEstimates() {
                       human(e.flops_per_token, "FLOP"), human(e.memory_bytes, "B"));
   }
   if (vocab == 0) lines << tr("(vocabulary from the corpus: counts exclude the embedding and head)");
+  // Budget matching: how each later variant would get the first one's parameters or FLOPs
+  // (qklab-cli train --match params|flops runs exactly these).
+  for (size_t i = 1; vocab > 0 && i < c.variants.size(); ++i)
+    for (auto by : {qk::MatchBy::Params, qk::MatchBy::Flops}) {
+      try {
+        const auto props = qk::propose_matches(c, c.variants[0], c.variants[i], by, vocab);
+        if (props.empty()) continue;
+        const auto& p = props.front();
+        lines << tr("%1 at %2's %3: %4=%5 (%6%7%)")
+                     .arg(QString::fromStdString(qk::variant_name(c.variants[i])),
+                          QString::fromStdString(qk::variant_name(c.variants[0])),
+                          by == qk::MatchBy::Params ? tr("params") : tr("FLOPs"),
+                          QString::fromStdString(p.knob).section('.', 1), QString::number(p.value))
+                     .arg(p.gap() >= 0 ? "+" : "")
+                     .arg(100 * p.gap(), 0, 'f', 1);
+      } catch (const std::exception&) {  // an invalid config: the error line already says why
+      }
+    }
   estimates_->setText(lines.join("<br>"));
   fillTable();
 }

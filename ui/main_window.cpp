@@ -41,6 +41,7 @@
 #include "report.h"
 #include "rank_view.h"
 #include "samples_view.h"
+#include "sweep_view.h"
 #include "spectra_view.h"
 #include "training_worker.h"
 #include "version_info.h"
@@ -68,7 +69,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   spectra_ = new SpectraView(tabs_);
   rank_ = new RankView(tabs_);
   samples_ = new SamplesView(tabs_);
-  views_ = {loss_, attention_, spectra_, rank_, samples_};  // a new view: one more entry here
+  sweep_ = new SweepView(tabs_);
+  connect(sweep_, &SweepView::openRunRequested, this, [this](const QString& d) { openRunFolder(d); });
+  views_ = {loss_, attention_, spectra_, rank_, samples_, sweep_};  // a new view: one more entry here
   for (auto* v : views_) tabs_->addTab(v->widget(), v->viewTitle());
   setCentralWidget(tabs_);
 
@@ -310,7 +313,16 @@ void MainWindow::saveConfig() {
   }
 }
 
+bool MainWindow::sweepOpen() const { return sweep_->isOpen(); }
+
 void MainWindow::openRunFolder(const QString& dir, int seed) {
+  if (qk::is_sweep_dir(dir.toStdString())) {  // a sweep folder: the Sweep view, not the worker
+    const QString error = sweep_->openSweep(dir);
+    if (!error.isEmpty()) return onFailed(error);
+    addRecent(dir);
+    tabs_->setCurrentWidget(sweep_);
+    return;
+  }
   setRunning(false);
   last_error_.clear();
   addRecent(dir);

@@ -28,6 +28,7 @@ class LabView;
 class LossPlot;
 class RankView;
 class SamplesView;
+class SweepView;
 class SpectraView;
 class TrainingWorker;
 
@@ -49,6 +50,7 @@ class MainWindow : public QMainWindow {
   bool showView(const QString& name);  // false: no view of that name
   qint64 stepsDone() const { return steps_done_; }
   bool isFinished() const { return finished_; }  // all steps done, or every variant halted
+  bool sweepOpen() const;  // a sweep folder is shown in the Sweep view
   bool isRunning() const { return running_; }
   QString lastError() const { return last_error_; }
   const ExperimentInfo& info() const { return info_; }
@@ -109,6 +111,7 @@ class MainWindow : public QMainWindow {
   SpectraView* spectra_;
   RankView* rank_;
   SamplesView* samples_;
+  SweepView* sweep_;
   QPlainTextEdit* log_;
   QMenu* recent_;
   QComboBox* seed_box_ = nullptr;

@@ -1,0 +1,74 @@
+// QKLab ui — the Sweep view: a sweep folder (sweep.h) as one plot — the chosen metric (final or
+// best validation loss or accuracy, wall time, steps to the target loss) against a swept key, one
+// line per variant with the mean over seeds and a min–max band; a variant the key is not swept for
+// is drawn as a dashed level across the plot. Log-x for ranks and head counts. Clicking a point
+// opens that run (its first seed). Read from the run folders' files; no training state involved.
+#pragma once
+#include <QWidget>
+
+#include "lab_view.h"
+#include "sweep.h"
+
+class QComboBox;
+class QCheckBox;
+class QLabel;
+class QCustomPlot;
+class QCPAbstractPlottable;
+class QMouseEvent;
+
+namespace qkui {
+
+// What one plot of a sweep shows: plain values, so the view and its export draw the same thing.
+struct SweepSeries {
+  QString label;      // "merged", or "standard n_heads=4" with a second swept key
+  QString variant;
+  bool level = false;  // not swept along x: a dashed horizontal level
+  std::vector<double> x, mean, lo, hi;
+  std::vector<QString> run;  // the run folder of each point's first seed
+  std::vector<int> seeds;    // seeds behind each point
+};
+struct SweepPlot {
+  QString x_key, metric, title;
+  bool log_x = false;
+  std::vector<SweepSeries> series;
+};
+
+// Groups summary rows over seeds: x = the value of `x_key` ("" = the variants side by side).
+SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec& spec, const QString& x_key,
+                     const QString& metric, bool log_x, const QString& dir);
+void draw_sweep(QCustomPlot* plot, const SweepPlot& p);
+QString sweep_csv(const SweepPlot& p);  // x, series, seeds, mean, min, max
+
+class SweepView : public QWidget, public LabView {
+  Q_OBJECT
+ public:
+  explicit SweepView(QWidget* parent = nullptr);
+  // Reads DIR (sweep.json and every finished run); returns "" or one line naming the problem.
+  QString openSweep(const QString& dir);
+  bool isOpen() const { return !dir_.isEmpty(); }
+  const SweepPlot& plotData() const { return plot_data_; }
+
+  QWidget* widget() override { return this; }
+  QString viewName() const override { return "sweep"; }
+  QString viewTitle() const override { return tr("Sweep"); }
+  void setExperiment(const ExperimentInfo&) override {}
+  QList<Figure> figures() const override;
+
+ Q_SIGNALS:
+  void openRunRequested(const QString& run_dir);
+
+ private:
+  void redraw();
+  void onClick(QCPAbstractPlottable* p, int index, QMouseEvent* e);
+  QString dir_;
+  qk::SweepSpec spec_;
+  std::vector<qk::SweepRow> rows_;
+  size_t n_runs_ = 0;
+  SweepPlot plot_data_;
+  QLabel* status_;
+  QComboBox *metric_, *xkey_;
+  QCheckBox* logx_;
+  QCustomPlot* plot_;
+};
+
+}  // namespace qkui
