@@ -39,6 +39,7 @@ class MainWindow : public QMainWindow {
   ~MainWindow() override;
   LossPlot* lossPlot() const { return loss_; }
   AttentionView* attentionView() const { return attention_; }
+  SweepView* sweepView() const { return sweep_; }
   SpectraView* spectraView() const { return spectra_; }
   RankView* rankView() const { return rank_; }
   SamplesView* samplesView() const { return samples_; }

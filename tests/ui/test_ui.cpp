@@ -29,6 +29,7 @@
 #include "loss_plot.h"
 #include "spectra_view.h"
 #include "rank_view.h"
+#include "sweep_view.h"
 #include "main_window.h"
 #include "figure_export.h"
 #include "plot_util.h"
@@ -498,4 +499,72 @@ TEST_CASE("divergence guard in the GUI: halted variants are marked on their curv
   // The mark is drawn: a line and a label per halted variant, besides the curves.
   CHECK(w.lossPlot()->plot()->itemCount() >= 4);
   CHECK(wait_until([&] { return finished.count() > 0; }, 10000));  // every variant halted: the run is over
+}
+
+TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds, export, a click opens the run", "[ui][sweep]") {
+  QTemporaryDir dir;
+  QFile spec(dir.filePath("s.json"));
+  REQUIRE(spec.open(QIODevice::WriteOnly));
+  spec.write(R"({"name": "ui", "preset": "default", "set": {"train.steps": 30, "train.eval_every": 10, "train.eval_batches": 1},
+                 "variants": ["standard", "merged"], "grid": {"model.n_heads": [2, 4]}, "seeds": [1, 2]})");
+  spec.close();
+  QProcess p;
+  p.start(QKLAB_CLI, {"sweep", dir.filePath("s.json"), "--out", dir.filePath("sw"), "--jobs", "2"});
+  REQUIRE(p.waitForFinished(300000));
+  INFO(p.readAllStandardError().toStdString());
+  REQUIRE(p.exitCode() == 0);
+  MainWindow w;
+  w.show();
+  ready(w);
+  w.openRunFolder(dir.filePath("sw"));
+  REQUIRE(w.sweepOpen());
+  CHECK(w.tabs()->currentWidget() == w.sweepView());
+  const auto& data = w.sweepView()->plotData();
+  REQUIRE(data.series.size() == 2);
+  CHECK(data.x_key == "model.n_heads");
+  // Each point is the mean (and min/max) of the two seeds' final validation loss in summary.csv.
+  const auto sum = qk::read_csv_table(dir.filePath("sw/summary.csv").toStdString());
+  const int loss = sum.column("final_val_loss"), heads = sum.column("model.n_heads"), var = sum.column("variant");
+  for (const auto& s : data.series) {
+    REQUIRE(s.x.size() == 2);
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      std::vector<double> v;
+      for (const auto& r : sum.rows)
+        if (QString::fromStdString(r[var]) == s.variant && std::stod(r[heads]) == s.x[i]) v.push_back(std::stod(r[loss]));
+      REQUIRE(v.size() == 2);
+      CHECK(s.mean[i] == Approx((v[0] + v[1]) / 2));
+      CHECK(s.lo[i] == Approx(std::min(v[0], v[1])));
+      CHECK(s.hi[i] == Approx(std::max(v[0], v[1])));
+    }
+  }
+  // Export: a full-size PNG with its whole title, and the CSV behind it (4 points + header).
+  QTemporaryDir out;
+  CHECK(w.exportViewTo(out.filePath("sweep.png")).isEmpty());
+  CHECK(QImage(out.filePath("sweep.png")).size() == QSize(1600, 1000));
+  const auto figs = w.sweepView()->figures();
+  REQUIRE(figs.size() == 1);
+  const auto r = qkui::export_figure(figs[0], out.filePath("again.png"));
+  CHECK(r.title_width <= r.plot_width);
+  CHECK(w.exportViewTo(out.filePath("sweep.csv")).isEmpty());
+  QFile csv(out.filePath("sweep.csv"));
+  REQUIRE(csv.open(QIODevice::ReadOnly));
+  const auto lines = QString(csv.readAll()).trimmed().split('\n');
+  CHECK(lines.size() == 5);
+  CHECK(lines[0].startsWith("model.n_heads,series,seeds,final_val_loss_mean"));
+  // Clicking the first point of the first series opens its run folder.
+  auto* plot = w.sweepView()->findChild<QCustomPlot*>();
+  REQUIRE(plot);
+  QTest::qWait(200);
+  const auto& s0 = data.series[0];
+  const QPoint at(int(plot->xAxis->coordToPixel(s0.x[0])), int(plot->yAxis->coordToPixel(s0.mean[0])));
+  QTest::mouseClick(plot, Qt::LeftButton, {}, at);
+  CHECK(wait_until([&] { return w.info().run_dir == s0.run[0]; }, 10000));
+  // A broken sweep.json: one message, no crash.
+  QTemporaryDir bad;
+  QFile b(bad.filePath("sweep.json"));
+  REQUIRE(b.open(QIODevice::WriteOnly));
+  b.write("{not json");
+  b.close();
+  w.openRunFolder(bad.path());
+  CHECK(wait_until([&] { return w.lastError().contains("malformed JSON"); }, 5000));
 }
