@@ -124,8 +124,9 @@ void AttentionView::rebuild() {
       if (weightsOf(view, h)) {
         const QString v = QString::fromStdString(view.variant);
         add_panel(v, h, view, nullptr, 0, col++,
-                  QString("%1 L%2 H%3 · entropy %4 · rank %5").arg(v).arg(layer_->value()).arg(h)
-                      .arg(view.entropy[layer_->value()][h], 0, 'f', 2).arg(view.rank[layer_->value()][h]));
+                  QString("%1 L%2 H%3 · entropy %4 · rank %5 · self %6").arg(v).arg(layer_->value()).arg(h)
+                      .arg(view.entropy[layer_->value()][h], 0, 'f', 2).arg(view.rank[layer_->value()][h])
+                      .arg(view.diagonal.empty() ? 0.0 : view.diagonal[layer_->value()][h], 0, 'f', 2));
       }
     if (views_.size() >= 2) {
       if (weightsOf(views_[0], h) && weightsOf(views_[1], h))

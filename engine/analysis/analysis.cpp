@@ -160,6 +160,25 @@ std::vector<int64_t> generate_ids(GPTModelImpl& m, std::vector<int64_t> ids, int
   return ids;
 }
 
+torch::Tensor diagonal_mass(const torch::Tensor& w) {
+  return torch::diagonal(w.to(torch::kFloat64), 0, -2, -1).mean(std::vector<int64_t>{0, 2});  // (B, H, T) -> (H)
+}
+
+std::vector<std::vector<double>> model_diagonal_mass(GPTModelImpl& m, const std::vector<Batch>& batches) {
+  EvalScope eval(m);
+  const int L = m.config().n_layers, H = m.config().n_heads;
+  std::vector<std::vector<double>> sum(L, std::vector<double>(H, 0.0));
+  for (const auto& b : batches) {
+    std::vector<torch::Tensor> attn;
+    m.forward(b.inputs.to(m.parameters().front().device()), &attn);
+    for (int l = 0; l < L; ++l) {
+      const auto d = to_doubles(diagonal_mass(attn[l]));
+      for (int h = 0; h < H; ++h) sum[l][h] += d[h] / double(batches.size());
+    }
+  }
+  return sum;
+}
+
 AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids) {
   if (ids.empty()) throw Error("attention: the prompt encodes to no tokens");
   EvalScope eval(m);
@@ -182,6 +201,7 @@ AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids) {
     out.weights.push_back(w.to(torch::kFloat32));
     out.entropy.push_back(e);
     out.rank.push_back(rk);
+    out.diagonal.push_back(to_doubles(diagonal_mass(w.unsqueeze(0))));
   }
   return out;
 }
@@ -236,6 +256,7 @@ AttentionView attention_view(GPTModelImpl& m, const std::string& name, const Pro
     }
   v.entropy = maps.entropy;
   v.rank = maps.rank;
+  v.diagonal = maps.diagonal;
   return v;
 }
 

@@ -65,7 +65,14 @@ struct AttentionMaps {
   std::vector<torch::Tensor> weights;        // per layer (H, T, T), float32
   std::vector<std::vector<double>> entropy;  // [layer][head] mean row entropy (nats)
   std::vector<std::vector<int64_t>> rank;    // [layer][head] numerical rank of the T×T matrix
+  std::vector<std::vector<double>> diagonal; // [layer][head] diagonal mass (diagonal_mass)
 };
+// The mean weight a token gives itself, per head: mean over batch and positions of w[b, h, i, i].
+// w (B, H, T, T) -> (H) float64. Uniform causal attention gives (1/T)·Σ_i 1/(i+1); shared-qk heads
+// (q = k, so each token's own score is |q_i|²) tend to sit above it.
+torch::Tensor diagonal_mass(const torch::Tensor& w);
+// Per [layer][head] over the validation batches, eval mode.
+std::vector<std::vector<double>> model_diagonal_mass(GPTModelImpl& m, const std::vector<Batch>& batches);
 AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids);
 
 // The tokens attention maps are drawn for: a text prompt (tokenizer given and prompt not empty),

@@ -174,11 +174,32 @@ void write_angles_to_init(Analysis& a) {
   write_file_atomic(a.dir + "/principal_angles_init.csv", drift);
 }
 
+// The mean weight each head gives a token's own position, over the validation batches, against
+// uniform causal attention's (1/T)·Σ 1/(i+1): shared-qk heads score each token against itself
+// with |q_i|², and tend to sit above it.
+void write_diagonal(Analysis& a) {
+  if (a.val.empty()) return;
+  const int64_t T = a.val.front().inputs.size(1);
+  double uniform = 0;
+  for (int64_t i = 0; i < T; ++i) uniform += 1.0 / double(i + 1) / double(T);
+  std::string csv = "variant,seed,layer,head,diagonal_mass,uniform_causal\n";
+  for (auto& m : a.models) {
+    const auto d = model_diagonal_mass(*m.lm.model, a.val);
+    for (size_t l = 0; l < d.size(); ++l) {
+      for (size_t h = 0; h < d[l].size(); ++h)
+        csv += row({m.name, S(m.seed), S(int64_t(l)), S(int64_t(h)), csv_number(d[l][h]), csv_number(uniform)});
+      a.report["diagonal_mass"].push_back(
+          {{"variant", m.name}, {"seed", m.seed}, {"layer", l}, {"mass", d[l]}, {"uniform_causal", uniform}});
+    }
+  }
+  write_file_atomic(a.dir + "/diagonal_mass.csv", csv);
+}
+
 // Attention maps for the prompt (text) or the first validation sequence (tasks).
 void write_attention(Analysis& a, const std::string& prompt) {
   const auto tokens = prompt_tokens(a.tokenizer.get(), a.val, a.tokenizer ? (prompt.empty() ? a.cfg.data.prompt : prompt) : "",
                                     a.cfg.model.context_length);
-  std::string summary = "variant,seed,layer,head,entropy,rank\n";
+  std::string summary = "variant,seed,layer,head,entropy,rank,diagonal_mass\n";
   for (auto& m : a.models) {
     const auto v = attention_view(*m.lm.model, m.name, tokens);
     for (int l = 0; l < v.layers; ++l) {
@@ -187,7 +208,8 @@ void write_attention(Analysis& a, const std::string& prompt) {
         const auto& w = v.weights[size_t(l * v.heads + h)];  // (T, T) row-major
         for (int q = 0; q < v.T; ++q)
           for (int k = 0; k <= q; ++k) csv += row({S(h), S(q), S(k), csv_number(w[size_t(q * v.T + k)])});
-        summary += row({m.name, S(m.seed), S(l), S(h), csv_number(v.entropy[l][h]), S(v.rank[l][h])});
+        summary += row({m.name, S(m.seed), S(l), S(h), csv_number(v.entropy[l][h]), S(v.rank[l][h]),
+                        csv_number(v.diagonal[l][h])});
       }
       const std::string stem = a.seeds.size() > 1 ? m.name + "-seed" + S(m.seed) : m.name;
       write_file_atomic(a.dir + "/attention/" + stem + "_layer" + S(l) + ".csv", csv);
@@ -249,6 +271,7 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
   write_pairs(a);
   write_angles_to_init(a);
   write_attention(a, o.prompt);
+  write_diagonal(a);
   write_file_atomic(a.dir + "/analysis.json", a.report.dump() + "\n");
   out << "wrote " << a.dir << ": spectra.csv rank_metrics.csv truncation.csv principal_angles.csv "
       << "principal_angles_init.csv divergence.csv attention/ analysis.json\n";

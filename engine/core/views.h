@@ -22,6 +22,7 @@ struct AttentionView {
   std::vector<std::vector<float>> weights;   // [layer * heads + head] row-major T×T
   std::vector<std::vector<double>> entropy;  // [layer][head]
   std::vector<std::vector<int64_t>> rank;    // [layer][head]
+  std::vector<std::vector<double>> diagonal; // [layer][head] mean weight a token gives itself
 };
 
 struct SpectrumView {

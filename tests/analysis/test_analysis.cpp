@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "helpers.h"
 #include "estimates.h"
+#include "names.h"
 #include "variants.h"
 #include "inspect.h"
 #include "tokenizer.h"
@@ -128,6 +129,23 @@ TEST_CASE("merged -> standard at full rank reproduces logits; at rank r it equal
   CHECK(s3->named_parameters()["trf_blocks.0.att.W_query.weight"].size(0) == 4 * 3);
 }
 
+TEST_CASE("diagonal mass: 1 for attention to self, (1/T)·Σ1/(i+1) for uniform causal attention", "[analysis]") {
+  const int T = 6;
+  auto self = torch::eye(T).expand({2, 3, T, T});  // (B, H, T, T)
+  CHECK(qkt::maxdiff(diagonal_mass(self), torch::ones({3}, torch::kFloat64)) == 0.0);
+  auto uniform = torch::tril(torch::ones({T, T})) / torch::arange(1, T + 1, torch::kFloat32).unsqueeze(1);
+  double expect = 0;
+  for (int i = 0; i < T; ++i) expect += 1.0 / (i + 1) / T;
+  auto d = diagonal_mass(uniform.expand({4, 2, T, T}));
+  CHECK(d[0].item<double>() == Approx(expect).epsilon(1e-7));
+  CHECK(d[1].item<double>() == Approx(expect).epsilon(1e-7));
+  // Previous-token attention (every row on i−1, the first on itself): only position 0 is self.
+  auto prev = torch::zeros({1, 1, T, T});
+  prev[0][0][0][0] = 1;
+  for (int i = 1; i < T; ++i) prev[0][0][i][i - 1] = 1;
+  CHECK(diagonal_mass(prev)[0].item<double>() == Approx(1.0 / T));
+}
+
 TEST_CASE("principal angles: 0 for the same subspace, pi/2 for orthogonal ones", "[analysis]") {
   auto e = torch::zeros({6, 6}, torch::kFloat64);
   e.index_put_({0, 0}, 3.0);
@@ -181,6 +199,24 @@ TEST_CASE("analyze writes spectra, metrics, truncation, angles, attention and JS
   for (std::string l; std::getline(t, l);) ++lines;
   CHECK(lines == 1 + 2 * 3);
   CHECK(std::filesystem::exists(dir + "/spectra_history.csv"));
+  {  // diagonal_mass.csv: one row per variant, layer and head; masses in [0, 1]; the uniform baseline
+    std::ifstream dm(dir + "/analysis/diagonal_mass.csv");
+    std::string line;
+    std::getline(dm, line);
+    CHECK(line == "variant,seed,layer,head,diagonal_mass,uniform_causal");
+    int rows = 0;
+    while (std::getline(dm, line)) {
+      auto f = split_csv_line(line);
+      CHECK(std::stod(f.at(4)) > 0.0);
+      CHECK(std::stod(f.at(4)) <= 1.0);
+      double uniform = 0;  // over the task's sequence length T
+      const int T = task_shape(c.data).seq_len;
+      for (int i = 0; i < T; ++i) uniform += 1.0 / (i + 1) / T;
+      CHECK(std::stod(f.at(5)) == Approx(uniform).epsilon(1e-8));
+      ++rows;
+    }
+    CHECK(rows == 2 * c.model.n_layers * c.model.n_heads);
+  }
   // One layer only: layer 1 truncated to rank 0 changes the loss, layer 0 is untouched.
   o.layer = 1;
   o.out_dir = dir + "/layer1";
