@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -56,7 +58,13 @@ std::string self_exe(const std::string& given) {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
   if (ec) throw Error("sweep: cannot find the qklab-cli executable (/proc/self/exe): give --exe");
-  return p.string();
+  // Rebuilt or upgraded while the sweep runs: the link names the old, deleted file; the runs
+  // start the new one at the same path.
+  std::string s = p.string();
+  const std::string deleted = " (deleted)";
+  if (s.size() > deleted.size() && s.compare(s.size() - deleted.size(), deleted.size(), deleted) == 0)
+    s.resize(s.size() - deleted.size());
+  return s;
 }
 
 // Steps the run has logged so far (metrics.csv's last step + 1), for the progress line.
@@ -122,6 +130,8 @@ pid_t spawn(const std::string& exe, const std::vector<std::string>& args, const 
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     execv(exe.c_str(), argv.data());
+    const std::string msg = "qklab-cli sweep: cannot start " + exe + ": " + std::strerror(errno) + "\n";
+    if (::write(2, msg.data(), msg.size()) < 0) {}
     _exit(127);
   }
   return pid;

@@ -36,9 +36,9 @@ const std::vector<SweepPreset>& sweep_presets() {
   static const std::vector<SweepPreset> list = {
       {"sweep-bilinear-rank",
        "the bilinear task: standard and merged-lowrank at qk_head_dim 1, 2, 4, 8, 16 (= d/H) against "
-       "full-rank merged, 3 seeds, 1,500 steps: loss against the rank of the query-key form",
+       "full-rank merged, 3 seeds, 2,500 steps: loss against the rank of the query-key form",
        R"({"name": "sweep-bilinear-rank", "preset": "task-bilinear",
-           "set": {"train.steps": 1500, "train.eval_every": 100, "train.eval_batches": 4},
+           "set": {"train.eval_every": 100, "train.eval_batches": 4},
            "variants": ["standard", "merged-lowrank", "merged"],
            "grid": {"model.qk_head_dim": [1, 2, 4, 8, 16]},
            "applies_to": {"model.qk_head_dim": ["standard", "merged-lowrank"]},
