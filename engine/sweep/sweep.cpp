@@ -45,9 +45,10 @@ const std::vector<SweepPreset>& sweep_presets() {
            "seeds": [1, 2, 3], "target_loss": 1.0})"},
       {"sweep-recall-heads",
        "associative recall (Zoology MQAR style: 2 layers, 8 pairs of 32 keys, 4 queries), d = 64 and "
-       "n_heads 1, 2, 4, 8; standard matched to merged's parameter count through qk_head_dim, 2 seeds",
+       "n_heads 1, 2, 4, 8; standard matched to merged's parameter count through qk_head_dim, 2 seeds, "
+       "2,000 steps",
        R"({"name": "sweep-recall-heads", "preset": "task-recall",
-           "set": {"train.steps": 1200, "train.eval_every": 100, "train.eval_batches": 4, "model.emb_dim": 64},
+           "set": {"train.eval_every": 100, "train.eval_batches": 4, "model.emb_dim": 64},
            "variants": ["merged", "standard"],
            "grid": {"model.n_heads": [1, 2, 4, 8]},
            "match": {"by": "params", "reference": "merged", "knobs": ["model.qk_head_dim"]},
