@@ -184,6 +184,7 @@ int run_local(const std::string& dir, const std::vector<SweepRun>& runs, const S
   std::map<pid_t, size_t> running;
   std::map<pid_t, Clock::time_point> started;
   Progress prog{dir, runs};
+  prog.start_fraction = prog.fraction({});  // the rate counts only this invocation's progress
   size_t next = 0;
   int failed = 0;
   auto last_print = Clock::now() - std::chrono::hours(1);
@@ -297,6 +298,7 @@ int run_slurm(const std::string& dir, const std::vector<SweepRun>& runs, const S
     return 0;
   }
   Progress prog{dir, runs};
+  prog.start_fraction = prog.fraction({});
   int last = -1;
   while (true) {
     std::this_thread::sleep_for(std::chrono::seconds(2));
