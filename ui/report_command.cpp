@@ -15,6 +15,8 @@
 #include "inspect.h"
 #include "report.h"
 #include "run_dir.h"
+#include "sweep.h"
+#include "sweep_report.h"
 
 namespace qkui {
 namespace {
@@ -45,6 +47,18 @@ int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& e
   if (o.width < 100 || o.height < 100 || o.width > 20000 || o.height > 20000)
     throw qk::Error("--size: expected WIDTHxHEIGHT between 100 and 20000 pixels");
   if (!(o.scale >= 0.5 && o.scale <= 8)) throw qk::Error("--scale: expected a number in [0.5, 8]");
+  if (qk::is_sweep_dir(o.run_dir)) {  // a sweep folder: its plots and aggregate table
+    ensure_application();
+    const std::string dir = o.out_dir.empty() ? o.run_dir + "/report" : o.out_dir;
+    ExportOptions opt;
+    opt.size = QSize(o.width, o.height);
+    opt.png_scale = o.scale;
+    const auto r = write_sweep_report(QString::fromStdString(o.run_dir), QString::fromStdString(dir), opt);
+    if (!r.error.isEmpty()) throw qk::Error(r.error.toStdString());
+    out << "wrote " << dir << "/index.html: the sweep's figures and aggregate table (" << r.finished << " of " << r.runs
+        << " runs finished), " << r.files.size() << " files\n";
+    return 0;
+  }
   const qk::RunContents rc = qk::read_run(o.run_dir);
   qk::Inspector inspector;
   if (!rc.checkpoints.empty()) inspector.attach_run(o.run_dir, rc, o.seed);

@@ -318,9 +318,10 @@ void print_aggregate(const std::string& dir, const SweepSpec& spec, std::ostream
   const auto t = read_csv_table((fs::path(dir) / sweep_files::kAggregate).string());
   out << "| variant |";
   for (const auto& [k, _] : spec.grid) out << " " << k << " |";
-  out << " seeds | params | FLOPs/token | final val loss (mean ± std) | final val acc | wall s |\n|---|";
+  out << " seeds | params | FLOPs/token (attention) | memory MB | steps | final val loss (mean ± std) | final val acc "
+         "| wall s |\n|---|";
   for (size_t i = 0; i < spec.grid.size(); ++i) out << "---|";
-  out << "---|---|---|---|---|---|\n";
+  out << "---|---|---|---|---|---|---|---|\n";
   auto get = [&](const std::vector<std::string>& r, const char* c) {
     const int i = t.column(c);
     return i < 0 ? std::string() : r[i];
@@ -334,7 +335,10 @@ void print_aggregate(const std::string& dir, const SweepSpec& spec, std::ostream
   for (const auto& r : t.rows) {
     out << "| " << get(r, "variant") << " |";
     for (const auto& [k, _] : spec.grid) out << " " << (get(r, k.c_str()).empty() ? "—" : get(r, k.c_str())) << " |";
-    out << " " << get(r, "seeds") << " | " << get(r, "params") << " | " << fixed(get(r, "flops_per_token"), 0) << " | "
+    const std::string matched = get(r, "matched");
+    out << " " << get(r, "seeds") << " | " << get(r, "params") << (matched.empty() ? "" : " (" + matched + ")") << " | "
+        << fixed(get(r, "flops_per_token"), 0) << " (" << fixed(get(r, "attention_flops_per_token"), 0) << ") | "
+        << fixed(std::to_string(std::atof(get(r, "memory_bytes").c_str()) / 1e6), 1) << " | " << get(r, "steps") << " | "
         << fixed(get(r, "final_val_loss_mean"), 3) << " ± " << fixed(get(r, "final_val_loss_std"), 3) << " | "
         << fixed(get(r, "final_val_acc_mean"), 3) << " | " << fixed(get(r, "wall_s_mean"), 0) << " |\n";
   }

@@ -225,6 +225,11 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& source) {
     s.target_loss = j["target_loss"].get<double>();
   }
   s.base.train.seeds = 1;
+  double runs = double(s.variants.size()) * double(s.seeds.size());
+  for (const auto& [_, values] : s.grid) runs *= double(values.size());
+  if (runs > 100000)
+    throw Error(source + ": the grid has " + std::to_string(static_cast<int64_t>(runs)) +
+                " runs (variants x grid values x seeds); at most 100000");
   return s;
 }
 

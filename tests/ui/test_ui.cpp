@@ -559,6 +559,23 @@ TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds, exp
   const QPoint at(int(plot->xAxis->coordToPixel(s0.x[0])), int(plot->yAxis->coordToPixel(s0.mean[0])));
   QTest::mouseClick(plot, Qt::LeftButton, {}, at);
   CHECK(wait_until([&] { return w.info().run_dir == s0.run[0]; }, 10000));
+  // `qklab-cli report SWEEP_DIR`: a figure per metric at full size, the points as CSV, the aggregate table.
+  QProcess rep;
+  rep.start(QKLAB_CLI, {"report", dir.filePath("sw"), "--out", out.filePath("rep")});
+  REQUIRE(rep.waitForFinished(120000));
+  INFO(rep.readAllStandardError().toStdString());
+  REQUIRE(rep.exitCode() == 0);
+  CHECK(QImage(out.filePath("rep/sweep_final_val_loss.png")).size() == QSize(1600, 1000));
+  CHECK(QImage(out.filePath("rep/sweep_final_val_acc.png")).size() == QSize(1600, 1000));
+  QFile pts(out.filePath("rep/sweep_final_val_loss.csv"));
+  REQUIRE(pts.open(QIODevice::ReadOnly));
+  CHECK(QString(pts.readAll()).trimmed().split('\n').size() == 5);
+  QFile html(out.filePath("rep/index.html"));
+  REQUIRE(html.open(QIODevice::ReadOnly));
+  const QString page = html.readAll();
+  CHECK(page.contains("<h2>Aggregate over seeds</h2>"));
+  CHECK(page.count("<tr><td style=") == 4);  // standard and merged at 2 and 4 heads
+  CHECK(page.contains("8 runs: 2 variants × 2 model.n_heads × 2 seeds; 8 finished"));
   // A broken sweep.json: one message, no crash.
   QTemporaryDir bad;
   QFile b(bad.filePath("sweep.json"));

@@ -1,0 +1,185 @@
+// QKLab ui — the sweep report (see sweep_report.h).
+#include "sweep_report.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <cmath>
+
+#include "plot_util.h"
+#include "sweep_view.h"
+
+namespace qkui {
+
+namespace {
+
+QString esc(const QString& s) { return s.toHtmlEscaped(); }
+QString q(const std::string& s) { return QString::fromStdString(s); }
+bool remove_dir(const QString& path) { return !QFileInfo::exists(path) || QDir(path).removeRecursively(); }
+
+QString cell(const std::string& s, int precision) {
+  if (s.empty()) return "—";
+  bool ok = false;
+  const double v = QString::fromStdString(s).toDouble(&ok);
+  return ok && precision >= 0 ? QString::number(v, 'f', precision) : esc(q(s));
+}
+
+// The aggregate table, the columns a reader compares.
+QString aggregate_table(const qk::CsvTable& t, const qk::SweepSpec& spec) {
+  QString h = "<table><tr><th>variant</th>";
+  for (const auto& [k, _] : spec.grid) h += "<th>" + esc(q(k)) + "</th>";
+  h += "<th>seeds</th><th>matched</th><th>parameters</th><th>training FLOPs / token</th><th>of which attention</th>"
+       "<th>memory (MB)</th><th>steps</th><th>final val loss (mean ± std)</th><th>min–max</th>"
+       "<th>final val acc (mean)</th><th>wall time (s, mean)</th>" +
+       QString(spec.target_loss > 0 ? "<th>steps to loss %1 (mean; seeds that reached it)</th>" : "%1").arg(spec.target_loss > 0 ? QString::number(spec.target_loss) : QString()) +
+       "</tr>\n";
+  auto get = [&](const std::vector<std::string>& r, const std::string& c) {
+    const int i = t.column(c);
+    return i < 0 ? std::string() : r[size_t(i)];
+  };
+  for (const auto& r : t.rows) {
+    const QString v = q(get(r, "variant"));
+    h += QString("<tr><td style='color:%1'><b>%2</b></td>").arg(variant_color(v).name(), esc(v));
+    for (const auto& [k, _] : spec.grid) h += "<td>" + cell(get(r, k), -1) + "</td>";
+    const double mem = QString::fromStdString(get(r, "memory_bytes")).toDouble() / 1e6;
+    h += QString("<td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td><td>%7</td><td>%8 ± %9</td>"
+                 "<td>%10–%11</td><td>%12</td><td>%13</td>")
+             .arg(q(get(r, "seeds")), cell(get(r, "matched"), -1), q(get(r, "params")),
+                  cell(get(r, "flops_per_token"), 0), cell(get(r, "attention_flops_per_token"), 0),
+                  QString::number(mem, 'f', 1), q(get(r, "steps")), cell(get(r, "final_val_loss_mean"), 3),
+                  cell(get(r, "final_val_loss_std"), 3))
+             .arg(cell(get(r, "final_val_loss_min"), 3), cell(get(r, "final_val_loss_max"), 3),
+                  cell(get(r, "final_val_acc_mean"), 3), cell(get(r, "wall_s_mean"), 0));
+    if (spec.target_loss > 0)
+      h += QString("<td>%1 (%2 of %3)</td>").arg(cell(get(r, "steps_to_target_mean"), 0), q(get(r, "reached_target")),
+                                                 q(get(r, "seeds")));
+    h += "</tr>\n";
+  }
+  return h + "</table>\n";
+}
+
+}  // namespace
+
+SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& out_dir, const ExportOptions& opt) {
+  SweepReportResult res;
+  qk::SweepSpec spec;
+  std::vector<qk::SweepRow> rows;
+  try {
+    spec = qk::load_sweep_spec(QDir(sweep_dir).filePath("sweep.json").toStdString());
+    const auto runs = qk::expand_sweep(spec);
+    rows = qk::summarize_sweep(sweep_dir.toStdString(), spec, runs);
+    res.runs = static_cast<int>(runs.size());
+    res.finished = static_cast<int>(rows.size());
+    if (rows.empty()) {
+      res.error = sweep_dir + ": no run of the sweep has finished yet (run `qklab-cli sweep --out " + sweep_dir + "`)";
+      return res;
+    }
+    qk::write_sweep_tables(sweep_dir.toStdString(), spec, rows);  // the tables match the runs on disk
+  } catch (const std::exception& e) {
+    res.error = QString::fromStdString(e.what());
+    return res;
+  }
+  const QString target = QDir::cleanPath(out_dir);
+  const QString tmp = target + ".partial";
+  if (!remove_dir(tmp) || !QDir().mkpath(tmp)) {
+    res.error = tmp + ": cannot create the report folder";
+    return res;
+  }
+  const QString x_key = spec.grid.empty() ? QString() : q(spec.grid.front().first);
+  bool log_x = false;
+  if (!spec.grid.empty()) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (const auto& v : spec.grid.front().second) {
+      lo = std::min(lo, QString::fromStdString(v).toDouble());
+      hi = std::max(hi, QString::fromStdString(v).toDouble());
+    }
+    log_x = lo > 0 && hi / lo >= 4;
+  }
+  QStringList metrics{"final_val_loss", "best_val_loss", "final_val_acc", "best_val_acc"};
+  if (spec.target_loss > 0) metrics << "steps_to_target";
+  QString body;
+  for (const auto& m : metrics) {
+    const SweepPlot p = sweep_plot(rows, spec, x_key, m, log_x, sweep_dir);
+    if (p.series.empty()) continue;  // e.g. no accuracy for text data
+    Figure f;
+    f.name = "sweep_" + m;
+    f.title = p.title;
+    f.caption = QObject::tr("%1 of %2 runs finished; lines: mean over seeds, bands: min–max; dashed: a variant the key "
+                            "is not swept for")
+                    .arg(res.finished)
+                    .arg(res.runs);
+    f.draw = [p](QCustomPlot* plot) { draw_sweep(plot, p); };
+    const QStringList files{f.name + ".png", f.name + ".svg", f.name + ".pdf"};
+    QStringList paths;
+    for (const auto& file : files) paths << tmp + "/" + file;
+    for (const auto& w : export_figure(f, paths, opt))
+      if (!w.error.isEmpty()) {
+        res.error = w.error;
+        remove_dir(tmp);
+        return res;
+      }
+    res.files << files;
+    const QString e = save_text(tmp + "/" + f.name + ".csv", sweep_csv(p));
+    if (!e.isEmpty()) {
+      res.error = e;
+      remove_dir(tmp);
+      return res;
+    }
+    res.files << f.name + ".csv";
+    body += QString("<figure id='%1'><h3>%2</h3><img src='%1.png' alt='%2'><figcaption>%3 <a href='%1.svg'>SVG</a> · "
+                    "<a href='%1.pdf'>PDF</a> · <a href='%1.csv'>data (CSV)</a></figcaption></figure>\n")
+                .arg(f.name, esc(f.title), esc(f.caption));
+  }
+  qk::CsvTable agg;
+  try {
+    agg = qk::read_csv_table(QDir(sweep_dir).filePath("aggregate.csv").toStdString());
+  } catch (const std::exception& e) {
+    res.error = QString::fromStdString(e.what());
+    remove_dir(tmp);
+    return res;
+  }
+  QString grid;
+  for (const auto& [k, v] : spec.grid) grid += QString(" × %1 %2").arg(v.size()).arg(esc(q(k)));
+  QString html = "<!doctype html><html><head><meta charset='utf-8'><title>QKLab sweep " + esc(q(spec.name)) +
+                 "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
+                 "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+                 "th{background:#eee}</style></head><body>\n";
+  html += "<h1>Sweep " + esc(q(spec.name)) + "</h1>\n";
+  html += QString("<p>%1 runs: %2 variants%3 × %4 seeds; %5 finished. Folder: %6.</p>\n")
+              .arg(res.runs)
+              .arg(spec.variants.size())
+              .arg(grid)
+              .arg(spec.seeds.size())
+              .arg(res.finished)
+              .arg(esc(QDir::toNativeSeparators(sweep_dir)));
+  html += "<h2>Aggregate over seeds</h2>\n" + aggregate_table(agg, spec);
+  html += "<h2>Figures</h2>\n" + body;
+  html += "<h2>Data</h2><p><a href='summary.csv'>summary.csv</a> (one row per run) · <a href='aggregate.csv'>"
+          "aggregate.csv</a> · <a href='sweep.json'>sweep.json</a></p></body></html>\n";
+  for (const char* f : {"summary.csv", "aggregate.csv", "sweep.json"}) {
+    QFile::copy(QDir(sweep_dir).filePath(f), tmp + "/" + f);
+    res.files << f;
+  }
+  const QString e = save_text(tmp + "/index.html", html);
+  if (!e.isEmpty()) {
+    res.error = e;
+    remove_dir(tmp);
+    return res;
+  }
+  res.files << "index.html";
+  const QString old = target + ".old";
+  remove_dir(old);
+  if (QFileInfo::exists(target) && !QDir().rename(target, old)) {
+    res.error = target + ": cannot replace the earlier report";
+    remove_dir(tmp);
+    return res;
+  }
+  if (!QDir().rename(tmp, target)) {
+    res.error = target + ": cannot move the report into place";
+    QDir().rename(old, target);
+    return res;
+  }
+  remove_dir(old);
+  return res;
+}
+
+}  // namespace qkui
