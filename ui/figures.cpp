@@ -170,6 +170,8 @@ void draw_loss(QCustomPlot* plot, const std::vector<qk::EvalRecord>& rows, doubl
       g->setName(QString("%1 %2%3").arg(v, split == 0 ? "train" : "val",
                                         ys.size() > 1 ? QString(" (mean of %1 seeds)").arg(ys.size()) : ""));
       g->setPen(QPen(color, split == 0 ? 1.5 : 2.2, split == 0 ? Qt::DashLine : Qt::SolidLine));
+      if (x.size() == 1)  // only the evaluation before training: a visible point, not an empty line
+        g->setScatterStyle(QCPScatterStyle(split == 0 ? QCPScatterStyle::ssCircle : QCPScatterStyle::ssDisc, 8));
       g->setData(x, mean, true);
       if (ys.size() > 1) {
         auto* gl = plot->addGraph();
@@ -194,6 +196,11 @@ void draw_loss(QCustomPlot* plot, const std::vector<qk::EvalRecord>& rows, doubl
   plot->legend->setVisible(true);
   plot->rescaleAxes(true);
   pad_ranges(plot);
+  // Before training every point sits at x = 0 (step 0): show them at the left of a step axis
+  // rather than in the middle of a −2…2 frame.
+  bool single = !rows.empty();
+  for (const auto& r : rows) single = single && xof(r) == xof(rows.front());
+  if (single) plot->xAxis->setRange(xof(rows.front()) - 0.5, xof(rows.front()) + 10);
 }
 
 namespace {

@@ -517,7 +517,9 @@ void MainWindow::requestViews(bool force) {
 void MainWindow::onSnapshot(const TrainingSnapshot& s) {
   for (auto* v : views_) v->takeSnapshot(s);
   for (const auto& r : s.evals) {
-    QString line = QString("step %1  %2  train %3  val %4").arg(r.step).arg(QString::fromStdString(r.variant), -9)
+    // The evaluation before any step has step -1: it reads "before training".
+    const QString when = r.step < 0 ? tr("before training") : QString("step %1").arg(r.step);
+    QString line = QString("%1  %2  train %3  val %4").arg(when).arg(QString::fromStdString(r.variant), -9)
                        .arg(r.train_loss, 0, 'f', 3).arg(r.val_loss, 0, 'f', 3);
     if (!std::isnan(r.val_acc)) line += QString("  val acc %1").arg(r.val_acc, 0, 'f', 3);
     log_->appendPlainText(line);
