@@ -196,8 +196,15 @@ void draw_loss(QCustomPlot* plot, const std::vector<qk::EvalRecord>& rows, doubl
   plot->legend->setVisible(true);
   plot->rescaleAxes(true);
   pad_ranges(plot);
-  // Before training every point sits at x = 0 (step 0): show them at the left of a step axis
-  // rather than in the middle of a −2…2 frame.
+  fit_loss_start(plot, rows, xmode);
+}
+
+void fit_loss_start(QCustomPlot* plot, const std::vector<qk::EvalRecord>& rows, LossX xmode) {
+  // Before training every point sits at one x (step 0): show them at the left of the axis rather
+  // than in the middle of a −2…2 frame.
+  auto xof = [xmode](const qk::EvalRecord& r) {
+    return xmode == LossX::Tokens ? double(r.tokens_seen) : xmode == LossX::WallTime ? r.wall_time_s : double(r.step + 1);
+  };
   bool single = !rows.empty();
   for (const auto& r : rows) single = single && xof(r) == xof(rows.front());
   if (single) plot->xAxis->setRange(xof(rows.front()) - 0.5, xof(rows.front()) + 10);

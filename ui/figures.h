@@ -32,6 +32,8 @@ enum class LossX { Step = 0, Tokens = 1, WallTime = 2 };
 // Train (dashed) and validation (solid) loss per variant; EMA-smoothed; with several seeds the
 // mean with a min–max band.
 void draw_loss(QCustomPlot* plot, const std::vector<qk::EvalRecord>& rows, double smoothing, LossX x);
+// When every row sits at one x (the evaluation before training), an x range with it at the left.
+void fit_loss_start(QCustomPlot* plot, const std::vector<qk::EvalRecord>& rows, LossX x);
 // σ_i versus i (log y) of every given spectrum (one layer/head, several variants); head_dim marked.
 void draw_spectra(QCustomPlot* plot, const std::vector<qk::SpectrumView>& spectra, int head_dim, int emb_dim);
 // One panel per head of `layer` (a grid), every variant's σ in each.

@@ -66,6 +66,7 @@ LossPlot::LossPlot(QWidget* parent)
     dirty_ = false;
     ++replots_;
     plot_->rescaleAxes(true);
+    fit_loss_start(plot_, rows_, static_cast<LossX>(xaxis_));
     for (const auto* item : halt_items_)  // keep the halt marks inside the x range
       if (auto* line = dynamic_cast<const QCPItemLine*>(item)) {
         const double x = line->start->coords().x();

@@ -29,6 +29,11 @@ class SamplesView : public QWidget, public LabView {
   void takeAnalysis(const AnalysisResult& r) override {
     if (!r.samples.empty()) setSamples(r.samples);
   }
+  // Shown (or a run finished): fresh samples — for tasks, validation sequences with their targets
+  // and the model's predictions — so the view is never empty when the user looks at it.
+  void refreshView(bool requested) override {
+    if (requested) generate();
+  }
   QList<Figure> figures() const override { return {}; }  // text: the report carries the samples
 
  public Q_SLOTS:

@@ -30,6 +30,8 @@
 #include "spectra_view.h"
 #include "rank_view.h"
 #include "sweep_view.h"
+#include "samples_view.h"
+#include <QPlainTextEdit>
 #include "main_window.h"
 #include "figure_export.h"
 #include "plot_util.h"
@@ -584,4 +586,34 @@ TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds, exp
   b.close();
   w.openRunFolder(bad.path());
   CHECK(wait_until([&] { return w.lastError().contains("malformed JSON"); }, 5000));
+}
+
+TEST_CASE("a fresh window: 'before training' in the log, points at step 0, task samples with targets and predictions", "[ui][fresh]") {
+  MainWindow w;
+  w.show();
+  ready(w);
+  // The evaluation before any step reads "before training", and is drawn at step 0 on a sensible axis.
+  auto* log = w.findChild<QPlainTextEdit*>();
+  REQUIRE(log);
+  REQUIRE(wait_until([&] { return log->toPlainText().contains("before training"); }, 10000));
+  CHECK(!log->toPlainText().contains("step -1"));
+  auto* plot = w.lossPlot()->findChild<QCustomPlot*>();
+  REQUIRE(plot);
+  REQUIRE(wait_until([&] { return !w.lossPlot()->rows().empty(); }, 10000));
+  QTest::qWait(300);
+  CHECK(plot->xAxis->range().lower < 0.0);
+  CHECK(plot->xAxis->range().lower > -1.0);  // step 0 at the left edge, not the middle of −2…2
+  CHECK(plot->xAxis->range().upper >= 10.0);
+  bool visible_point = false;
+  for (int g = 0; g < plot->graphCount(); ++g)
+    visible_point = visible_point || (plot->graph(g)->dataCount() == 1 &&
+                                      plot->graph(g)->scatterStyle().shape() != QCPScatterStyle::ssNone);
+  CHECK(visible_point);
+  // The Samples tab of a synthetic task shows validation sequences with targets and predictions
+  // without the user pressing anything.
+  w.showView("samples");
+  auto* samples = w.findChild<qkui::SamplesView*>();
+  REQUIRE(samples);
+  CHECK(wait_until([&] { return samples->contents().contains("target") && samples->contents().contains("predicted"); },
+                   10000));
 }
