@@ -19,6 +19,9 @@ RankView::RankView(QWidget* parent) : QWidget(parent) {
   auto* go = new QPushButton(tr("Compute truncation curve"), this);
   go->setObjectName("computeTruncation");
   bar->addWidget(new QLabel(tr("<b>Rank analysis</b>"), this));
+  trunc_status_ = new QLabel(this);
+  trunc_status_->setObjectName("truncationStatus");
+  bar->addWidget(trunc_status_);
   bar->addStretch();
   bar->addWidget(go);
   layout->addLayout(bar);
@@ -45,14 +48,33 @@ QList<int> RankView::ranks() const {
 void RankView::reset(int emb_dim) {
   emb_dim_ = emb_dim;
   trunc_.clear();
+  trunc_step_ = -1;
+  current_step_ = 0;
   spectra_.clear();
   kl_.clear();
   redraw();
 }
 
-void RankView::setTruncation(const std::vector<qk::TruncationView>& t) {
+void RankView::setTruncation(const std::vector<qk::TruncationView>& t, qint64 step, int seed) {
   trunc_ = t;
+  trunc_step_ = step;
+  trunc_seed_ = seed;
+  if (step > current_step_) current_step_ = step;
   redraw();
+}
+
+QString RankView::truncationStatus() const {
+  if (trunc_.empty()) return tr("truncation curve not computed yet");
+  QString s = tr("truncation curve at step %1, seed %2").arg(std::max<qint64>(trunc_step_, 0)).arg(trunc_seed_);
+  if (truncationStale())
+    s += tr(" — stale: training is at step %1; press Compute truncation curve (it is recomputed when the run ends)")
+             .arg(current_step_);
+  return s;
+}
+
+void RankView::showStatus() {
+  trunc_status_->setText(truncationStatus());
+  trunc_status_->setStyleSheet(truncationStale() ? "color: #d35400; font-weight: bold" : "");
 }
 
 void RankView::addSpectra(const std::vector<qk::SpectraRecord>& records) {
@@ -73,10 +95,14 @@ void RankView::setExperiment(const ExperimentInfo& info) {
 void RankView::takeSnapshot(const TrainingSnapshot& s) {
   addSpectra(s.spectra);
   addDivergence(s.divergence);
+  if (s.steps_done != current_step_) {
+    current_step_ = s.steps_done;
+    showStatus();
+  }
 }
 
 void RankView::takeAnalysis(const AnalysisResult& r) {
-  if (!r.truncation.empty()) setTruncation(r.truncation);
+  if (!r.truncation.empty()) setTruncation(r.truncation, r.step, r.seed);
 }
 
 void RankView::refreshView(bool requested) {
@@ -84,6 +110,7 @@ void RankView::refreshView(bool requested) {
 }
 
 void RankView::redraw() {
+  showStatus();
   draw_truncation(trunc_plot_, trunc_, emb_dim_);
   trunc_plot_->replot(QCustomPlot::rpQueuedReplot);
   draw_effective_rank(erank_plot_, spectra_);
@@ -92,10 +119,12 @@ void RankView::redraw() {
   kl_plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 
-Figure truncation_figure(const std::vector<qk::TruncationView>& trunc, int emb_dim, int seed, const QString& caption) {
+Figure truncation_figure(const std::vector<qk::TruncationView>& trunc, int emb_dim, int seed, const QString& caption,
+                         qint64 step) {
   Figure f;
   f.name = "truncation";
   f.title = QObject::tr("Validation loss when every head's QK form is truncated to rank r");
+  if (step >= 0) f.title += QObject::tr(" (models at step %1, seed %2)").arg(step).arg(seed);
   f.caption = caption;
   f.draw = [trunc, emb_dim](QCustomPlot* p) { draw_truncation(p, trunc, emb_dim); };
   f.csv = [trunc, seed] { return truncation_csv(trunc, seed); };
@@ -124,7 +153,10 @@ Figure kl_figure(const std::vector<qk::DivergenceRecord>& kl) {
 
 QList<Figure> RankView::figures() const {
   QList<Figure> out;
-  if (!trunc_.empty()) out << truncation_figure(trunc_, emb_dim_, seed_, tr("Loss versus rank of every head's form"));
+  if (!trunc_.empty())
+    out << truncation_figure(trunc_, emb_dim_, trunc_seed_,
+                             truncationStale() ? truncationStatus() : tr("Loss versus rank of every head's form"),
+                             trunc_step_);
   if (!spectra_.empty()) out << effective_rank_figure(spectra_);
   if (!kl_.empty()) out << kl_figure(kl_);
   return out;

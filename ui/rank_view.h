@@ -8,6 +8,7 @@
 #include "plot_util.h"
 
 class QCustomPlot;
+class QLabel;
 
 namespace qkui {
 
@@ -16,7 +17,10 @@ class RankView : public QWidget, public LabView {
  public:
   explicit RankView(QWidget* parent = nullptr);
   void reset(int emb_dim);
-  void setTruncation(const std::vector<qk::TruncationView>& t);
+  void setTruncation(const std::vector<qk::TruncationView>& t, qint64 step = -1, int seed = 0);
+  // "computed at step N (seed S)", and whether training has moved on since (the curve is stale).
+  QString truncationStatus() const;
+  bool truncationStale() const { return !trunc_.empty() && trunc_step_ >= 0 && current_step_ > trunc_step_; }
   void addSpectra(const std::vector<qk::SpectraRecord>& records);
   void addDivergence(const std::vector<qk::DivergenceRecord>& records);
   QList<int> ranks() const;
@@ -35,15 +39,20 @@ class RankView : public QWidget, public LabView {
 
  private:
   void redraw();
+  void showStatus();
   QCustomPlot *trunc_plot_, *erank_plot_, *kl_plot_;
+  QLabel* trunc_status_;
   int emb_dim_ = 0, seed_ = 0;
+  qint64 trunc_step_ = -1, current_step_ = 0;
+  int trunc_seed_ = 0;
   std::vector<qk::TruncationView> trunc_;
   std::vector<qk::SpectraRecord> spectra_;
   std::vector<qk::DivergenceRecord> kl_;
 };
 
 // Figures shared by the view's export and the report.
-Figure truncation_figure(const std::vector<qk::TruncationView>& trunc, int emb_dim, int seed, const QString& caption);
+Figure truncation_figure(const std::vector<qk::TruncationView>& trunc, int emb_dim, int seed, const QString& caption,
+                         qint64 step = -1);
 Figure effective_rank_figure(const std::vector<qk::SpectraRecord>& history);
 Figure kl_figure(const std::vector<qk::DivergenceRecord>& kl);
 

@@ -43,6 +43,8 @@ struct ExperimentInfo {
 };
 
 struct AnalysisResult {
+  qint64 step = -1;  // optimiser steps of the models the analyses were computed on
+  int seed = 0;      // and their seed
   std::vector<qk::AttentionView> attention;
   std::vector<qk::SpectrumView> spectra;
   std::vector<qk::TruncationView> truncation;

@@ -332,6 +332,8 @@ void TrainingWorker::flush(bool force) {
 template <class F> void TrainingWorker::analyse(F&& f) {
   if (inspector_->empty()) return;
   AnalysisResult r;
+  r.step = inspector_->step();
+  r.seed = inspector_->seed();
   try {
     f(r);
   } catch (const std::exception& e) {

@@ -617,3 +617,30 @@ TEST_CASE("a fresh window: 'before training' in the log, points at step 0, task 
   CHECK(wait_until([&] { return samples->contents().contains("target") && samples->contents().contains("predicted"); },
                    10000));
 }
+
+TEST_CASE("the Rank view says which step its truncation curve is from, and that it is stale while training moves on", "[ui][stale]") {
+  MainWindow w;
+  w.show();
+  ready(w);
+  w.showView("rank");
+  auto* rank = w.findChild<qkui::RankView*>();
+  REQUIRE(rank);
+  // Computed when the experiment loads: at step 0.
+  REQUIRE(wait_until([&] { return rank->truncationStatus().contains("at step 0"); }, 20000));
+  CHECK(!rank->truncationStale());
+  w.showView("loss");  // train with another tab shown: the curve is not recomputed meanwhile
+  w.findChild<QAction*>("start")->trigger();
+  REQUIRE(wait_until([&] { return w.stepsDone() > 50; }, 30000));
+  CHECK(wait_until([&] { return rank->truncationStale(); }, 5000));
+  CHECK(rank->truncationStatus().contains("stale: training is at step"));
+  const auto figs = rank->figures();
+  REQUIRE(!figs.isEmpty());
+  CHECK(figs[0].title.contains("(models at step 0, seed"));
+  // Paused and the tab shown again, the curve is recomputed on the current models: no longer stale.
+  w.pause();
+  REQUIRE(wait_until([&] { return !w.isRunning(); }, 5000));
+  QTest::qWait(300);
+  const QString now = QString("at step %1").arg(w.stepsDone());
+  w.showView("rank");
+  CHECK(wait_until([&] { return rank->truncationStatus().contains(now) && !rank->truncationStale(); }, 60000));
+}
