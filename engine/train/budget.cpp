@@ -69,6 +69,8 @@ void set_knob(ModelConfig& m, const std::string& knob, int v) {
 
 std::vector<MatchProposal> propose_matches(const ExperimentConfig& cfg, Variant reference, Variant target,
                                            MatchBy by, int64_t vocab, const std::vector<std::string>& knobs) {
+  // The sizes must be valid before any formula divides by them (fuzz_sweep_spec: n_heads 0).
+  validate_config(cfg, "match: the reference's config", /*need_data=*/false);
   for (const auto& k : knobs)
     if (std::find(match_knobs().begin(), match_knobs().end(), k) == match_knobs().end())
       throw Error("match: unknown knob '" + k + "' (expected model.qk_head_dim, model.n_layers, model.emb_dim or model.n_heads)");
