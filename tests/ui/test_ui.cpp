@@ -30,6 +30,8 @@
 #include "spectra_view.h"
 #include "rank_view.h"
 #include "sweep_view.h"
+#include "experiment_panel.h"
+#include <QRegularExpression>
 #include "samples_view.h"
 #include <QPlainTextEdit>
 #include "main_window.h"
@@ -643,4 +645,20 @@ TEST_CASE("the Rank view says which step its truncation curve is from, and that 
   const QString now = QString("at step %1").arg(w.stepsDone());
   w.showView("rank");
   CHECK(wait_until([&] { return rank->truncationStatus().contains(now) && !rank->truncationStale(); }, 60000));
+}
+
+TEST_CASE("the experiment panel proposes budget-matched sizes for the later variants", "[ui][match]") {
+  MainWindow w;
+  w.show();
+  ready(w);
+  auto* panel = w.findChild<qkui::ExperimentPanel*>();
+  REQUIRE(panel);
+  const QString text = panel->estimateText();
+  INFO(text.toStdString());
+  // The default pair (standard, merged): merged at standard's parameters and at its FLOPs, each
+  // with the knob, its value and the remaining gap.
+  QRegularExpression params("merged at standard's params: (n_layers|emb_dim|n_heads)=\\d+ \\([+-]\\d+\\.\\d%\\)");
+  QRegularExpression flops("merged at standard's FLOPs: (n_layers|emb_dim|n_heads)=\\d+ \\([+-]\\d+\\.\\d%\\)");
+  CHECK(params.match(text).hasMatch());
+  CHECK(flops.match(text).hasMatch());
 }
