@@ -445,10 +445,7 @@ int cmd_match(const MatchOptions& o, std::ostream& out) {
       ExperimentConfig c = cfg;
       c.model = p.model;
       const auto e = estimate(c, t, vocab);
-      const int now = p.knob == "model.qk_head_dim" ? cfg.model.effective_qk_head_dim()
-                      : p.knob == "model.n_layers"  ? cfg.model.n_layers
-                      : p.knob == "model.emb_dim"   ? cfg.model.emb_dim
-                                                    : cfg.model.n_heads;
+      const int now = knob_value(cfg.model, p.knob);
       out << "| --set " << p.knob << "=" << p.value << (p.value == now ? " (unchanged)" : "") << " | " << e.parameters << " | " << std::setprecision(0)
           << e.flops_per_token << " | " << e.attention_flops_per_token << " | " << std::setprecision(1)
           << e.memory_bytes / 1e6 << " | " << std::showpos << std::setprecision(2) << 100 * p.gap() << "%"

@@ -328,7 +328,13 @@ std::vector<SweepRow> summarize_sweep(const std::string& dir, const SweepSpec& s
   std::vector<SweepRow> rows;
   for (const auto& r : runs) {
     if (!sweep_run_finished(dir, r)) continue;
-    const auto rc = read_run(sweep_run_dir(dir, r));
+    // Only what the row needs (not the spectra history or samples read_run would load): the
+    // Sweep view summarises every run on the GUI thread.
+    const std::string rd = sweep_run_dir(dir, r);
+    struct {
+      ExperimentConfig config;
+      std::vector<EvalRecord> metrics;
+    } rc{load_config_file(rd + "/" + run_files::kConfig), read_metrics_csv(rd + "/" + run_files::kMetrics)};
     SweepRow row;
     row.run = r.name;
     row.variant = variant_name(r.variant);

@@ -28,6 +28,14 @@ const std::vector<std::string>& match_knobs() {
   return k;
 }
 
+int knob_value(const ModelConfig& m, const std::string& knob) {
+  if (knob == "model.qk_head_dim") return m.effective_qk_head_dim();
+  if (knob == "model.n_layers") return m.n_layers;
+  if (knob == "model.emb_dim") return m.emb_dim;
+  if (knob == "model.n_heads") return m.n_heads;
+  throw Error("match: unknown knob '" + knob + "'");
+}
+
 namespace {
 
 double cost_of(const ExperimentConfig& c, Variant v, MatchBy by, int64_t vocab) {
@@ -96,7 +104,7 @@ std::vector<MatchProposal> propose_matches(const ExperimentConfig& cfg, Variant 
     }
     // A knob the target does not depend on (qk_head_dim for merged) proposes nothing new.
     if (found && !(knob == "model.qk_head_dim" && std::abs(best.cost - cost_of(cfg, target, by, vocab)) < 0.5 &&
-                   best.value != cfg.model.effective_qk_head_dim()))
+                   best.value != knob_value(cfg.model, knob)))
       out.push_back(best);
   }
   std::stable_sort(out.begin(), out.end(),

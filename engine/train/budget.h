@@ -27,6 +27,8 @@ struct MatchProposal {
 
 // The knobs budget matching may turn, in order of preference on ties.
 const std::vector<std::string>& match_knobs();
+// A knob's current value in m (qk_head_dim: its effective value, d/H when 0).
+int knob_value(const ModelConfig& m, const std::string& knob);
 
 // The best value of each knob (restricted to `knobs` when not empty), sorted by |gap|, each valid
 // (validate_config) — for `target` to match `reference`'s cost at cfg.model. vocab: the model's
