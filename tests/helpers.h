@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "config.h"
 
@@ -27,12 +28,29 @@ inline double maxdiff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
-// A fresh empty folder under the system temp dir.
+// Folders made by temp_dir(), removed when the test process exits (the book test alone writes
+// 2.5 GB; left behind, a few CI runs fill the disk). QKLAB_KEEP_TEST_DIRS=1 keeps them for debugging.
+struct TempDirs {
+  std::vector<std::filesystem::path> dirs;
+  ~TempDirs() {
+    const char* keep = std::getenv("QKLAB_KEEP_TEST_DIRS");
+    if (keep && std::string(keep) == "1") return;
+    std::error_code ec;
+    for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
+  }
+};
+inline TempDirs& temp_dirs() {
+  static TempDirs t;
+  return t;
+}
+
+// A fresh empty folder under the system temp dir, removed at exit.
 inline std::string temp_dir(const std::string& tag) {
   auto p = std::filesystem::temp_directory_path() /
            ("qklab-test-" + tag + "-" + std::to_string(std::rand()) + std::to_string(::getpid()));
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
+  temp_dirs().dirs.push_back(p);
   return p.string();
 }
 

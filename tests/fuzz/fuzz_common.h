@@ -22,6 +22,11 @@ inline const std::string& scratch() {
   static const std::string dir = [] {
     auto d = std::filesystem::temp_directory_path() / ("qklab-fuzz-" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
+    // Removed when the fuzzer exits normally (a crash keeps it, with the input that caused it).
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("qklab-fuzz-" + std::to_string(::getpid())), ec);
+    });
     return d.string();
   }();
   return dir;
