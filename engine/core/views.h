@@ -43,4 +43,77 @@ struct SampleView {
   std::string text;
 };
 
+// Geometry of one head's form M_h (x_iᵀ·M_h·x_j: rows are the query side, columns the key side),
+// or with head = -1 of the layer's summed form Σ_h M_h (= W_Qᵀ·W_K for standard: the matrix
+// Saponati et al. 2025 score per layer, so these rows compare with their published medians).
+struct HeadGeometry {
+  int layer = 0, head = -1;
+  double sym_fraction = 0, skew_fraction = 0;  // ‖sym(M)‖²/‖M‖², ‖skew(M)‖²/‖M‖² (sum to 1)
+  double symmetry = 0;                         // (‖sym‖² − ‖skew‖²)/‖M‖² ∈ [−1, 1]
+  double directionality = 0;                   // (col excess − row excess)/(col + row excess)
+  double diagonal_mass = std::numeric_limits<double>::quiet_NaN();  // heads only
+  std::vector<double> eig_re, eig_im;          // heads only: the non-zero eigenvalues of M_h
+};
+struct GeometryView {
+  std::string variant;
+  int layers = 0, heads = 0;
+  double uniform_diagonal = 0;  // the diagonal mass of uniform causal attention at this length
+  std::vector<HeadGeometry> rows;  // per layer: the layer row (head -1), then its heads
+};
+
+// Top singular directions of a token-level circuit, read out as the tokens with the largest
+// coordinates of the left (query / source) and right (key / logit) singular vectors.
+struct CircuitDirection {
+  double sigma = 0;
+  std::vector<std::string> left, right;
+};
+struct CircuitReadout {
+  std::string circuit;  // "QK": LN₁(W_E)·M_h·LN₁(W_E)ᵀ; "OV": LN₁(W_E)·W_V,h·W_O,h·γ_f·W_U
+  int layer = 0, head = 0;
+  std::vector<double> sigma;                // leading singular values
+  std::vector<CircuitDirection> directions;
+};
+struct CompositionScore {
+  std::string kind;  // "Q", "K" or "V": the later head's query, key or value reads the earlier head
+  int layer_from = 0, head_from = 0, layer_to = 0, head_to = 0;
+  double score = 0;  // ‖L·R‖_F / (‖L‖_F·‖R‖_F)
+};
+struct CircuitsView {
+  std::string variant;
+  int layers = 0, heads = 0;
+  double baseline = 0;  // the score of independent random d×d matrices (≈ 1/√d)
+  std::vector<CircuitReadout> readouts;
+  std::vector<CompositionScore> composition;
+};
+
+// Causal evidence: validation loss with one head ablated, and activation patching.
+struct AblationView {
+  std::string variant;
+  int layers = 0, heads = 0;
+  double base_loss = 0, base_acc = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> zero_loss, mean_loss;  // [layer·heads + head]: loss with that head's output zeroed / set to its mean
+  std::vector<int> ranks;                    // rank-r truncation of one head's form
+  std::vector<std::vector<double>> rank_loss;  // [layer·heads + head][rank index]
+  // Patching: the clean prompt's head output put into the corrupted run; the fraction of the
+  // clean-vs-corrupted logit difference it restores (1 = the head carries the answer alone).
+  std::string patch_clean, patch_corrupt;  // the first pair, as text
+  int patch_pairs = 0;
+  double clean_logit_diff = 0, corrupt_logit_diff = 0;
+  std::vector<double> patch_restored;        // [layer·heads + head]
+};
+
+// Spectral health of one matrix: the eigenvalues λ of WᵀW/N (N ≥ M rows), a power law fitted to
+// their tail (α by maximum likelihood, x_min by the Kolmogorov–Smirnov distance) and a
+// Marchenko–Pastur fit of the bulk (σ², edge λ₊, spikes above it, soft rank λ₊/λ_max).
+struct EsdRecord {
+  std::string variant, matrix;  // a parameter name, or "form" for M_h
+  int layer = -1, head = -1;
+  int64_t step = 0;
+  int64_t n = 0;  // eigenvalues (non-zero)
+  double alpha = std::numeric_limits<double>::quiet_NaN(), xmin = 0, ks = 0;
+  int64_t tail = 0;  // eigenvalues ≥ x_min
+  double lambda_max = 0, mp_sigma2 = 0, mp_edge = 0, soft_rank = 0;
+  int64_t spikes = 0;
+};
+
 }  // namespace qk

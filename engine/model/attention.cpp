@@ -10,7 +10,7 @@ namespace qk {
 
 torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
                      const torch::Tensor& values, torch::nn::Dropout& dropout,
-                     torch::nn::Linear& out_proj, torch::Tensor* weights) {
+                     torch::nn::Linear& out_proj, torch::Tensor* weights, const HeadHook& hook) {
   // scores (B, H, T, T), values (B, H, T, hd). Op order follows the book exactly so that results
   // are bit-identical to its PyTorch code: masked_fill_, divide by √hd, softmax, dropout.
   const int64_t B = scores.size(0), T = scores.size(2);
@@ -20,7 +20,9 @@ torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_d
   auto attn = torch::softmax(scores / std::pow(static_cast<double>(head_dim), 0.5), -1);
   if (weights) *weights = attn.detach();
   attn = dropout(attn);
-  auto context = torch::matmul(attn, values).transpose(1, 2);  // (B, T, H, hd)
+  auto context = torch::matmul(attn, values);  // (B, H, T, hd)
+  if (hook) context = hook(context);             // ablation / patching (analyses only)
+  context = context.transpose(1, 2);             // (B, T, H, hd)
   context = context.contiguous().view({B, T, -1});              // (B, T, d)
   return out_proj(context);
 }
@@ -69,7 +71,7 @@ torch::Tensor StandardAttentionImpl::forward(const torch::Tensor& x, torch::Tens
   keys = keys.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);        // (B, H, T, qk)
   queries = queries.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk)
   auto scores = torch::matmul(queries, keys.transpose(2, 3));            // (B, H, T, T)
-  return attend(scores, mask, head_dim, values, dropout, out_proj, weights);
+  return attend(scores, mask, head_dim, values, dropout, out_proj, weights, head_hook);
 }
 
 torch::Tensor StandardAttentionImpl::bilinear_forms() const {
@@ -160,7 +162,7 @@ MergedAttentionImpl::MergedAttentionImpl(const ModelConfig& cfg)
 torch::Tensor MergedAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   auto scores = merged_scores(x, S, key_bias_);     // (B, H, T, T)
   auto values = head_values(x, n_heads, head_dim);  // (B, H, T, hd)
-  return attend(scores, mask, head_dim, values, dropout, out_proj, weights);
+  return attend(scores, mask, head_dim, values, dropout, out_proj, weights, head_hook);
 }
 
 torch::Tensor MergedAttentionImpl::bilinear_forms() const {

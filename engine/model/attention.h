@@ -19,10 +19,16 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "config.h"
 #include "linalg.h"
 
 namespace qk {
+
+// An intervention on every head's output (B, H, T, hd), before out_proj: head ablation and
+// activation patching (causal.h) set it on a copy of a model; empty in training.
+using HeadHook = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // Interface of an attention variant: everything variant-specific lives behind it (names, labels
 // and size formulas of each variant: variants.h). forward() writes the attention weights
@@ -60,6 +66,7 @@ class CausalAttentionImpl : public torch::nn::Module {
   torch::nn::Linear W_value{nullptr}, out_proj{nullptr};
   torch::nn::Dropout dropout{nullptr};
   torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
+  HeadHook head_hook;  // analyses only (not a parameter, not saved)
 
  protected:
   // Registers the value path, in the book's order (after the variant's own query/key weights).
@@ -212,6 +219,6 @@ torch::Tensor merged_scores(const torch::Tensor& x, const torch::Tensor& S, cons
 // dropout, weighted sum of values and the output projection.
 torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
                      const torch::Tensor& values, torch::nn::Dropout& dropout,
-                     torch::nn::Linear& out_proj, torch::Tensor* weights);
+                     torch::nn::Linear& out_proj, torch::Tensor* weights, const HeadHook& hook);
 
 }  // namespace qk

@@ -61,7 +61,7 @@ torch::Tensor SharedQKAttentionImpl::forward(const torch::Tensor& x, torch::Tens
   const int64_t B = x.size(0), T = x.size(1);
   auto q = W_qk(x).view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk): queries = keys
   auto scores = torch::matmul(q, q.transpose(2, 3));                   // (B, H, T, T), symmetric
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights);
+  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
 }
 
 torch::Tensor SharedQKAttentionImpl::factor() const {
@@ -154,7 +154,7 @@ torch::Tensor MergedSymAttentionImpl::full() const {
 
 torch::Tensor MergedSymAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   auto scores = merged_scores(x, full(), key_bias_);  // (B, H, T, T)
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights);
+  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
 }
 
 torch::Tensor MergedSymAttentionImpl::bilinear_forms() const {
@@ -207,7 +207,7 @@ MergedLowRankAttentionImpl::MergedLowRankAttentionImpl(const ModelConfig& cfg)
 torch::Tensor MergedLowRankAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   auto S = torch::matmul(V, U.transpose(1, 2));       // (H, d, d): S_h = V_h·U_hᵀ, once per forward
   auto scores = merged_scores(x, S, key_bias_);       // (B, H, T, T)
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights);
+  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
 }
 
 torch::Tensor MergedLowRankAttentionImpl::bilinear_forms() const {
@@ -262,7 +262,7 @@ torch::Tensor IdentityQueryAttentionImpl::forward(const torch::Tensor& x, torch:
   q = q.view({B, T, n_heads, head_dim}).transpose(1, 2);                            // (B, H, T, hd): slice h
   auto k = W_key(x).view({B, T, n_heads, head_dim}).transpose(1, 2);                // (B, H, T, hd)
   auto scores = torch::matmul(q, k.transpose(2, 3));                                // (B, H, T, T)
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights);
+  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
 }
 
 torch::Tensor IdentityQueryAttentionImpl::bilinear_forms() const {

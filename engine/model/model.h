@@ -67,6 +67,7 @@ class GPTModelImpl : public torch::nn::Module {
   Variant variant() const { return variant_; }
   const ModelConfig& config() const { return cfg_; }
   CausalAttentionImpl& attention(int layer) { return *blocks_.at(layer)->att; }
+  TransformerBlockImpl& block(int layer) { return *blocks_.at(layer); }
 
   torch::nn::Embedding tok_emb{nullptr}, pos_emb{nullptr};
   torch::nn::Dropout drop_emb{nullptr};

@@ -1,0 +1,43 @@
+// QKLab engine — circuits through the embeddings and composition between heads (the factored-
+// matrix view of Elhage et al. 2021 / TransformerLens), for any variant. Row-vector convention:
+// a head's QK form is M_h (score = x_i·M_h·x_jᵀ) and its OV matrix OV_h = W_V,hᵀ·W_O,hᵀ (d×d,
+// the residual x writes x·OV_h), W_V,h the head's rows of W_value (the identity's rows with
+// value_proj identity), W_O,h its columns of out_proj.
+//   token QK circuit  E_l·M_h·E_lᵀ (V×V), E_l = LN₁ of layer l applied to each token embedding
+//                     (the direct path of a token, without position)
+//   token OV circuit  E_l·OV_h·diag(γ_f)·W_Uᵀ (V×V), γ_f the final LayerNorm's scale
+// Neither V×V matrix is formed: both are L·Rᵀ with thin factors, decomposed by QR of the factors
+// and the SVD of the small core (linalg.h). With a large vocabulary the QK form is first cut to
+// its leading directions (read-out rank cap, stated in the result) to keep this to seconds.
+// Composition of an earlier head a with a later head b (any layers l_a < l_b):
+//   Q: ‖OV_a·M_b‖_F, K: ‖OV_a·M_bᵀ‖_F, V: ‖OV_a·OV_b‖_F, each over the product of the norms;
+// computed from the factors (QR), never forming d×d products per pair.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+
+#include "model.h"
+#include "views.h"
+
+namespace qk {
+
+// ‖L·R‖_F / (‖L‖_F·‖R‖_F) of two dense matrices (the definition; the model code uses factors).
+double composition_score(const torch::Tensor& L, const torch::Tensor& R);
+// OV_h of every head as factors: A (H, d, hd), B (H, d, hd) with OV_h = A_h·B_hᵀ. float64.
+std::pair<torch::Tensor, torch::Tensor> ov_factors(GPTModelImpl& m, int layer);
+// Every head's composition scores with every head of every later layer.
+std::vector<CompositionScore> composition_scores(GPTModelImpl& m);
+// The score of independent Gaussian matrices of the model's shapes (mean of Q, K, V; fixed seed).
+double composition_baseline(GPTModelImpl& m);
+// Read-outs: `directions` leading singular directions of each head's token QK and OV circuits,
+// `top` tokens each. label(id) names a token. on_head hears each (layer, head) done.
+std::vector<CircuitReadout> circuit_readouts(GPTModelImpl& m, const std::function<std::string(int64_t)>& label,
+                                             int directions = 3, int top = 5,
+                                             const std::function<void(int, int)>& on_head = {});
+CircuitsView model_circuits(GPTModelImpl& m, const std::string& variant,
+                            const std::function<std::string(int64_t)>& label,
+                            const std::function<void(int, int)>& on_head = {});
+
+}  // namespace qk

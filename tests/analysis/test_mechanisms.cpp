@@ -1,0 +1,302 @@
+// QKLab tests — geometry, circuits, ablation, patching and spectral health, each on a matrix or a
+// model with a known answer: a symmetric form (s = 1, directionality 0), a skew one (s = −1), a
+// key-side hub column (directionality +1); eigenvalues of planted forms; the factored composition
+// scores against the dense definition; a planted induction circuit (K-composition stands out); a
+// dead head (ablating or patching it changes nothing); the power-law estimator against an
+// independent torch reference (tests/reference/powerlaw_reference.py) and on Pareto samples; the
+// Marchenko–Pastur fit on Gaussian noise with and without planted spikes.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis.h"
+#include "causal.h"
+#include "circuits.h"
+#include "esd.h"
+#include "geometry.h"
+#include "helpers.h"
+#include "variants.h"
+
+using namespace qk;
+
+namespace {
+const auto f64 = torch::kFloat64;
+torch::Tensor randn(std::vector<int64_t> shape, uint64_t seed) {
+  auto g = at::detail::createCPUGenerator(seed);
+  return at::normal(0.0, 1.0, shape, g).to(f64);
+}
+}  // namespace
+
+TEST_CASE("geometry: symmetric, skew and directional forms", "[mechanisms][geometry]") {
+  const auto A = randn({12, 12}, 1);
+  const auto sym = form_geometry(A + A.t());
+  CHECK(sym.symmetry == 1.0);  // skew part exactly zero
+  CHECK(sym.sym_fraction == 1.0);
+  CHECK(std::abs(sym.directionality) < 1e-12);
+  const auto skew = form_geometry(A - A.t());
+  CHECK(skew.symmetry == -1.0);
+  CHECK(skew.skew_fraction == 1.0);
+  // Every query reads one key dimension strongly: column 3 is a hub -> directionality near +1.
+  auto M = 0.1 * A;
+  M.select(1, 3).add_(5.0);
+  const auto col = form_geometry(M);
+  CHECK(col.directionality > 0.9);
+  CHECK(form_geometry(M.t()).directionality < -0.9);
+  CHECK(col.sym_fraction + col.skew_fraction == Approx(1.0).epsilon(1e-12));
+  // Saponati's convention: s' = ‖sym‖²/‖M‖² is our sym_fraction, and s = 2·s' − 1.
+  CHECK(col.symmetry == Approx(2 * col.sym_fraction - 1).epsilon(1e-12));
+  const auto zero = form_geometry(torch::zeros({4, 4}, f64));
+  CHECK(zero.symmetry == 0);
+  CHECK(zero.directionality == 0);
+}
+
+TEST_CASE("geometry: eigenvalues of planted forms, factored and dense", "[mechanisms][geometry]") {
+  // M = P·diag(3, −2, 0.5, 0, 0, 0)·P⁻¹: eigenvalues 3, −2, 0.5 (the zeros are dropped).
+  const auto P = randn({6, 6}, 2) + 3 * torch::eye(6, f64);
+  const auto D = torch::diag(torch::tensor({3.0, -2.0, 0.5, 0.0, 0.0, 0.0}, f64));
+  const auto M = torch::matmul(torch::matmul(P, D), torch::linalg::inv(P));
+  const auto svd = form_svd(M);
+  const auto ev = form_eigenvalues(svd.U, svd.S, svd.Vh, 1e-12);
+  REQUIRE(ev.size() == 3);
+  CHECK(ev[0].first == Approx(3.0).epsilon(1e-9));
+  CHECK(ev[1].first == Approx(-2.0).epsilon(1e-9));
+  CHECK(ev[2].first == Approx(0.5).epsilon(1e-9));
+  for (const auto& e : ev) CHECK(std::abs(e.second) < 1e-9);
+  // A rotation by 90° scaled by 2 in a plane of R⁴: eigenvalues ±2i.
+  auto R = torch::zeros({4, 4}, f64);
+  R[0][1] = -2.0;
+  R[1][0] = 2.0;
+  const auto rs = form_svd(R);
+  const auto er = form_eigenvalues(rs.U, rs.S, rs.Vh, 1e-12);
+  REQUIRE(er.size() == 2);
+  CHECK(std::abs(er[0].first) < 1e-12);
+  CHECK(std::abs(std::abs(er[0].second) - 2.0) < 1e-12);
+  CHECK(er[0].second == Approx(-er[1].second));
+  // Standard heads: through the factored SVD the eigenvalues are those of W_K,h·W_Q,hᵀ (qk×qk).
+  torch::manual_seed(3);
+  auto cfg = qkt::tiny_model("float64");
+  GPTModel m(Variant::Standard, cfg);
+  auto& att = dynamic_cast<StandardAttentionImpl&>(m->attention(0));
+  const auto fs = att.form_svd();
+  const int64_t qk = cfg.head_dim(), d = cfg.emb_dim;
+  for (int h = 0; h < cfg.n_heads; ++h) {
+    const auto wq = att.W_query->weight.detach().view({cfg.n_heads, qk, d})[h];
+    const auto wk = att.W_key->weight.detach().view({cfg.n_heads, qk, d})[h];
+    auto direct = torch::linalg::eigvals(torch::matmul(wk, wq.t()));  // (qk) complex
+    const auto mine = form_eigenvalues(fs.U[h], fs.S[h], fs.Vh[h], att.form_eps());
+    REQUIRE(mine.size() == static_cast<size_t>(qk));
+    auto mags = torch::abs(direct).to(f64);
+    auto sorted = std::get<0>(torch::sort(mags, 0, true));
+    for (int64_t i = 0; i < qk; ++i)
+      CHECK(std::hypot(mine[i].first, mine[i].second) == Approx(sorted[i].item<double>()).epsilon(1e-9));
+  }
+  // The model geometry: one layer row and its heads per layer, every form's eigenvalues in it.
+  const auto gv = model_geometry(*m, "standard", {});
+  CHECK(gv.rows.size() == static_cast<size_t>(cfg.n_layers * (cfg.n_heads + 1)));
+  CHECK(gv.rows[0].head == -1);
+  CHECK(gv.rows[1].eig_re.size() == static_cast<size_t>(qk));
+  CHECK(uniform_diagonal_mass(1) == 1.0);
+  CHECK(uniform_diagonal_mass(2) == 0.75);
+}
+
+TEST_CASE("composition: the factored scores equal the dense definition, for every variant", "[mechanisms][circuits]") {
+  for (const auto& info : all_variants()) {
+    INFO(info.name);
+    torch::manual_seed(5);
+    auto cfg = qkt::tiny_model("float64");
+    cfg.n_layers = 3;
+    GPTModel m(info.variant, cfg);
+    const auto scores = composition_scores(*m);
+    CHECK(scores.size() == static_cast<size_t>(3 * 3 * cfg.n_heads * cfg.n_heads));  // pairs (0,1) (0,2) (1,2)
+    int checked = 0;
+    for (const auto& s : scores) {
+      if (s.head_from != 1 || s.head_to != 2) continue;
+      const auto [A, B] = ov_factors(*m, s.layer_from);
+      const auto ov_a = torch::matmul(A[1], B[1].t());
+      const auto [Ab, Bb] = ov_factors(*m, s.layer_to);
+      const auto ov_b = torch::matmul(Ab[2], Bb[2].t());
+      const auto Mb = m->attention(s.layer_to).bilinear_forms()[2];
+      const auto R = s.kind == "Q" ? Mb : s.kind == "K" ? Mb.t() : ov_b;
+      CHECK(s.score == Approx(composition_score(ov_a, R)).epsilon(1e-9));
+      ++checked;
+    }
+    CHECK(checked == 9);
+  }
+}
+
+TEST_CASE("composition: a planted induction circuit lights up K-composition", "[mechanisms][circuits]") {
+  torch::manual_seed(7);
+  auto cfg = qkt::tiny_model("float64");
+  cfg.n_layers = 2;
+  cfg.qkv_bias = false;
+  GPTModel m(Variant::Standard, cfg);
+  torch::NoGradGuard ng;
+  const int64_t d = cfg.emb_dim, hd = cfg.head_dim(), H = cfg.n_heads;
+  // Background: every weight small.
+  for (auto& p : m->parameters()) p.mul_(0.05);
+  // The previous-token head (layer 0, head 1) writes direction v: OV = u·vᵀ.
+  auto u = torch::zeros({d}, f64), v = torch::zeros({d}, f64), w = torch::zeros({d}, f64);
+  u[0] = 1;
+  v[5] = 1;
+  w[9] = 1;
+  auto& a0 = m->attention(0);
+  a0.W_value->weight.slice(0, hd, 2 * hd).zero_();
+  a0.W_value->weight[hd].copy_(u);                              // W_V,1 row 0 reads u
+  a0.out_proj->weight.slice(1, hd, 2 * hd).zero_();
+  a0.out_proj->weight.select(1, hd).copy_(v);                   // W_O,1 column 0 writes v
+  // The induction head (layer 1, head 2) keys on v: M = w·vᵀ (query reads w, key reads v).
+  auto& a1 = m->attention(1);
+  auto forms = a1.bilinear_forms();
+  forms[2].copy_(torch::outer(w, v) * 4.0);
+  a1.set_forms(forms);
+  const auto scores = composition_scores(*m);
+  const CompositionScore* best = nullptr;
+  double k_planted = 0, q_planted = 1;
+  for (const auto& s : scores) {
+    if (s.kind == "K" && (!best || s.score > best->score)) best = &s;
+    if (s.head_from == 1 && s.head_to == 2 && s.kind == "K") k_planted = s.score;
+    if (s.head_from == 1 && s.head_to == 2 && s.kind == "Q") q_planted = s.score;
+  }
+  REQUIRE(best);
+  CHECK(best->head_from == 1);
+  CHECK(best->head_to == 2);
+  CHECK(k_planted > 0.99);
+  CHECK(q_planted < 0.05);
+  const double baseline = composition_baseline(*m);
+  CHECK(baseline > 0.02);
+  CHECK(baseline < 0.6);
+  CHECK(k_planted > 3 * baseline);
+  (void)H;
+}
+
+TEST_CASE("circuits: token read-outs of a planted QK circuit", "[mechanisms][circuits]") {
+  torch::manual_seed(8);
+  auto cfg = qkt::tiny_model("float64");
+  cfg.n_layers = 1;
+  GPTModel m(Variant::Merged, cfg);
+  torch::NoGradGuard ng;
+  auto& att = m->attention(0);
+  // Head 0's form reads token 7 on the query side and token 11 on the key side: E·M·Eᵀ peaks there.
+  const auto E = m->block(0).norm1->forward(m->tok_emb->weight).detach().to(f64);  // (V, d)
+  auto forms = att.bilinear_forms();
+  forms[0].copy_(torch::outer(E[7], E[11]) * 10.0);
+  att.set_forms(forms);
+  const auto r = circuit_readouts(*m, [](int64_t id) { return "t" + std::to_string(id); });
+  REQUIRE(r.size() == static_cast<size_t>(2 * cfg.n_heads));
+  CHECK(r[0].circuit == "QK");
+  REQUIRE(!r[0].directions.empty());
+  CHECK(r[0].directions[0].left.front() == "t7");
+  CHECK(r[0].directions[0].right.front() == "t11");
+  CHECK(r[0].sigma.size() == 1);  // rank one: one non-zero direction
+  CHECK(r[1].circuit == "OV");
+}
+
+TEST_CASE("ablation and patching: a dead head changes nothing, a live one does", "[mechanisms][ablation]") {
+  torch::manual_seed(9);
+  auto cfg = qkt::tiny_model("float64");
+  cfg.n_layers = 2;
+  GPTModel m(Variant::Standard, cfg);
+  const int64_t hd = cfg.head_dim();
+  {
+    torch::NoGradGuard ng;
+    m->attention(1).out_proj->weight.slice(1, 3 * hd, 4 * hd).zero_();  // layer 1, head 3 is dead
+    for (auto& p : m->parameters()) p.mul_(3.0);                         // heads that matter
+  }
+  std::vector<Batch> probe;
+  for (int i = 0; i < 2; ++i) {
+    auto in = torch::randint(0, cfg.vocab_size, {4, cfg.context_length}, torch::kInt64);
+    probe.push_back({in, torch::roll(in, -1, 1)});
+  }
+  const auto pairs = patch_pairs(probe, 8);
+  REQUIRE(pairs.size() == 8);
+  for (const auto& p : pairs) {
+    int diff = 0;
+    for (size_t i = 0; i < p.clean.size(); ++i) diff += p.clean[i] != p.corrupt[i];
+    CHECK(diff == 1);
+    CHECK(p.clean[p.position] != p.corrupt[p.position]);
+  }
+  AblationOptions o;
+  int calls = 0, total_seen = 0;
+  const auto a = model_ablation(*m, "standard", probe, pairs, o, {}, [&](int, int total) { ++calls; total_seen = total; });
+  CHECK(calls == total_seen);
+  const int dead = 1 * cfg.n_heads + 3;
+  CHECK(a.zero_loss[dead] == Approx(a.base_loss).epsilon(1e-12));
+  CHECK(a.mean_loss[dead] == Approx(a.base_loss).epsilon(1e-12));
+  for (double l : a.rank_loss[dead]) CHECK(l == Approx(a.base_loss).epsilon(1e-12));
+  double live = 0;
+  for (int i = 0; i < 2 * cfg.n_heads; ++i)
+    if (i != dead) live = std::max(live, std::abs(a.zero_loss[i] - a.base_loss));
+  CHECK(live > 1e-3);
+  CHECK(a.ranks.front() == 0);
+  if (a.patch_pairs > 0) CHECK(std::abs(a.patch_restored[dead]) < 1e-9);
+  // Hooks are gone: the model computes what it did before.
+  CHECK(evaluate_batches(*m, probe, false).loss == Approx(a.base_loss).epsilon(1e-15));
+}
+
+TEST_CASE("patch pairs: a recall query is swapped for another key", "[mechanisms][ablation]") {
+  // k1 v1 k2 v2 k3 v3 SEP q: q = k2 (position 2), so the swap takes the key at an even distance.
+  const std::vector<int64_t> ids = {1, 11, 2, 12, 3, 13, 99, 2};
+  const auto p = patch_pair(ids, 7);
+  CHECK(p.corrupt[7] != 2);
+  CHECK((p.corrupt[7] == 1 || p.corrupt[7] == 3));
+  // No earlier occurrence: the latest earlier token that differs.
+  const auto q = patch_pair({5, 6, 7, 8}, 3);
+  CHECK(q.corrupt[3] == 7);
+  CHECK(patch_pair({4, 4, 4}, 2).clean.empty());  // nothing differs
+}
+
+TEST_CASE("power law: alpha against the torch reference and on Pareto samples", "[mechanisms][esd]") {
+  std::ifstream in(std::string(QKLAB_FIXTURES) + "/powerlaw_reference.json");
+  REQUIRE(in);
+  const auto cases = nlohmann::json::parse(in);
+  REQUIRE(cases.size() == 3);
+  for (const auto& c : cases) {
+    INFO(c["name"].get<std::string>());
+    const auto fit = fit_power_law(c["samples"].get<std::vector<double>>(), c["min_tail"].get<int64_t>());
+    CHECK(fit.alpha == Approx(c["alpha"].get<double>()).epsilon(1e-9));
+    CHECK(fit.xmin == c["xmin"].get<double>());
+    CHECK(fit.ks == Approx(c["ks"].get<double>()).epsilon(1e-9));
+    CHECK(fit.tail == c["tail"].get<int64_t>());
+  }
+  // Pareto(α = 2.5), 5000 samples: the MLE's std is (α − 1)/√n ≈ 0.02.
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
+  std::vector<double> x;
+  for (int i = 0; i < 5000; ++i) x.push_back(std::pow(1.0 - uni(rng), -1.0 / 1.5));
+  const auto fit = fit_power_law(x);
+  CHECK(fit.alpha == Approx(2.5).margin(0.15));
+  CHECK(std::isnan(fit_power_law({1.0, 2.0}).alpha));
+}
+
+TEST_CASE("Marchenko-Pastur: noise has no spikes, planted directions are counted", "[mechanisms][esd]") {
+  const int64_t N = 400, M = 100;
+  const auto W = randn({N, M}, 11);
+  const auto r = esd_from_sigma(to_doubles(torch::linalg::svdvals(W, c10::nullopt)), N, M);
+  CHECK(r.mp_sigma2 == Approx(1.0).margin(0.06));
+  CHECK(r.mp_edge == Approx(2.25).margin(0.15));
+  CHECK(r.spikes == 0);
+  CHECK(r.soft_rank > 0.9);
+  CHECK(r.n == M);
+  // Three strong rank-one directions on top of the noise: three spikes.
+  auto S = W.clone();
+  for (int i = 0; i < 3; ++i) S += (6.0 - i) * torch::outer(randn({N}, 20 + i), randn({M}, 30 + i)) / std::sqrt(double(M));
+  const auto s = esd_from_sigma(to_doubles(torch::linalg::svdvals(S, c10::nullopt)), N, M);
+  CHECK(s.spikes == 3);
+  CHECK(s.soft_rank < 0.5);
+  // The model: every weight matrix and every head's form has a record.
+  torch::manual_seed(12);
+  auto cfg = qkt::tiny_model("float32");
+  GPTModel m(Variant::Merged, cfg);
+  const auto recs = model_esd(*m, "merged", 0);
+  int forms = 0, merged_heads = 0;
+  for (const auto& e : recs) {
+    forms += e.matrix == "form";
+    merged_heads += e.matrix.find(".att.S") != std::string::npos;
+  }
+  CHECK(forms == cfg.n_layers * cfg.n_heads);
+  CHECK(merged_heads == cfg.n_layers * cfg.n_heads);
+}
