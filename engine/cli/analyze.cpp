@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "analyze_mechanisms.h"
 #include "variants.h"
 #include "checkpoint.h"
 #include "error.h"
@@ -272,9 +273,26 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
   write_angles_to_init(a);
   write_attention(a, o.prompt);
   write_diagonal(a);
+  {
+    MechanismInputs mi;
+    mi.cfg = a.cfg;
+    for (auto& m : a.models) mi.models.push_back({m.name, m.seed, m.lm.step, m.lm.model.get()});
+    mi.val = &a.val;
+    mi.tokenizer = a.tokenizer.get();
+    mi.dir = a.dir;
+    if (std::filesystem::exists(o.run_dir + "/" + run_files::kConfig)) {
+      try {
+        mi.history = read_run(o.run_dir).spectra;
+      } catch (const Error&) {
+        // A folder of checkpoints without curves: the forms' ESD at the final step only.
+      }
+    }
+    write_mechanisms(mi, a.report, out, err);
+  }
   write_file_atomic(a.dir + "/analysis.json", a.report.dump() + "\n");
   out << "wrote " << a.dir << ": spectra.csv rank_metrics.csv truncation.csv principal_angles.csv "
-      << "principal_angles_init.csv divergence.csv attention/ analysis.json\n";
+      << "principal_angles_init.csv divergence.csv diagonal_mass.csv attention/ geometry.csv eigenvalues.csv "
+      << "circuits.csv composition.csv ablation.csv patching.csv esd.csv analysis.json\n";
   for (auto& m : a.models) {
     double er = 0;
     int n = 0;

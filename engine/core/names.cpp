@@ -34,9 +34,10 @@ TaskShape task_shape(const DataConfig& d) {
     need(d.num_queries > 0, "data.num_queries", "must be a positive integer");
     return {int64_t(d.num_keys) + d.num_values + 1, 2 * d.num_pairs + 2 * d.num_queries};
   }
-  if (k == "induction") {  // r r: 2n tokens
+  if (k == "induction") {  // r1..rP repeated with period P ≤ n: 2n tokens
     need(d.seq_items > 1, "data.seq_items", "must be >= 2");
     need(d.task_vocab > 0, "data.task_vocab", "must be a positive integer");
+    need(d.task_vocab >= d.seq_items, "data.task_vocab", "must be >= data.seq_items (the repeated tokens are distinct)");
     return {d.task_vocab, 2 * d.seq_items - 1};
   }
   if (k == "modadd") {  // a + b = c: residues, '+', '='

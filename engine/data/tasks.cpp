@@ -127,23 +127,30 @@ class InductionTask : public SyntheticTask {
  public:
   InductionTask(const TaskShape& shape, int n, int vocab) : SyntheticTask(shape), n_(n), v_(vocab) {}
   std::string name() const override { return "induction"; }
+  // P distinct random tokens repeated with period P, P uniform in [n/2 + 1, n] per sequence, to a
+  // length of 2n: the repeat starts at a varying position, so no fixed positional offset solves
+  // it — the model has to find the earlier occurrence of the current token by content.
   Batch generate(int batch_size, uint64_t seed) const override {
     std::mt19937_64 rng(seed);
     BatchBuilder bb{seq_len(), {}, {}};
-    std::vector<bool> loss(seq_len(), false);
-    for (int t = n_; t < 2 * n_ - 1; ++t) loss[t] = true;  // second copy, after its first token
+    const int lo = n_ / 2 + 1;
+    std::vector<int64_t> pool(v_);
     for (int b = 0; b < batch_size; ++b) {
-      std::vector<int64_t> r(n_);
-      for (auto& x : r) x = bounded(rng, v_);
-      std::vector<int64_t> s = r;
-      s.insert(s.end(), r.begin(), r.end());
+      const int P = lo + static_cast<int>(bounded(rng, n_ - lo + 1));
+      for (int i = 0; i < v_; ++i) pool[i] = i;
+      for (int i = 0; i < P; ++i) std::swap(pool[i], pool[i + bounded(rng, v_ - i)]);  // distinct
+      std::vector<int64_t> s(2 * n_);
+      for (int t = 0; t < 2 * n_; ++t) s[t] = pool[t % P];
+      std::vector<bool> loss(seq_len(), false);
+      for (int t = P; t < 2 * n_ - 1; ++t) loss[t] = true;  // the repeat, after its first token
       bb.add(s, loss);
     }
     return bb.done(batch_size);
   }
   std::string describe() const override {
-    return "induction: in the repeat, position n+i attends one past the earlier occurrence of its "
-           "token (previous-token head + induction head)";
+    return "induction: P distinct tokens repeated with a period P that varies per sequence; in the "
+           "repeat, position t attends one past the earlier occurrence of its token (previous-token "
+           "head + induction head: K-composition)";
   }
 
  private:

@@ -119,19 +119,28 @@ TEST_CASE("bilinear: the query asks for key pi(query), pi fixed across seeds", "
   CHECK(!torch::equal(make_task(d)->generate(8, 1).inputs, t->generate(8, 1).inputs));
 }
 
-TEST_CASE("induction: the repeat is predictable, the first copy is not scored", "[tasks]") {
+TEST_CASE("induction: the repeat is predictable, its period varies, the first copy is not scored", "[tasks]") {
   DataConfig d;
   d.kind = "induction";
   d.seq_items = 7;
   d.task_vocab = 20;
   auto t = make_task(d);
   check_deterministic(*t);
-  auto b = t->generate(16, 9);
-  for (int i = 0; i < 16; ++i) {
+  auto b = t->generate(64, 9);
+  std::set<int> periods;
+  for (int i = 0; i < 64; ++i) {
     auto in = row(b.inputs, i), tg = row(b.targets, i);
-    for (int k = 0; k < 7; ++k) CHECK(tg[k] == -100);
-    for (int k = 7; k < 13; ++k) CHECK(tg[k] == in[k - 6]);  // one past the earlier occurrence
+    int P = 1;
+    while (in[P] != in[0]) ++P;  // the first P tokens are distinct
+    periods.insert(P);
+    CHECK(P >= 4);
+    CHECK(P <= 7);
+    for (int k = 0; k < P; ++k) CHECK(tg[k] == -100);
+    for (int k = P; k < 13; ++k) CHECK(tg[k] == in[k + 1 - P]);  // one past the earlier occurrence
   }
+  CHECK(periods.size() == 4);  // no fixed offset to learn
+  d.task_vocab = 5;
+  CHECK_THROWS_WITH(make_task(d), Catch::Contains("data.task_vocab"));
 }
 
 TEST_CASE("modadd: a + b = (a+b) mod p", "[tasks]") {
