@@ -532,6 +532,7 @@ void MainWindow::onSnapshot(const TrainingSnapshot& s) {
     log_->appendPlainText(QString("[%1, epoch %2] %3").arg(QString::fromStdString(smp.variant)).arg(smp.epoch)
                               .arg(QString::fromStdString(smp.text)));
   steps_done_ = s.steps_done;
+  worker_running_ = s.running;
   if (s.total_steps > 0 && s.total_steps != progress_->maximum()) progress_->setRange(0, int(s.total_steps));
   progress_->setValue(int(s.steps_done));
   step_label_->setText(tr("step %1/%2").arg(s.steps_done).arg(s.total_steps));

@@ -53,6 +53,8 @@ class MainWindow : public QMainWindow {
   bool isFinished() const { return finished_; }  // all steps done, or every variant halted
   bool sweepOpen() const;  // a sweep folder is shown in the Sweep view
   bool isRunning() const { return running_; }
+  // What the worker last said: false once it has stopped stepping (its snapshot after a pause).
+  bool workerRunning() const { return worker_running_; }
   QString lastError() const { return last_error_; }
   const ExperimentInfo& info() const { return info_; }
   bool reportBusy() const { return !report_dir_.isEmpty(); }
@@ -125,6 +127,7 @@ class MainWindow : public QMainWindow {
   QString report_dir_;  // the report being computed
   ReportResult last_report_;
   qint64 steps_done_ = 0;
+  bool worker_running_ = false;
   bool running_ = false, finished_ = false;
   QString last_error_;
   ExperimentInfo info_;

@@ -91,6 +91,8 @@ TEST_CASE("start / pause / step change the step counter", "[ui]") {
   REQUIRE(wait_until([&] { return w.stepsDone() > 20; }, 20000));
   w.findChild<QAction*>("pause")->trigger();
   REQUIRE(wait_until([&] { return !w.isRunning(); }, 2000));
+  // The worker finishes the step it is in (long on a loaded machine), then reports that it stopped.
+  REQUIRE(wait_until([&] { return !w.workerRunning(); }, 10000));
   QTest::qWait(300);
   const qint64 paused_at = w.stepsDone();
   QTest::qWait(500);
