@@ -5,6 +5,7 @@
 #include <QCommandLineParser>
 #include <QIcon>
 #include <QFileInfo>
+#include <QElapsedTimer>
 #include <QTimer>
 
 #include <QTabWidget>
@@ -13,6 +14,17 @@
 #include "config.h"
 #include "main_window.h"
 #include "presets.h"
+
+// Saves the window's picture; then quits, or exports the report first when one was asked for.
+void shoot(qkui::MainWindow& w, const QString& file, const QString& report_dir) {
+        w.grab().save(file);
+        if (report_dir.isEmpty()) return QApplication::quit();
+        QObject::connect(&w, &qkui::MainWindow::reportWritten, &w, [](const QString&, const QString& error) {
+          if (!error.isEmpty()) qCritical("qklab: %s", qPrintable(error));
+          QApplication::exit(error.isEmpty() ? 0 : 1);
+        });
+        w.exportReport(report_dir);
+}
 
 int main(int argc, char** argv) {
   QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
@@ -29,7 +41,7 @@ int main(int argc, char** argv) {
   QCommandLineOption autostart("autostart", "start training the default experiment at once");
   QCommandLineOption shot("screenshot", "train, save a PNG of the window to FILE and quit", "FILE");
   QCommandLineOption steps("steps", "with --screenshot: steps to train first (default 200)", "N", "200");
-  QCommandLineOption tab("tab", "view to show: loss, attention, spectra, rank, samples, sweep", "NAME", "loss");
+  QCommandLineOption tab("tab", "view to show: loss, attention, spectra, rank, geometry, circuits, ablation, samples, sweep", "NAME", "loss");
   QCommandLineOption report("report", "with --screenshot: also export the report into DIR", "DIR");
   QCommandLineOption run("run", "open a run folder written by qklab-cli", "DIR");
   QCommandLineOption preset("preset", "start from a built-in preset", "NAME");
@@ -75,13 +87,18 @@ int main(int argc, char** argv) {
       poll->stop();
       w.pause();
       QTimer::singleShot(1500, &w, [&w, file, report_dir] {
-        w.grab().save(file);
-        if (report_dir.isEmpty()) return QApplication::quit();
-        QObject::connect(&w, &qkui::MainWindow::reportWritten, &w, [](const QString&, const QString& error) {
-          if (!error.isEmpty()) qCritical("qklab: %s", qPrintable(error));
-          QApplication::exit(error.isEmpty() ? 0 : 1);
+        // An analysis still running (ablation of a large model) finishes before the picture: poll
+        // with a sleeping timer (a busy loop here would starve the worker's BLAS threads).
+        auto* settle = new QTimer(&w);
+        auto* waited = new QElapsedTimer;
+        waited->start();
+        QObject::connect(settle, &QTimer::timeout, &w, [&w, file, report_dir, settle, waited] {
+          if (w.analysisBusy() && waited->elapsed() < 300000) return;
+          settle->stop();
+          delete waited;
+          QTimer::singleShot(300, &w, [&w, file, report_dir] { shoot(w, file, report_dir); });
         });
-        w.exportReport(report_dir);
+        settle->start(100);
       });
     });
     poll->start(50);

@@ -30,8 +30,8 @@ void log_axis(QCPAxis* axis, double base = 10) {
   axis->setTicker(t);
 }
 
-// A grid of `n` axis rects, each under a small title, replacing the plot's default layout.
-// Returns the axis rects, row by row; a legend can go in the plot layout's next row.
+}  // namespace
+
 std::vector<QCPAxisRect*> make_panels(QCustomPlot* plot, int n, int cols, const QStringList& titles) {
   plot->plotLayout()->clear();
   auto* panels = new QCPLayoutGrid;
@@ -63,6 +63,8 @@ std::vector<QCPAxisRect*> make_panels(QCustomPlot* plot, int n, int cols, const 
   }
   return rects;
 }
+
+namespace {
 
 // A legend in its own row under the plot's panels (covers no data).
 QCPLegend* legend_below(QCustomPlot* plot, const std::vector<QCPAbstractPlottable*>& items) {

@@ -4,6 +4,7 @@
 // figure is produced here too, so a picture and its data always come from the same values.
 #pragma once
 #include <QList>
+#include <QStringList>
 #include <QString>
 #include <functional>
 #include <vector>
@@ -13,6 +14,7 @@
 
 class QCustomPlot;
 class QCPColorMap;
+class QCPAxisRect;
 
 namespace qkui {
 
@@ -26,6 +28,10 @@ struct Figure {
   std::function<QString()> csv;  // header first; null when the figure has no data of its own
   double height_factor = 1.0;    // grids of panels: export height = default height × this
 };
+
+// A grid of `n` axis rects, each under a small title (the largest font at which every title fits),
+// replacing the plot's default layout. Returns the axis rects, row by row.
+std::vector<QCPAxisRect*> make_panels(QCustomPlot* plot, int n, int cols, const QStringList& titles);
 
 enum class LossX { Step = 0, Tokens = 1, WallTime = 2 };
 

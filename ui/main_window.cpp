@@ -30,7 +30,10 @@
 #include <qcustomplot.h>
 #include <unistd.h>
 
+#include "ablation_view.h"
 #include "attention_view.h"
+#include "circuits_view.h"
+#include "geometry_view.h"
 #include "config.h"
 #include "experiment_panel.h"
 #include "format.h"
@@ -68,10 +71,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   attention_ = new AttentionView(tabs_);
   spectra_ = new SpectraView(tabs_);
   rank_ = new RankView(tabs_);
+  geometry_ = new GeometryView(tabs_);
+  circuits_ = new CircuitsView(tabs_);
+  ablation_ = new AblationView(tabs_);
   samples_ = new SamplesView(tabs_);
   sweep_ = new SweepView(tabs_);
   connect(sweep_, &SweepView::openRunRequested, this, [this](const QString& d) { openRunFolder(d); });
-  views_ = {loss_, attention_, spectra_, rank_, samples_, sweep_};  // a new view: one more entry here
+  views_ = {loss_, attention_, spectra_, rank_, geometry_, circuits_, ablation_, samples_, sweep_};  // a new view: one more entry here
   for (auto* v : views_) tabs_->addTab(v->widget(), v->viewTitle());
   setCentralWidget(tabs_);
 
@@ -121,6 +127,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
     report_progress_->setToolTip(what);
     statusBar()->showMessage(tr("Report: %1").arg(what), 2000);
   });
+  connect(worker_, &TrainingWorker::analysisProgress, this, [this](int done, int total, const QString& what) {
+    // Long analyses (ablation, circuits) show their progress in the status bar's second bar.
+    analysis_busy_ = done < total;
+    report_progress_->setVisible(done < total);
+    report_progress_->setFormat(tr("%1 %p%").arg(what));
+    report_progress_->setRange(0, std::max(total, 1));
+    report_progress_->setValue(done);
+  });
   thread_.setObjectName("qklab-training");
   thread_.start();
 
@@ -130,6 +144,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   connect(attention_, &AttentionView::attentionRequested, worker_, &TrainingWorker::requestAttention);
   connect(spectra_, &SpectraView::spectraRequested, worker_, &TrainingWorker::requestSpectra);
   connect(rank_, &RankView::truncationRequested, worker_, &TrainingWorker::requestTruncation);
+  connect(geometry_, &GeometryView::mechanismsRequested, worker_, &TrainingWorker::requestMechanisms);
+  connect(circuits_, &CircuitsView::mechanismsRequested, worker_, &TrainingWorker::requestMechanisms);
+  connect(ablation_, &AblationView::mechanismsRequested, worker_, &TrainingWorker::requestMechanisms);
   connect(samples_, &SamplesView::samplesRequested, worker_, &TrainingWorker::requestSamples);
   connect(tabs_, &QTabWidget::currentChanged, this, [this] { requestViews(true); });
 
@@ -404,6 +421,7 @@ void MainWindow::exportReport(const QString& dir) {
   if (!report_dir_.isEmpty()) return onFailed(tr("A report is already being written to %1").arg(report_dir_));
   report_dir_ = dir;
   report_progress_->setRange(0, 0);
+  report_progress_->setFormat(tr("report %p%"));
   report_progress_->setVisible(true);
   log_->appendPlainText(tr("Report: computing every head's spectrum, the truncation curve, attention maps and samples…"));
   const QString prompt = attention_->prompt();
@@ -555,6 +573,10 @@ void MainWindow::onAnalysis(const AnalysisResult& r) {
 
 void MainWindow::onFailed(const QString& message) {
   last_error_ = message;
+  if (analysis_busy_) {  // an on-request analysis failed: it is over
+    analysis_busy_ = false;
+    if (report_dir_.isEmpty()) report_progress_->setVisible(false);
+  }
   setRunning(false);
   log_->appendPlainText(tr("Error: %1").arg(message));
   statusBar()->showMessage(message, 10000);

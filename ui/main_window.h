@@ -22,8 +22,11 @@ class QTabWidget;
 
 namespace qkui {
 
+class AblationView;
 class AttentionView;
+class CircuitsView;
 class ExperimentPanel;
+class GeometryView;
 class LabView;
 class LossPlot;
 class RankView;
@@ -42,6 +45,9 @@ class MainWindow : public QMainWindow {
   SweepView* sweepView() const { return sweep_; }
   SpectraView* spectraView() const { return spectra_; }
   RankView* rankView() const { return rank_; }
+  GeometryView* geometryView() const { return geometry_; }
+  CircuitsView* circuitsView() const { return circuits_; }
+  AblationView* ablationView() const { return ablation_; }
   SamplesView* samplesView() const { return samples_; }
   ExperimentPanel* experimentPanel() const { return panel_; }
   QTabWidget* tabs() const { return tabs_; }
@@ -55,6 +61,8 @@ class MainWindow : public QMainWindow {
   bool isRunning() const { return running_; }
   // What the worker last said: false once it has stopped stepping (its snapshot after a pause).
   bool workerRunning() const { return worker_running_; }
+  // An on-request analysis (geometry, circuits, ablation) is being computed.
+  bool analysisBusy() const { return analysis_busy_; }
   QString lastError() const { return last_error_; }
   const ExperimentInfo& info() const { return info_; }
   bool reportBusy() const { return !report_dir_.isEmpty(); }
@@ -113,6 +121,9 @@ class MainWindow : public QMainWindow {
   AttentionView* attention_;
   SpectraView* spectra_;
   RankView* rank_;
+  GeometryView* geometry_;
+  CircuitsView* circuits_;
+  AblationView* ablation_;
   SamplesView* samples_;
   SweepView* sweep_;
   QPlainTextEdit* log_;
@@ -127,7 +138,7 @@ class MainWindow : public QMainWindow {
   QString report_dir_;  // the report being computed
   ReportResult last_report_;
   qint64 steps_done_ = 0;
-  bool worker_running_ = false;
+  bool worker_running_ = false, analysis_busy_ = false;
   bool running_ = false, finished_ = false;
   QString last_error_;
   ExperimentInfo info_;

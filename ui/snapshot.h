@@ -49,6 +49,10 @@ struct AnalysisResult {
   std::vector<qk::SpectrumView> spectra;
   std::vector<qk::TruncationView> truncation;
   std::vector<qk::SampleView> samples;
+  std::vector<qk::GeometryView> geometry;
+  std::vector<qk::EsdRecord> esd;
+  std::vector<qk::CircuitsView> circuits;
+  std::vector<qk::AblationView> ablation;
 };
 
 }  // namespace qkui

@@ -355,6 +355,25 @@ void TrainingWorker::requestTruncation(const QList<int>& ranks) {
   analyse([&](AnalysisResult& r) { r.truncation = inspector_->truncation(std::vector<int>(ranks.begin(), ranks.end())); });
 }
 
+void TrainingWorker::requestMechanisms(const QString& kind) {
+  analyse([&](AnalysisResult& r) {
+    auto progress = [this, &kind](int done, int total) {
+      if (stop_) throw qk::Error(kind.toStdString() + " cancelled: the window is closing");
+      Q_EMIT analysisProgress(done, total, kind);
+    };
+    Q_EMIT analysisProgress(0, 1, kind);
+    if (kind == "geometry") {
+      r.geometry = inspector_->geometry();
+      r.esd = inspector_->esd(history_.spectra);
+    } else if (kind == "circuits") {
+      r.circuits = inspector_->circuits(progress);
+    } else if (kind == "ablation") {
+      r.ablation = inspector_->ablation(progress);
+    }
+    Q_EMIT analysisProgress(1, 1, kind);
+  });
+}
+
 void TrainingWorker::requestSamples(const QString& prompt, double temperature, int top_k, int max_new) {
   analyse([&](AnalysisResult& r) {
     // Seeded by the experiment's seed: the same prompt and settings give the same sample.

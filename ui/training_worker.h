@@ -43,6 +43,8 @@ class TrainingWorker : public QObject {
   void requestAttention(const QString& prompt);
   void requestSpectra(int layer, int head);
   void requestTruncation(const QList<int>& ranks);
+  // "geometry" (with spectral health), "circuits" or "ablation"; progress through analysisProgress.
+  void requestMechanisms(const QString& kind);
   void requestSamples(const QString& prompt, double temperature, int top_k, int max_new);
   // Everything the report shows, at the current step (attention for `prompt`; "" = the default).
   void requestReport(const QString& prompt);
@@ -54,6 +56,7 @@ class TrainingWorker : public QObject {
   void failed(const QString& message);
   void reportProgress(int done, int total, const QString& what);
   void reportReady(const qk::ReportData& data);
+  void analysisProgress(int done, int total, const QString& what);
 
  private Q_SLOTS:
   void slice();

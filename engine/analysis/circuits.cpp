@@ -26,6 +26,15 @@ std::vector<int64_t> top_ids(const torch::Tensor& v, int top) {
 
 }  // namespace
 
+std::string token_label(const Tokenizer* tokenizer, int64_t id) {
+  if (!tokenizer) return std::to_string(id);
+  try {
+    return tokenizer->decode({id});
+  } catch (const std::exception&) {
+    return std::to_string(id);
+  }
+}
+
 double composition_score(const torch::Tensor& L, const torch::Tensor& R) {
   const auto l = L.to(kF64), r = R.to(kF64);
   const double den = fro(l).item<double>() * fro(r).item<double>();

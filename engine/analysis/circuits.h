@@ -19,6 +19,7 @@
 #include <string>
 
 #include "model.h"
+#include "tokenizer.h"
 #include "views.h"
 
 namespace qk {
@@ -36,6 +37,8 @@ double composition_baseline(GPTModelImpl& m);
 std::vector<CircuitReadout> circuit_readouts(GPTModelImpl& m, const std::function<std::string(int64_t)>& label,
                                              int directions = 3, int top = 5,
                                              const std::function<void(int, int)>& on_head = {});
+// A token's label for read-outs: its decoded text (tokenizer given), else its id.
+std::string token_label(const Tokenizer* tokenizer, int64_t id);
 CircuitsView model_circuits(GPTModelImpl& m, const std::string& variant,
                             const std::function<std::string(int64_t)>& label,
                             const std::function<void(int, int)>& on_head = {});

@@ -44,15 +44,6 @@ json num(double v) { return std::isfinite(v) ? json(v) : json(); }
 
 }  // namespace
 
-std::string token_label(const Tokenizer* tokenizer, int64_t id) {
-  if (!tokenizer) return std::to_string(id);
-  try {
-    return tokenizer->decode({id});
-  } catch (const std::exception&) {
-    return std::to_string(id);
-  }
-}
-
 void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out, std::ostream& err) {
   const bool tty = isatty(fileno(stderr));
   auto say = [&](const std::string& what) {

@@ -33,7 +33,5 @@ struct MechanismInputs {
 // Writes geometry.csv, eigenvalues.csv, circuits.csv, composition.csv, ablation.csv,
 // patching.csv and esd.csv into in.dir and adds their contents to `report`. Progress on err (tty).
 void write_mechanisms(const MechanismInputs& in, nlohmann::json& report, std::ostream& out, std::ostream& err);
-// A token's label for read-outs: its decoded text for text runs, else its id.
-std::string token_label(const Tokenizer* tokenizer, int64_t id);
 
 }  // namespace qk

@@ -9,6 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "causal.h"
+#include "circuits.h"
+#include "esd.h"
+#include "geometry.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "error.h"
@@ -67,6 +71,9 @@ void Inspector::attach_run(const std::string& run_dir, const RunContents& rc, in
       impl->tokenizer = std::shared_ptr<Tokenizer>(tokenizer_from_json(parse_json(lm.tokenizer_json, ck.path + ": __metadata__.qklab.tokenizer")));
   }
   if (impl->models.empty()) throw Error(run_dir + ": no checkpoints to inspect");
+  // The run's thread settings on this (the calling) thread, as training would use them: left at the
+  // defaults, LibTorch's and OpenBLAS's pools oversubscribe two cores and spin (10× slower analyses).
+  configure_threads(impl->cfg.train.threads, impl->cfg.train.blas_threads);
   if (impl->cfg.data.kind == "text" && impl->cfg.data.path.empty()) {
     // An imported model without a corpus: prompts through its tokenizer, no validation batches.
   } else if (impl->cfg.data.kind == "text") {
@@ -124,6 +131,56 @@ std::vector<TruncationView> Inspector::truncation(
       if (on_step) on_step(variant, r);
     }));
   }
+  return out;
+}
+
+std::vector<GeometryView> Inspector::geometry() const {
+  std::vector<GeometryView> out;
+  for (auto& [name, m] : impl_->models) out.push_back(model_geometry(*m, name, impl_->probe));
+  return out;
+}
+
+std::vector<CircuitsView> Inspector::circuits(const std::function<void(int, int)>& on_progress) const {
+  std::vector<CircuitsView> out;
+  const int per = layers() * heads(), total = per * static_cast<int>(impl_->models.size());
+  int done = 0;
+  const Tokenizer* tok = impl_->tokenizer.get();
+  for (auto& [name, m] : impl_->models)
+    out.push_back(model_circuits(*m, name, [tok](int64_t id) { return token_label(tok, id); },
+                                 [&](int, int) { if (on_progress) on_progress(++done, total); }));
+  return out;
+}
+
+std::vector<AblationView> Inspector::ablation(const std::function<void(int, int)>& on_progress) const {
+  if (impl_->probe.empty())
+    throw Error("ablation: this model came without validation data (an import has no corpus); train on it with "
+                "`qklab-cli train --init FILE --set data.path=…` to get a run folder with one");
+  std::vector<AblationView> out;
+  const auto pairs = patch_pairs(impl_->probe, 16);
+  AblationOptions o;
+  o.accuracy = impl_->cfg.data.kind != "text";
+  const Tokenizer* tok = impl_->tokenizer.get();
+  const int n = static_cast<int>(impl_->models.size());
+  for (int i = 0; i < n; ++i) {
+    auto& [name, m] = impl_->models[size_t(i)];
+    out.push_back(model_ablation(*m, name, impl_->probe, pairs, o,
+                                 [tok](const std::vector<int64_t>& ids) {
+                                   std::string s;
+                                   for (auto id : ids) s += (tok ? "" : (s.empty() ? "" : " ")) + token_label(tok, id);
+                                   return s;
+                                 },
+                                 [&](int done, int total) { if (on_progress) on_progress(i * total + done, n * total); }));
+  }
+  return out;
+}
+
+std::vector<EsdRecord> Inspector::esd(const std::vector<SpectraRecord>& history) const {
+  std::vector<EsdRecord> out;
+  for (const auto& rec : history)
+    if (rec.seed == impl_->seed)
+      for (auto& e : forms_esd_history({rec}, impl_->cfg.model.emb_dim)) out.push_back(std::move(e));
+  for (auto& [name, m] : impl_->models)
+    for (auto& e : model_esd(*m, name, step())) out.push_back(std::move(e));
   return out;
 }
 

@@ -39,6 +39,14 @@ class Inspector {
   // on_step hears each (variant, rank) done: variants × ranks calls in all.
   std::vector<TruncationView> truncation(const std::vector<int>& ranks,
                                          const std::function<void(const std::string& variant, int rank)>& on_step = {}) const;
+  // Geometry of every head's form (diagonal mass over the validation batches when there are any).
+  std::vector<GeometryView> geometry() const;
+  // Composition scores and token read-outs; on_progress(done, total) per head.
+  std::vector<CircuitsView> circuits(const std::function<void(int, int)>& on_progress = {}) const;
+  // Head ablation (zero, mean, rank) and patching on the validation batches; on_progress per evaluation.
+  std::vector<AblationView> ablation(const std::function<void(int, int)>& on_progress = {}) const;
+  // Spectral health of every weight and form now, and of the forms at every step of `history`.
+  std::vector<EsdRecord> esd(const std::vector<SpectraRecord>& history) const;
   std::vector<SampleView> samples(const std::string& prompt, double temperature, int top_k, int max_new,
                                   uint64_t seed) const;
 

@@ -1,0 +1,138 @@
+// QKLab ui — Ablation view (see ablation_view.h).
+#include "ablation_view.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QSplitter>
+#include <qcustomplot.h>
+
+#include "mechanism_figures.h"
+#include "plot_util.h"
+
+namespace qkui {
+
+AblationView::AblationView(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel(tr("<b>Ablation and patching</b>"), this));
+  status_ = new QLabel(this);
+  status_->setObjectName("ablationStatus");
+  bar->addWidget(status_, 1);
+  what_ = new QComboBox(this);
+  what_->setObjectName("ablationKind");
+  what_->addItem(tr("zero ablation: Δ loss"), "zero");
+  what_->addItem(tr("mean ablation: Δ loss"), "mean");
+  what_->addItem(tr("activation patching: restored"), "patch");
+  bar->addWidget(what_);
+  bar->addWidget(new QLabel(tr("rank curve of layer"), this));
+  layer_ = new QSpinBox(this);
+  bar->addWidget(layer_);
+  bar->addWidget(new QLabel(tr("head"), this));
+  head_ = new QSpinBox(this);
+  bar->addWidget(head_);
+  auto* go = new QPushButton(tr("Recompute"), this);
+  bar->addWidget(go);
+  layout->addLayout(bar);
+  pair_ = new QLabel(this);
+  pair_->setObjectName("patchPair");
+  pair_->setWordWrap(true);
+  layout->addWidget(pair_);
+  auto* split = new QSplitter(Qt::Vertical, this);
+  heat_plot_ = make_plot(split, tr("head"), tr("layer"));
+  rank_plot_ = make_plot(split, tr("rank"), tr("Δ loss"));
+  split->addWidget(heat_plot_);
+  split->addWidget(rank_plot_);
+  layout->addWidget(split, 1);
+  connect(go, &QPushButton::clicked, this, [this] {
+    pending_ = true;
+    Q_EMIT mechanismsRequested("ablation");
+  });
+  connect(what_, &QComboBox::currentIndexChanged, this, [this] { redraw(); });
+  for (auto* s : {layer_, head_}) connect(s, &QSpinBox::valueChanged, this, [this] { redraw(); });
+  redraw();
+}
+
+void AblationView::setExperiment(const ExperimentInfo& info) {
+  pending_ = false;
+  views_.clear();
+  stamp_ = {};
+  layer_->setRange(0, std::max(0, info.layers - 1));
+  head_->setRange(0, std::max(0, info.heads - 1));
+  redraw();
+}
+
+void AblationView::takeSnapshot(const TrainingSnapshot& s) {
+  if (s.steps_done != stamp_.current) {
+    stamp_.current = s.steps_done;
+    status_->setText(status());
+    status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
+  }
+}
+
+void AblationView::takeAnalysis(const AnalysisResult& r) {
+  if (r.ablation.empty()) return;
+  pending_ = false;
+  views_ = r.ablation;
+  stamp_.computed(r.step, r.seed);
+  redraw();
+}
+
+void AblationView::refreshView(bool requested) {
+  // Once per step: a result that is not stale, or one on its way, is not asked for again.
+  if (!requested || pending_ || (stamp_.have && !stamp_.stale())) return;
+  pending_ = true;
+  Q_EMIT mechanismsRequested("ablation");
+}
+
+void AblationView::redraw() {
+  status_->setText(status());
+  status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
+  if (!views_.empty() && views_[0].patch_pairs > 0)
+    pair_->setText(tr("Patching pairs differ in one token, e.g. clean «%1» vs corrupted «%2»; logit difference %3 "
+                      "(clean) vs %4 (corrupted), %5 pairs whose answer changed.")
+                       .arg(QString::fromStdString(views_[0].patch_clean).left(160),
+                            QString::fromStdString(views_[0].patch_corrupt).left(160))
+                       .arg(views_[0].clean_logit_diff, 0, 'f', 2).arg(views_[0].corrupt_logit_diff, 0, 'f', 2)
+                       .arg(views_[0].patch_pairs));
+  else
+    pair_->setText(views_.empty() ? QString() : tr("Patching: no pair changed the model's answer (nothing to restore)."));
+  draw_ablation(heat_plot_, views_, what_->currentData().toString());
+  heat_plot_->replot(QCustomPlot::rpQueuedReplot);
+  draw_rank_ablation(rank_plot_, views_, layer_->value(), head_->value());
+  rank_plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QList<Figure> AblationView::figures() const {
+  QList<Figure> out;
+  if (views_.empty()) return out;
+  const auto views = views_;
+  const int seed = stamp_.seed, layer = layer_->value(), head = head_->value();
+  const QString when = stamp_.suffix();
+  const QString titles[] = {tr("Validation loss change when each head is zero-ablated%1"),
+                            tr("Validation loss change when each head is mean-ablated%1"),
+                            tr("Activation patching: the share of the logit difference each head restores%1")};
+  const char* kinds[] = {"zero", "mean", "patch"};
+  for (int i = 0; i < 3; ++i) {
+    Figure f;
+    f.name = QString("ablation_%1").arg(kinds[i]);
+    f.title = titles[i].arg(when);
+    f.caption = stamp_.stale() ? status() : tr("every variant side by side; layers as rows, heads as columns");
+    const QString what = kinds[i];
+    f.draw = [views, what](QCustomPlot* p) { draw_ablation(p, views, what); };
+    f.csv = [views, seed] { return ablation_csv(views, seed); };
+    out << f;
+  }
+  Figure r;
+  r.name = "ablation_rank";
+  r.title = tr("Loss as layer %1 head %2's QK form is cut to rank r%3").arg(layer).arg(head).arg(when);
+  r.caption = tr("only this head's form is truncated; r = 0 gives it uniform causal attention");
+  r.draw = [views, layer, head](QCustomPlot* p) { draw_rank_ablation(p, views, layer, head); };
+  r.csv = [views, seed] { return ablation_csv(views, seed); };
+  out << r;
+  return out;
+}
+
+}  // namespace qkui

@@ -1,0 +1,158 @@
+// QKLab ui — Geometry view (see geometry_view.h).
+#include "geometry_view.h"
+
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <cmath>
+#include <qcustomplot.h>
+
+#include "mechanism_figures.h"
+#include "plot_util.h"
+
+namespace qkui {
+
+GeometryView::GeometryView(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  auto* bar = new QHBoxLayout;
+  bar->addWidget(new QLabel(tr("<b>Geometry of the QK forms</b>"), this));
+  status_ = new QLabel(this);
+  status_->setObjectName("geometryStatus");
+  bar->addWidget(status_, 1);
+  bar->addWidget(new QLabel(tr("eigenvalues of layer"), this));
+  layer_ = new QSpinBox(this);
+  bar->addWidget(layer_);
+  bar->addWidget(new QLabel(tr("head"), this));
+  head_ = new QSpinBox(this);
+  bar->addWidget(head_);
+  auto* go = new QPushButton(tr("Recompute"), this);
+  go->setObjectName("recomputeGeometry");
+  bar->addWidget(go);
+  layout->addLayout(bar);
+  auto* grid = new QGridLayout;
+  table_ = new QTableWidget(this);
+  table_->setObjectName("geometryTable");
+  table_->setColumnCount(7);
+  table_->setHorizontalHeaderLabels({tr("variant"), tr("layer"), tr("head"), tr("symmetry s"), tr("directionality"),
+                                     tr("diagonal mass"), tr("uniform")});
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  eig_plot_ = make_plot(this, tr("Re λ"), tr("Im λ"));
+  scores_plot_ = make_plot(this, tr("symmetry"), tr("directionality"));
+  alpha_plot_ = make_plot(this, tr("step"), tr("α"));
+  grid->addWidget(table_, 0, 0);
+  grid->addWidget(eig_plot_, 0, 1);
+  grid->addWidget(scores_plot_, 1, 0);
+  grid->addWidget(alpha_plot_, 1, 1);
+  grid->setColumnStretch(0, 1);
+  grid->setColumnStretch(1, 1);
+  grid->setRowStretch(0, 1);
+  grid->setRowStretch(1, 1);
+  table_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Expanding);
+  layout->addLayout(grid, 1);
+  connect(go, &QPushButton::clicked, this, [this] {
+    pending_ = true;
+    Q_EMIT mechanismsRequested("geometry");
+  });
+  for (auto* s : {layer_, head_}) connect(s, &QSpinBox::valueChanged, this, [this] { redraw(); });
+  redraw();
+}
+
+void GeometryView::setExperiment(const ExperimentInfo& info) {
+  pending_ = false;
+  geo_.clear();
+  esd_.clear();
+  stamp_ = {};
+  layer_->setRange(0, std::max(0, info.layers - 1));
+  head_->setRange(0, std::max(0, info.heads - 1));
+  redraw();
+}
+
+void GeometryView::takeSnapshot(const TrainingSnapshot& s) {
+  if (s.steps_done != stamp_.current) {
+    stamp_.current = s.steps_done;
+    status_->setText(status());
+    status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
+  }
+}
+
+void GeometryView::takeAnalysis(const AnalysisResult& r) {
+  if (r.geometry.empty()) return;
+  pending_ = false;
+  geo_ = r.geometry;
+  esd_ = r.esd;
+  stamp_.computed(r.step, r.seed);
+  redraw();
+}
+
+void GeometryView::refreshView(bool requested) {
+  // Once per step: a result that is not stale, or one on its way, is not asked for again.
+  if (!requested || pending_ || (stamp_.have && !stamp_.stale())) return;
+  pending_ = true;
+  Q_EMIT mechanismsRequested("geometry");
+}
+
+void GeometryView::redraw() {
+  status_->setText(status());
+  status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
+  int rows = 0;
+  for (const auto& v : geo_) rows += int(v.rows.size());
+  table_->setRowCount(rows);
+  int i = 0;
+  auto cell = [&](int col, const QString& text) { table_->setItem(i, col, new QTableWidgetItem(text)); };
+  for (const auto& v : geo_)
+    for (const auto& r : v.rows) {
+      cell(0, QString::fromStdString(v.variant));
+      cell(1, QString::number(r.layer));
+      cell(2, r.head < 0 ? tr("all (Σ_h)") : QString::number(r.head));
+      cell(3, QString::number(r.symmetry, 'f', 3));
+      cell(4, QString::number(r.directionality, 'f', 3));
+      cell(5, std::isfinite(r.diagonal_mass) ? QString::number(r.diagonal_mass, 'f', 3) : QString());
+      cell(6, r.head < 0 ? QString() : QString::number(v.uniform_diagonal, 'f', 3));
+      ++i;
+    }
+  draw_eigen_plane(eig_plot_, geo_, layer_->value(), head_->value());
+  eig_plot_->replot(QCustomPlot::rpQueuedReplot);
+  draw_geometry_scores(scores_plot_, geo_);
+  scores_plot_->replot(QCustomPlot::rpQueuedReplot);
+  draw_alpha_history(alpha_plot_, esd_);
+  alpha_plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QList<Figure> GeometryView::figures() const {
+  QList<Figure> out;
+  if (geo_.empty()) return out;
+  const auto geo = geo_;
+  const auto esd = esd_;
+  const int layer = layer_->value(), head = head_->value(), seed = stamp_.seed;
+  const QString when = stamp_.suffix();
+  Figure e;
+  e.name = "geometry_eigenvalues";
+  e.title = tr("Eigenvalues of layer %1 head %2's QK form in the complex plane%3").arg(layer).arg(head).arg(when);
+  e.caption = stamp_.stale() ? status() : tr("non-zero eigenvalues of M_h; standard: those of W_K,h·W_Q,hᵀ");
+  e.draw = [geo, layer, head](QCustomPlot* p) { draw_eigen_plane(p, geo, layer, head); };
+  e.csv = [geo, seed] { return eigen_csv(geo, seed); };
+  Figure s;
+  s.name = "geometry_scores";
+  s.title = tr("Symmetry and directionality of every head's QK form%1").arg(when);
+  s.caption = tr("s = (‖sym‖² − ‖skew‖²)/‖M‖²; directionality per Saponati et al. 2025 (column minus row excess)");
+  s.draw = [geo](QCustomPlot* p) { draw_geometry_scores(p, geo); };
+  s.csv = [geo, seed] { return geometry_csv(geo, seed); };
+  out << e << s;
+  if (!esd.empty()) {
+    Figure a;
+    a.name = "spectral_health";
+    a.title = tr("Power-law α of the QK forms' eigenvalue spectra over training%1").arg(when);
+    a.caption = tr("α by maximum likelihood, x_min by the KS distance; the CSV has every weight matrix with its MP fit");
+    a.draw = [esd](QCustomPlot* p) { draw_alpha_history(p, esd); };
+    a.csv = [esd, seed] { return esd_csv(esd, seed); };
+    out << a;
+  }
+  return out;
+}
+
+}  // namespace qkui

@@ -1,0 +1,36 @@
+// QKLab ui — the figures of the Geometry, Circuits and Ablation views, as functions of plain values
+// (views.h), with the CSV behind each: eigenvalues of one head's form in the complex plane,
+// symmetry against directionality of every head, the forms' power-law α over training,
+// composition heatmaps, head-ablation and patching heatmaps (layer × head), rank-ablation curves.
+#pragma once
+#include <QString>
+#include <vector>
+
+#include "views.h"
+
+class QCustomPlot;
+
+namespace qkui {
+
+// Every variant's eigenvalues of head (layer, head) in one complex plane, in the variant's colour.
+void draw_eigen_plane(QCustomPlot* plot, const std::vector<qk::GeometryView>& views, int layer, int head);
+QString eigen_csv(const std::vector<qk::GeometryView>& views, int seed);
+// Symmetry score (x) against directionality (y): one point per head, a larger one per layer.
+void draw_geometry_scores(QCustomPlot* plot, const std::vector<qk::GeometryView>& views);
+QString geometry_csv(const std::vector<qk::GeometryView>& views, int seed);
+// Mean power-law α of the forms over training, per variant (records with matrix "form").
+void draw_alpha_history(QCustomPlot* plot, const std::vector<qk::EsdRecord>& esd);
+QString esd_csv(const std::vector<qk::EsdRecord>& esd, int seed);
+// One heatmap per variant: earlier heads (rows) × later heads (columns), kind "Q", "K" or "V".
+void draw_composition(QCustomPlot* plot, const std::vector<qk::CircuitsView>& views, const QString& kind);
+QString composition_csv(const std::vector<qk::CircuitsView>& views, int seed);
+QString readouts_csv(const std::vector<qk::CircuitsView>& views, int seed);
+// The token read-outs of one head as text, per variant.
+QString readouts_text(const std::vector<qk::CircuitsView>& views, int layer, int head);
+// What: "zero", "mean" (Δ validation loss) or "patch" (restored fraction); one layer × head panel per variant.
+void draw_ablation(QCustomPlot* plot, const std::vector<qk::AblationView>& views, const QString& what);
+// Δ loss against the rank one head's form is cut to, every variant.
+void draw_rank_ablation(QCustomPlot* plot, const std::vector<qk::AblationView>& views, int layer, int head);
+QString ablation_csv(const std::vector<qk::AblationView>& views, int seed);
+
+}  // namespace qkui
