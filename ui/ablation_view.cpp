@@ -108,30 +108,9 @@ void AblationView::redraw() {
 QList<Figure> AblationView::figures() const {
   QList<Figure> out;
   if (views_.empty()) return out;
-  const auto views = views_;
-  const int seed = stamp_.seed, layer = layer_->value(), head = head_->value();
-  const QString when = stamp_.suffix();
-  const QString titles[] = {tr("Validation loss change when each head is zero-ablated%1"),
-                            tr("Validation loss change when each head is mean-ablated%1"),
-                            tr("Activation patching: the share of the logit difference each head restores%1")};
-  const char* kinds[] = {"zero", "mean", "patch"};
-  for (int i = 0; i < 3; ++i) {
-    Figure f;
-    f.name = QString("ablation_%1").arg(kinds[i]);
-    f.title = titles[i].arg(when);
-    f.caption = stamp_.stale() ? status() : tr("every variant side by side; layers as rows, heads as columns");
-    const QString what = kinds[i];
-    f.draw = [views, what](QCustomPlot* p) { draw_ablation(p, views, what); };
-    f.csv = [views, seed] { return ablation_csv(views, seed); };
-    out << f;
-  }
-  Figure r;
-  r.name = "ablation_rank";
-  r.title = tr("Loss as layer %1 head %2's QK form is cut to rank r%3").arg(layer).arg(head).arg(when);
-  r.caption = tr("only this head's form is truncated; r = 0 gives it uniform causal attention");
-  r.draw = [views, layer, head](QCustomPlot* p) { draw_rank_ablation(p, views, layer, head); };
-  r.csv = [views, seed] { return ablation_csv(views, seed); };
-  out << r;
+  const QString when = stamp_.suffix(), caption = stamp_.stale() ? status() : QString();
+  for (const char* what : {"zero", "mean", "patch"}) out << ablation_figure(views_, what, stamp_.seed, when, caption);
+  out << rank_ablation_figure(views_, layer_->value(), head_->value(), stamp_.seed, when, caption);
   return out;
 }
 

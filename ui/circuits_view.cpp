@@ -105,23 +105,17 @@ void CircuitsView::redraw() {
 QList<Figure> CircuitsView::figures() const {
   QList<Figure> out;
   if (views_.empty()) return out;
-  const auto views = views_;
-  const QString kind = kind_->currentData().toString();
-  const int seed = stamp_.seed;
-  Figure f;
-  f.name = "composition_" + kind;
-  f.title = tr("%1-composition between heads of earlier and later layers%2").arg(kind, stamp_.suffix());
-  f.caption = stamp_.stale() ? status() : tr("‖OV_a·M_b‖ (Q), ‖OV_a·M_bᵀ‖ (K), ‖OV_a·OV_b‖ (V) over the norms' product");
-  f.draw = [views, kind](QCustomPlot* p) { draw_composition(p, views, kind); };
-  f.csv = [views, seed] { return composition_csv(views, seed); };
+  const QString when = stamp_.suffix(), caption = stamp_.stale() ? status() : QString();
+  Figure f = composition_figure(views_, kind_->currentData().toString(), stamp_.seed, when, caption);
   out << f;
-  Figure r;  // the read-outs are a table: the figure redraws the heatmap, the CSV carries every head
-  r.name = "circuit_readouts";
-  r.title = tr("Token read-outs of every head's QK and OV circuits%1").arg(stamp_.suffix());
-  r.caption = tr("top tokens of the leading singular directions of E·M_h·Eᵀ and E·OV_h·W_U");
-  r.draw = [views, kind](QCustomPlot* p) { draw_composition(p, views, kind); };
-  r.csv = [views, seed] { return readouts_csv(views, seed); };
-  out << r;
+  // The read-outs are a table: its own CSV entry beside the heatmap it explains.
+  const auto views = views_;
+  const int seed = stamp_.seed;
+  f.name = "circuit_readouts";
+  f.title = tr("Token read-outs of every head's QK and OV circuits%1").arg(when);
+  f.caption = tr("top tokens of the leading singular directions of E·M_h·Eᵀ and E·OV_h·W_U (heatmap: composition)");
+  f.csv = [views, seed] { return readouts_csv(views, seed); };
+  out << f;
   return out;
 }
 

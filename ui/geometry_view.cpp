@@ -126,32 +126,10 @@ void GeometryView::redraw() {
 QList<Figure> GeometryView::figures() const {
   QList<Figure> out;
   if (geo_.empty()) return out;
-  const auto geo = geo_;
-  const auto esd = esd_;
-  const int layer = layer_->value(), head = head_->value(), seed = stamp_.seed;
-  const QString when = stamp_.suffix();
-  Figure e;
-  e.name = "geometry_eigenvalues";
-  e.title = tr("Eigenvalues of layer %1 head %2's QK form in the complex plane%3").arg(layer).arg(head).arg(when);
-  e.caption = stamp_.stale() ? status() : tr("non-zero eigenvalues of M_h; standard: those of W_K,h·W_Q,hᵀ");
-  e.draw = [geo, layer, head](QCustomPlot* p) { draw_eigen_plane(p, geo, layer, head); };
-  e.csv = [geo, seed] { return eigen_csv(geo, seed); };
-  Figure s;
-  s.name = "geometry_scores";
-  s.title = tr("Symmetry and directionality of every head's QK form%1").arg(when);
-  s.caption = tr("s = (‖sym‖² − ‖skew‖²)/‖M‖²; directionality per Saponati et al. 2025 (column minus row excess)");
-  s.draw = [geo](QCustomPlot* p) { draw_geometry_scores(p, geo); };
-  s.csv = [geo, seed] { return geometry_csv(geo, seed); };
-  out << e << s;
-  if (!esd.empty()) {
-    Figure a;
-    a.name = "spectral_health";
-    a.title = tr("Power-law α of the QK forms' eigenvalue spectra over training%1").arg(when);
-    a.caption = tr("α by maximum likelihood, x_min by the KS distance; the CSV has every weight matrix with its MP fit");
-    a.draw = [esd](QCustomPlot* p) { draw_alpha_history(p, esd); };
-    a.csv = [esd, seed] { return esd_csv(esd, seed); };
-    out << a;
-  }
+  const QString when = stamp_.suffix(), caption = stamp_.stale() ? status() : QString();
+  out << eigen_figure(geo_, layer_->value(), head_->value(), stamp_.seed, when, caption)
+      << geometry_scores_figure(geo_, stamp_.seed, when, caption);
+  if (!esd_.empty()) out << alpha_figure(esd_, stamp_.seed, when, caption);
   return out;
 }
 

@@ -333,4 +333,77 @@ QString ablation_csv(const std::vector<qk::AblationView>& views, int seed) {
   return s;
 }
 
+Figure eigen_figure(const std::vector<qk::GeometryView>& geo, int layer, int head, int seed, const QString& when,
+                    const QString& caption) {
+  Figure f;
+  f.name = "geometry_eigenvalues";
+  f.title = QObject::tr("Eigenvalues of layer %1 head %2's QK form in the complex plane%3").arg(layer).arg(head).arg(when);
+  f.caption = caption.isEmpty() ? QObject::tr("non-zero eigenvalues of M_h; for standard those of W_K,h·W_Q,hᵀ") : caption;
+  f.draw = [geo, layer, head](QCustomPlot* p) { draw_eigen_plane(p, geo, layer, head); };
+  f.csv = [geo, seed] { return eigen_csv(geo, seed); };
+  return f;
+}
+
+Figure geometry_scores_figure(const std::vector<qk::GeometryView>& geo, int seed, const QString& when, const QString& caption) {
+  Figure f;
+  f.name = "geometry_scores";
+  f.title = QObject::tr("Symmetry and directionality of every head's QK form%1").arg(when);
+  f.caption = caption.isEmpty() ? QObject::tr("s = (‖sym‖² − ‖skew‖²)/‖M‖²; directionality as Saponati et al. 2025 "
+                                              "(column minus row norm excess); diamonds: each layer's Σ_h M_h")
+                                : caption;
+  f.draw = [geo](QCustomPlot* p) { draw_geometry_scores(p, geo); };
+  f.csv = [geo, seed] { return geometry_csv(geo, seed); };
+  return f;
+}
+
+Figure alpha_figure(const std::vector<qk::EsdRecord>& esd, int seed, const QString& when, const QString& caption) {
+  Figure f;
+  f.name = "spectral_health";
+  f.title = QObject::tr("Power-law α of the QK forms' eigenvalue spectra over training%1").arg(when);
+  f.caption = caption.isEmpty() ? QObject::tr("α by maximum likelihood, x_min by the KS distance (WeightWatcher's "
+                                              "estimator); the CSV adds every weight matrix with its MP fit")
+                                : caption;
+  f.draw = [esd](QCustomPlot* p) { draw_alpha_history(p, esd); };
+  f.csv = [esd, seed] { return esd_csv(esd, seed); };
+  return f;
+}
+
+Figure composition_figure(const std::vector<qk::CircuitsView>& circ, const QString& kind, int seed, const QString& when,
+                          const QString& caption) {
+  Figure f;
+  f.name = "composition_" + kind;
+  f.title = QObject::tr("%1-composition between heads of earlier and later layers%2").arg(kind, when);
+  f.caption = caption.isEmpty() ? QObject::tr("‖OV_a·M_b‖ (Q), ‖OV_a·M_bᵀ‖ (K), ‖OV_a·OV_b‖ (V) over the product of "
+                                              "the norms; the CSV has every kind")
+                                : caption;
+  f.draw = [circ, kind](QCustomPlot* p) { draw_composition(p, circ, kind); };
+  f.csv = [circ, seed] { return composition_csv(circ, seed); };
+  return f;
+}
+
+Figure ablation_figure(const std::vector<qk::AblationView>& abl, const QString& what, int seed, const QString& when,
+                       const QString& caption) {
+  Figure f;
+  f.name = "ablation_" + what;
+  f.title = what == "patch" ? QObject::tr("Activation patching: the share of the logit difference each head restores%1").arg(when)
+            : what == "mean" ? QObject::tr("Validation loss change when each head is mean-ablated%1").arg(when)
+                             : QObject::tr("Validation loss change when each head is zero-ablated%1").arg(when);
+  f.caption = caption.isEmpty() ? QObject::tr("every variant side by side; layers as rows, heads as columns") : caption;
+  f.draw = [abl, what](QCustomPlot* p) { draw_ablation(p, abl, what); };
+  f.csv = [abl, seed] { return ablation_csv(abl, seed); };
+  return f;
+}
+
+Figure rank_ablation_figure(const std::vector<qk::AblationView>& abl, int layer, int head, int seed, const QString& when,
+                            const QString& caption) {
+  Figure f;
+  f.name = "ablation_rank";
+  f.title = QObject::tr("Loss as layer %1 head %2's QK form is cut to rank r%3").arg(layer).arg(head).arg(when);
+  f.caption = caption.isEmpty() ? QObject::tr("only this head's form is truncated; r = 0 gives it uniform causal attention")
+                                : caption;
+  f.draw = [abl, layer, head](QCustomPlot* p) { draw_rank_ablation(p, abl, layer, head); };
+  f.csv = [abl, seed] { return ablation_csv(abl, seed); };
+  return f;
+}
+
 }  // namespace qkui

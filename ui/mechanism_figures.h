@@ -6,6 +6,7 @@
 #include <QString>
 #include <vector>
 
+#include "figures.h"
 #include "views.h"
 
 class QCustomPlot;
@@ -32,5 +33,17 @@ void draw_ablation(QCustomPlot* plot, const std::vector<qk::AblationView>& views
 // Δ loss against the rank one head's form is cut to, every variant.
 void draw_rank_ablation(QCustomPlot* plot, const std::vector<qk::AblationView>& views, int layer, int head);
 QString ablation_csv(const std::vector<qk::AblationView>& views, int seed);
+
+// The figures, for the views' exports and the report. `when`: " (step N, seed S)" or "".
+Figure eigen_figure(const std::vector<qk::GeometryView>& geo, int layer, int head, int seed, const QString& when,
+                    const QString& caption);
+Figure geometry_scores_figure(const std::vector<qk::GeometryView>& geo, int seed, const QString& when, const QString& caption);
+Figure alpha_figure(const std::vector<qk::EsdRecord>& esd, int seed, const QString& when, const QString& caption);
+Figure composition_figure(const std::vector<qk::CircuitsView>& circ, const QString& kind, int seed, const QString& when,
+                          const QString& caption);
+Figure ablation_figure(const std::vector<qk::AblationView>& abl, const QString& what, int seed, const QString& when,
+                       const QString& caption);
+Figure rank_ablation_figure(const std::vector<qk::AblationView>& abl, int layer, int head, int seed, const QString& when,
+                            const QString& caption);
 
 }  // namespace qkui

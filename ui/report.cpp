@@ -13,6 +13,7 @@
 
 #include "attention_view.h"
 #include "loss_plot.h"
+#include "mechanism_figures.h"
 #include "plot_util.h"
 #include "rank_view.h"
 #include "run_dir.h"
@@ -138,6 +139,22 @@ QList<Figure> report_figures(const qk::ReportData& d) {
                              QObject::tr("every head's form replaced by its best rank-r approximation (r = 0: uniform "
                                          "causal attention), loss on fixed validation batches; %1").arg(at_step(d)));
   if (!d.divergence.empty()) out << kl_figure(d.divergence);
+  const QString when = QObject::tr(" (step %1, seed %2)").arg(d.step).arg(d.seed);
+  if (!d.geometry.empty()) {
+    out << geometry_scores_figure(d.geometry, d.seed, when, {});
+    for (int l = 0; l < m.n_layers; ++l) {
+      Figure f = eigen_figure(d.geometry, l, 0, d.seed, when, {});
+      f.name = QString("geometry_eigenvalues_L%1H0").arg(l);
+      out << f;
+    }
+  }
+  if (!d.esd.empty()) out << alpha_figure(d.esd, d.seed, when, {});
+  if (!d.circuits.empty() && m.n_layers > 1)
+    for (const char* kind : {"K", "Q", "V"}) out << composition_figure(d.circuits, kind, d.seed, when, {});
+  if (!d.ablation.empty()) {
+    for (const char* what : {"zero", "mean", "patch"}) out << ablation_figure(d.ablation, what, d.seed, when, {});
+    out << rank_ablation_figure(d.ablation, 0, 0, d.seed, when, {});
+  }
   if (!d.attention.empty())
     for (int l = 0; l < m.n_layers; ++l) {
       Figure f = attention_figure(d.attention, l, -1, d.seed, prompt_label(d));

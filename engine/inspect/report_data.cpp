@@ -75,7 +75,7 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
 
   const int L = inspector.layers(), H = inspector.heads();
   const auto ranks = default_truncation_ranks(d.config.model.emb_dim);
-  const int total = L * H + static_cast<int>(ranks.size() * inspector.variants().size()) + 2;
+  const int total = L * H + static_cast<int>(ranks.size() * inspector.variants().size()) + 5;
   int done = 0;
   auto tell = [&](const std::string& what) {
     if (progress) progress(done, total, what);
@@ -97,6 +97,16 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
   tell("samples");
   d.samples = inspector.samples(text ? d.prompt : "", 0.0, 0, d.config.data.sample_tokens,
                                 static_cast<uint64_t>(d.config.train.seed));
+  ++done;
+  tell("geometry and spectral health");
+  d.geometry = inspector.geometry();
+  d.esd = inspector.esd(history.spectra);
+  ++done;
+  tell("circuits and composition");
+  d.circuits = inspector.circuits();
+  ++done;
+  tell("head ablation and patching");
+  if (!text || !d.config.data.path.empty()) d.ablation = inspector.ablation();  // an import has no validation data
   ++done;
   tell("done");
   return d;

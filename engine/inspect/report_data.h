@@ -43,6 +43,10 @@ struct ReportData {
   std::vector<TruncationView> truncation;
   std::vector<AttentionView> attention;
   std::vector<SampleView> samples;
+  std::vector<GeometryView> geometry;   // and spectral health:
+  std::vector<EsdRecord> esd;           // every weight and form now, the forms over training
+  std::vector<CircuitsView> circuits;
+  std::vector<AblationView> ablation;   // empty for a model without validation data (an import)
 };
 
 using ReportProgress = std::function<void(int done, int total, const std::string& what)>;
