@@ -35,6 +35,7 @@
 #include "samples_view.h"
 #include <QPlainTextEdit>
 #include "main_window.h"
+#include "ui_helpers.h"
 #include "figure_export.h"
 #include "plot_util.h"
 #include "report.h"
@@ -44,40 +45,7 @@
 
 using qkui::MainWindow;
 
-namespace {
-
-bool wait_until(const std::function<bool()>& pred, int ms) {
-  QElapsedTimer t;
-  t.start();
-  while (!pred()) {
-    if (t.elapsed() > ms) return false;
-    QTest::qWait(10);
-  }
-  return true;
-}
-
-QByteArray head_of(const QString& path, int n) {
-  QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) return {};
-  return f.read(n);
-}
-
-// A run folder as `qklab-cli train` writes it: the default preset for `steps` steps and `seeds` seeds.
-void write_run(const QString& dir, int steps, int seeds) {
-  auto c = qk::preset_config("default");
-  c.train.steps = steps;
-  c.train.eval_every = 10;
-  c.train.seeds = seeds;
-  qk::Experiment e(c);
-  qk::RunWriter writer(dir.toStdString(), false);
-  writer.write_config(e.config());
-  e.run(&writer, nullptr);
-  e.save_checkpoints(dir.toStdString());
-}
-
-void ready(MainWindow& w) { REQUIRE(wait_until([&] { return w.info().total_steps > 0; }, 20000)); }
-
-}  // namespace
+using namespace qkt_ui;
 
 TEST_CASE("start / pause / step change the step counter", "[ui]") {
   MainWindow w;
