@@ -130,7 +130,7 @@ void draw_geometry_scores(QCustomPlot* plot, const std::vector<qk::GeometryView>
     for (const auto& r : v.rows) (r.head < 0 ? layers : heads)->addData(r.symmetry, r.directionality);
   }
   plot->xAxis->setLabel(QObject::tr("symmetry score s (−1 skew … +1 symmetric)"));
-  plot->yAxis->setLabel(QObject::tr("directionality (−1 rows … +1 columns)"));
+  plot->yAxis->setLabel(QObject::tr("directionality"));
   plot->xAxis->setRange(-1.05, 1.05);
   plot->yAxis->setRange(-1.05, 1.05);
   show_legend(plot);
@@ -173,8 +173,8 @@ void draw_alpha_history(QCustomPlot* plot, const std::vector<qk::EsdRecord>& esd
   }
   plot->xAxis->setLabel(QObject::tr("step"));
   plot->yAxis->setLabel(QObject::tr("power-law α of the ESD tail"));
-  if (hi >= lo) {
-    plot->yAxis->setRange(lo - 0.1 * (hi - lo + 0.5), hi + 0.1 * (hi - lo + 0.5));
+  if (hi >= lo) {  // room above the points for the legend
+    plot->yAxis->setRange(lo - 0.1 * (hi - lo + 0.5), hi + 0.6 * (hi - lo + 0.5));
     const double pad = std::max(0.05 * (x1 - x0), std::max(1.0, 0.05 * std::abs(x1)));
     plot->xAxis->setRange(x0 - pad, x1 + pad);
   }
