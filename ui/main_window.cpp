@@ -91,6 +91,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   pdock->setWidget(scroll);
   addDockWidget(Qt::LeftDockWidgetArea, pdock);
   log_ = new QPlainTextEdit(this);
+  log_->setObjectName("log");
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(5000);
   auto* ldock = new QDockWidget(tr("Log"), this);

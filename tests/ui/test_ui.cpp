@@ -565,7 +565,7 @@ TEST_CASE("a fresh window: 'before training' in the log, points at step 0, task 
   w.show();
   ready(w);
   // The evaluation before any step reads "before training", and is drawn at step 0 on a sensible axis.
-  auto* log = w.findChild<QPlainTextEdit*>();
+  auto* log = w.findChild<QPlainTextEdit*>("log");
   REQUIRE(log);
   REQUIRE(wait_until([&] { return log->toPlainText().contains("before training"); }, 10000));
   CHECK(!log->toPlainText().contains("step -1"));
