@@ -33,7 +33,7 @@ AblationView::AblationView(QWidget* parent) : QWidget(parent) {
   bar->addWidget(new QLabel(tr("head"), this));
   head_ = new QSpinBox(this);
   bar->addWidget(head_);
-  auto* go = new QPushButton(tr("Recompute"), this);
+  auto* go = new QPushButton(tr("Compute"), this);
   bar->addWidget(go);
   layout->addLayout(bar);
   pair_ = new QLabel(this);
@@ -56,6 +56,7 @@ AblationView::AblationView(QWidget* parent) : QWidget(parent) {
 }
 
 void AblationView::setExperiment(const ExperimentInfo& info) {
+  heavy_ = qk::heavy_mechanisms(info.layers, info.heads, info.emb_dim);
   pending_ = false;
   views_.clear();
   stamp_ = {};
@@ -82,7 +83,7 @@ void AblationView::takeAnalysis(const AnalysisResult& r) {
 
 void AblationView::refreshView(bool requested) {
   // Once per step: a result that is not stale, or one on its way, is not asked for again.
-  if (!requested || pending_ || (stamp_.have && !stamp_.stale())) return;
+  if (!requested || pending_ || heavy_ || (stamp_.have && !stamp_.stale())) return;
   pending_ = true;
   Q_EMIT mechanismsRequested("ablation");
 }

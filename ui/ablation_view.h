@@ -21,7 +21,10 @@ class AblationView : public QWidget, public LabView {
  public:
   explicit AblationView(QWidget* parent = nullptr);
   const std::vector<qk::AblationView>& ablation() const { return views_; }
-  QString status() const { return stamp_.text(tr("Ablation")); }
+  QString status() const {
+    return heavy_ && !stamp_.have ? tr("%1: a model of this size takes minutes — press Compute").arg(tr("Ablation"))
+                                  : stamp_.text(tr("Ablation"));
+  }
 
   QWidget* widget() override { return this; }
   QString viewName() const override { return "ablation"; }
@@ -44,6 +47,7 @@ class AblationView : public QWidget, public LabView {
   std::vector<qk::AblationView> views_;
   AnalysisStamp stamp_;
   bool pending_ = false;  // a request is on its way to the worker
+  bool heavy_ = false;    // a large model: computed only when Compute is pressed
 };
 
 }  // namespace qkui

@@ -20,7 +20,7 @@ struct AnalysisStamp {
   QString text(const QString& what) const {
     if (!have) return QObject::tr("%1: not computed yet (shown when this tab opens or the run pauses)").arg(what);
     QString s = QObject::tr("%1 at step %2, seed %3").arg(what).arg(std::max<qint64>(step, 0)).arg(seed);
-    if (stale()) s += QObject::tr(" — stale: training is at step %1; press Recompute").arg(current);
+    if (stale()) s += QObject::tr(" — stale: training is at step %1; press Compute").arg(current);
     return s;
   }
   QString suffix() const {

@@ -35,7 +35,7 @@ CircuitsView::CircuitsView(QWidget* parent) : QWidget(parent) {
   bar->addWidget(new QLabel(tr("head"), this));
   head_ = new QSpinBox(this);
   bar->addWidget(head_);
-  auto* go = new QPushButton(tr("Recompute"), this);
+  auto* go = new QPushButton(tr("Compute"), this);
   bar->addWidget(go);
   layout->addLayout(bar);
   auto* split = new QSplitter(Qt::Vertical, this);
@@ -61,6 +61,7 @@ CircuitsView::CircuitsView(QWidget* parent) : QWidget(parent) {
 QString CircuitsView::readoutText() const { return readouts_->toPlainText(); }
 
 void CircuitsView::setExperiment(const ExperimentInfo& info) {
+  heavy_ = qk::heavy_mechanisms(info.layers, info.heads, info.emb_dim);
   pending_ = false;
   views_.clear();
   stamp_ = {};
@@ -87,7 +88,7 @@ void CircuitsView::takeAnalysis(const AnalysisResult& r) {
 
 void CircuitsView::refreshView(bool requested) {
   // Once per step: a result that is not stale, or one on its way, is not asked for again.
-  if (!requested || pending_ || (stamp_.have && !stamp_.stale())) return;
+  if (!requested || pending_ || heavy_ || (stamp_.have && !stamp_.stale())) return;
   pending_ = true;
   Q_EMIT mechanismsRequested("circuits");
 }

@@ -21,7 +21,10 @@ class CircuitsView : public QWidget, public LabView {
   explicit CircuitsView(QWidget* parent = nullptr);
   const std::vector<qk::CircuitsView>& circuits() const { return views_; }
   QString readoutText() const;
-  QString status() const { return stamp_.text(tr("Circuits")); }
+  QString status() const {
+    return heavy_ && !stamp_.have ? tr("%1: a model of this size takes minutes — press Compute").arg(tr("Circuits"))
+                                  : stamp_.text(tr("Circuits"));
+  }
 
   QWidget* widget() override { return this; }
   QString viewName() const override { return "circuits"; }
@@ -45,6 +48,7 @@ class CircuitsView : public QWidget, public LabView {
   std::vector<qk::CircuitsView> views_;
   AnalysisStamp stamp_;
   bool pending_ = false;  // a request is on its way to the worker
+  bool heavy_ = false;    // a large model: computed only when Compute is pressed
 };
 
 }  // namespace qkui

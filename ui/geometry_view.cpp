@@ -29,7 +29,7 @@ GeometryView::GeometryView(QWidget* parent) : QWidget(parent) {
   bar->addWidget(new QLabel(tr("head"), this));
   head_ = new QSpinBox(this);
   bar->addWidget(head_);
-  auto* go = new QPushButton(tr("Recompute"), this);
+  auto* go = new QPushButton(tr("Compute"), this);
   go->setObjectName("recomputeGeometry");
   bar->addWidget(go);
   layout->addLayout(bar);
@@ -63,6 +63,7 @@ GeometryView::GeometryView(QWidget* parent) : QWidget(parent) {
 }
 
 void GeometryView::setExperiment(const ExperimentInfo& info) {
+  heavy_ = qk::heavy_mechanisms(info.layers, info.heads, info.emb_dim);
   pending_ = false;
   geo_.clear();
   esd_.clear();
@@ -91,7 +92,7 @@ void GeometryView::takeAnalysis(const AnalysisResult& r) {
 
 void GeometryView::refreshView(bool requested) {
   // Once per step: a result that is not stale, or one on its way, is not asked for again.
-  if (!requested || pending_ || (stamp_.have && !stamp_.stale())) return;
+  if (!requested || pending_ || heavy_ || (stamp_.have && !stamp_.stale())) return;
   pending_ = true;
   Q_EMIT mechanismsRequested("geometry");
 }

@@ -22,7 +22,10 @@ class GeometryView : public QWidget, public LabView {
   explicit GeometryView(QWidget* parent = nullptr);
   const std::vector<qk::GeometryView>& geometry() const { return geo_; }
   const std::vector<qk::EsdRecord>& esd() const { return esd_; }
-  QString status() const { return stamp_.text(tr("Geometry")); }
+  QString status() const {
+    return heavy_ && !stamp_.have ? tr("%1: a model of this size takes minutes — press Compute").arg(tr("Geometry"))
+                                  : stamp_.text(tr("Geometry"));
+  }
 
   QWidget* widget() override { return this; }
   QString viewName() const override { return "geometry"; }
@@ -46,6 +49,7 @@ class GeometryView : public QWidget, public LabView {
   std::vector<qk::EsdRecord> esd_;
   AnalysisStamp stamp_;
   bool pending_ = false;  // a request is on its way to the worker
+  bool heavy_ = false;    // a large model: computed only when Compute is pressed
 };
 
 }  // namespace qkui

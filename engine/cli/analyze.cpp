@@ -280,6 +280,7 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
     mi.val = &a.val;
     mi.tokenizer = a.tokenizer.get();
     mi.dir = a.dir;
+    mi.ablation = o.ablation || !heavy_mechanisms(a.cfg.model.n_layers, a.cfg.model.n_heads, a.cfg.model.emb_dim);
     if (std::filesystem::exists(o.run_dir + "/" + run_files::kConfig)) {
       try {
         mi.history = read_run(o.run_dir).spectra;

@@ -15,6 +15,7 @@ struct AnalyzeOptions {
   int layer = -1;                        // truncate only this layer's heads (-1: every layer)
   std::string prompt;                    // text runs: attention prompt; default data.prompt
   std::string out_dir;                   // default RUN_DIR/analysis
+  bool ablation = false;                 // ablate and patch a large model too (heavy_mechanisms)
 };
 int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err);
 

@@ -100,6 +100,13 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
                                        {"from", {s.layer_from, s.head_from}}, {"to", {s.layer_to, s.head_to}},
                                        {"score", s.score}});
     }
+    say("spectral health " + who);
+    for (const auto& e : model_esd(m, mm.name, mm.step)) {
+      esd_row(e, mm.seed);
+      report["esd"].push_back({{"variant", e.variant}, {"seed", mm.seed}, {"matrix", e.matrix}, {"layer", e.layer},
+                               {"head", e.head}, {"alpha", num(e.alpha)}, {"spikes", e.spikes}, {"soft_rank", e.soft_rank}});
+    }
+    if (!in.ablation) continue;
     AblationOptions o;
     o.accuracy = acc;
     const auto a = model_ablation(m, mm.name, val, pairs, o,
@@ -128,12 +135,6 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
                                   {"clean", a.patch_clean}, {"corrupt", a.patch_corrupt},
                                   {"clean_logit_diff", a.clean_logit_diff}, {"corrupt_logit_diff", a.corrupt_logit_diff},
                                   {"restored", [&] { json j = json::array(); for (double v : a.patch_restored) j.push_back(num(v)); return j; }()}});
-    say("spectral health " + who);
-    for (const auto& e : model_esd(m, mm.name, mm.step)) {
-      esd_row(e, mm.seed);
-      report["esd"].push_back({{"variant", e.variant}, {"seed", mm.seed}, {"matrix", e.matrix}, {"layer", e.layer},
-                               {"head", e.head}, {"alpha", num(e.alpha)}, {"spikes", e.spikes}, {"soft_rank", e.soft_rank}});
-    }
   }
   // The forms over training, from the run's spectra history (σ of every M_h at every evaluation).
   for (const auto& rec : in.history)
@@ -146,6 +147,9 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
   write_file_atomic(in.dir + "/ablation.csv", abl);
   write_file_atomic(in.dir + "/patching.csv", pat);
   write_file_atomic(in.dir + "/esd.csv", esd);
+  if (!in.ablation)
+    out << "ablation and patching skipped: a model of this size (L·H·d² > 4M) takes minutes to hours; "
+           "add --ablation to run them\n";
   out << "mechanisms: geometry.csv eigenvalues.csv circuits.csv composition.csv ablation.csv patching.csv esd.csv ("
       << pairs.size() << " patching pairs)\n";
 }

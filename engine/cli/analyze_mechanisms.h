@@ -29,6 +29,7 @@ struct MechanismInputs {
   const Tokenizer* tokenizer = nullptr;     // text runs: token labels
   std::vector<SpectraRecord> history;       // the run's spectra over training (may be empty)
   std::string dir;                          // output folder
+  bool ablation = true;                     // ablation.csv and patching.csv (header only when false)
 };
 // Writes geometry.csv, eigenvalues.csv, circuits.csv, composition.csv, ablation.csv,
 // patching.csv and esd.csv into in.dir and adds their contents to `report`. Progress on err (tty).

@@ -43,6 +43,13 @@ struct SampleView {
   std::string text;
 };
 
+// Whether the mechanism analyses (every head's eigenvalues, read-outs, ablation) take minutes for
+// this size: L·H·d² above 4M entries (a book-size 12×12×768² model is 85M). Large models compute
+// them only when asked (the views' Compute button, `analyze --ablation`), never by default.
+inline bool heavy_mechanisms(int layers, int heads, int emb_dim) {
+  return int64_t(layers) * heads * int64_t(emb_dim) * emb_dim > (int64_t(1) << 22);
+}
+
 // Geometry of one head's form M_h (x_iᵀ·M_h·x_j: rows are the query side, columns the key side),
 // or with head = -1 of the layer's summed form Σ_h M_h (= W_Qᵀ·W_K for standard: the matrix
 // Saponati et al. 2025 score per layer, so these rows compare with their published medians).

@@ -106,7 +106,11 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
   d.circuits = inspector.circuits();
   ++done;
   tell("head ablation and patching");
-  if (!text || !d.config.data.path.empty()) d.ablation = inspector.ablation();  // an import has no validation data
+  // An import has no validation data; a large model's ablation takes minutes to hours (the
+  // Ablation tab and `analyze --ablation` compute it on request).
+  if ((!text || !d.config.data.path.empty()) &&
+      !heavy_mechanisms(d.config.model.n_layers, d.config.model.n_heads, d.config.model.emb_dim))
+    d.ablation = inspector.ablation();
   ++done;
   tell("done");
   return d;

@@ -419,3 +419,25 @@ TEST_CASE("on the induction preset the previous-token head's K-composition stand
   CHECK(best["K"] > 1.8 * best["V"]);
   CHECK(best["K"] > 1.8 * baseline);
 }
+
+TEST_CASE("a large model's ablation runs only when asked (analyze --ablation)", "[mechanisms][cli]") {
+  CHECK(!heavy_mechanisms(2, 4, 64));      // the default preset
+  CHECK(heavy_mechanisms(12, 12, 768));    // book size: 85M entries
+  CHECK(!heavy_mechanisms(2, 8, 512));     // exactly 4M: still computed
+  CHECK(heavy_mechanisms(2, 8, 520));      // 4.3M > 4M
+  auto c = preset_config("default");
+  c.model.emb_dim = 520;
+  c.model.n_heads = 8;
+  c.variants = {Variant::Standard};
+  c.train.steps = 1;
+  const auto dir = trained_run("heavy", c);
+  std::ostringstream out, err;
+  AnalyzeOptions o;
+  o.run_dir = dir;
+  o.truncate = {0};
+  REQUIRE(cmd_analyze(o, out, err) == 0);
+  CHECK_THAT(out.str(), Catch::Contains("ablation and patching skipped"));
+  CHECK(csv_rows(dir + "/analysis/ablation.csv").empty());
+  CHECK(!csv_rows(dir + "/analysis/geometry.csv").empty());  // the rest is written
+  // --ablation (o.ablation) takes the small-model path, tested above on the default preset.
+}
