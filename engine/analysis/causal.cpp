@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "analysis.h"
+#include "error.h"
 #include "linalg.h"
 
 namespace qk {
@@ -89,6 +90,7 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
                             const std::vector<PatchPair>& pairs, const AblationOptions& o,
                             const std::function<std::string(const std::vector<int64_t>&)>& decode,
                             const std::function<void(int, int)>& on_progress) {
+  if (probe.empty()) throw Error("ablation: no validation batches to measure the loss on");
   torch::NoGradGuard ng;
   const auto& cfg = m.config();
   const int L = cfg.n_layers, H = cfg.n_heads;

@@ -106,7 +106,7 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
       report["esd"].push_back({{"variant", e.variant}, {"seed", mm.seed}, {"matrix", e.matrix}, {"layer", e.layer},
                                {"head", e.head}, {"alpha", num(e.alpha)}, {"spikes", e.spikes}, {"soft_rank", e.soft_rank}});
     }
-    if (!in.ablation) continue;
+    if (!in.ablation || val.empty()) continue;
     AblationOptions o;
     o.accuracy = acc;
     const auto a = model_ablation(m, mm.name, val, pairs, o,
