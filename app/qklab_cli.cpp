@@ -93,6 +93,9 @@ int main(int argc, char** argv) {
   ana->add_option("--truncate", aopt.truncate, "ranks, e.g. 0,1,2,4,8 (default: 0, powers of 2, d)")->delimiter(',');
   ana->add_option("--prompt", aopt.prompt, "text for the attention maps (text runs)");
   ana->add_option("--layer", aopt.layer, "truncate only this layer's heads (default: every layer)");
+  ana->add_option("--patch-clean", aopt.patch_clean, "text runs: the clean prompt for activation patching");
+  ana->add_option("--patch-corrupt", aopt.patch_corrupt,
+                  "text runs: the corrupted prompt (same number of tokens; the answer is the next token)");
   ana->add_flag("--ablation", aopt.ablation,
                 "also ablate and patch every head of a large model (L·H·d² > 4M: minutes to hours; small models always)");
   ana->add_option("--out", aopt.out_dir, "output folder (default RUN/analysis)");

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "causal.h"
 #include "analyze_mechanisms.h"
 #include "variants.h"
 #include "checkpoint.h"
@@ -226,6 +227,25 @@ void write_attention(Analysis& a, const std::string& prompt) {
   a.report["tokens"] = tok;
 }
 
+// --patch-clean / --patch-corrupt: one pair of prompts of equal token length, answer at the end.
+PatchPair given_patch_pair(const Analysis& a, const AnalyzeOptions& o) {
+  if (!a.tokenizer) throw Error("--patch-clean: needs a text run (a task's pairs are made from its validation sequences)");
+  if (o.patch_clean.empty() || o.patch_corrupt.empty())
+    throw Error(std::string(o.patch_clean.empty() ? "--patch-clean" : "--patch-corrupt") +
+                ": give both --patch-clean and --patch-corrupt");
+  PatchPair p;
+  p.clean = a.tokenizer->encode(o.patch_clean);
+  p.corrupt = a.tokenizer->encode(o.patch_corrupt);
+  if (p.clean.size() != p.corrupt.size())
+    throw Error("--patch-corrupt: encodes to " + S(int64_t(p.corrupt.size())) + " tokens, --patch-clean to " +
+                S(int64_t(p.clean.size())) + ": the two prompts must have the same number of tokens");
+  if (p.clean.empty() || int64_t(p.clean.size()) > a.cfg.model.context_length)
+    throw Error("--patch-clean: encodes to " + S(int64_t(p.clean.size())) + " tokens; expected 1 to the context length " +
+                S(a.cfg.model.context_length));
+  p.position = int64_t(p.clean.size()) - 1;
+  return p;
+}
+
 Analysis load_analysis(const AnalyzeOptions& o) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(o.run_dir)) throw Error(o.run_dir + ": not a run folder (no such directory)");
@@ -267,6 +287,8 @@ Analysis load_analysis(const AnalyzeOptions& o) {
 
 int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
   Analysis a = load_analysis(o);
+  std::vector<PatchPair> given;  // checked before anything is written
+  if (!o.patch_clean.empty() || !o.patch_corrupt.empty()) given = {given_patch_pair(a, o)};
   write_spectra(a, out);
   write_truncation(a, o.truncate.empty() ? default_truncation_ranks(a.cfg.model.emb_dim) : o.truncate, o.layer, err);
   write_pairs(a);
@@ -280,6 +302,7 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
     mi.val = &a.val;
     mi.tokenizer = a.tokenizer.get();
     mi.dir = a.dir;
+    mi.pairs = given;
     mi.ablation = o.ablation || !heavy_mechanisms(a.cfg.model.n_layers, a.cfg.model.n_heads, a.cfg.model.emb_dim);
     if (std::filesystem::exists(o.run_dir + "/" + run_files::kConfig)) {
       try {

@@ -15,6 +15,9 @@ struct AnalyzeOptions {
   int layer = -1;                        // truncate only this layer's heads (-1: every layer)
   std::string prompt;                    // text runs: attention prompt; default data.prompt
   std::string out_dir;                   // default RUN_DIR/analysis
+  // Text runs: activation patching on this one pair of prompts (the same number of tokens; the
+  // answer position is the last) instead of pairs made from validation windows.
+  std::string patch_clean, patch_corrupt;
   bool ablation = false;                 // ablate and patch a large model too (heavy_mechanisms)
 };
 int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err);

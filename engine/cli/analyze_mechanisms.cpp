@@ -65,7 +65,7 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
                 csv_number(e.xmin), csv_number(e.ks), S(e.tail), csv_number(e.lambda_max), csv_number(e.mp_sigma2),
                 csv_number(e.mp_edge), S(e.spikes), csv_number(e.soft_rank)});
   };
-  const auto pairs = patch_pairs(val, 16);
+  const auto pairs = in.pairs.empty() ? patch_pairs(val, 16) : in.pairs;
   for (const auto& mm : in.models) {
     auto& m = *mm.model;
     const std::string who = mm.name + " seed " + S(mm.seed);

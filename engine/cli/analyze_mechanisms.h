@@ -12,6 +12,7 @@
 #include "data.h"
 #include "model.h"
 #include "observer.h"
+#include "causal.h"
 #include "tokenizer.h"
 
 namespace qk {
@@ -29,6 +30,7 @@ struct MechanismInputs {
   const Tokenizer* tokenizer = nullptr;     // text runs: token labels
   std::vector<SpectraRecord> history;       // the run's spectra over training (may be empty)
   std::string dir;                          // output folder
+  std::vector<PatchPair> pairs;             // given pairs (else made from the validation batches)
   bool ablation = true;                     // ablation.csv and patching.csv (header only when false)
 };
 // Writes geometry.csv, eigenvalues.csv, circuits.csv, composition.csv, ablation.csv,

@@ -81,7 +81,7 @@ TEST_CASE("spectra of a model: standard forms have rank <= head_dim", "[analysis
   for (size_t i = 0; i < one.sigma.size(); ++i) CHECK(one.sigma[i] == Approx(ss[4 + 2].sigma[i]).margin(1e-12));
 }
 
-TEST_CASE("truncation: r = d is exact, r = 0 is uniform causal attention", "[analysis]") {
+TEST_CASE("truncation: r = d is exact — r = 0 is uniform causal attention", "[analysis]") {
   for (const auto& info : all_variants()) {
     const auto v = info.variant;
     INFO(info.name);
@@ -109,7 +109,7 @@ TEST_CASE("truncation: r = d is exact, r = 0 is uniform causal attention", "[ana
   }
 }
 
-TEST_CASE("merged -> standard at full rank reproduces logits; at rank r it equals truncation", "[analysis]") {
+TEST_CASE("merged -> standard at full rank reproduces logits — at rank r it equals truncation", "[analysis]") {
   torch::manual_seed(4);
   auto cfg = qkt::tiny_model("float64");
   GPTModel m(Variant::Merged, cfg);
@@ -129,7 +129,7 @@ TEST_CASE("merged -> standard at full rank reproduces logits; at rank r it equal
   CHECK(s3->named_parameters()["trf_blocks.0.att.W_query.weight"].size(0) == 4 * 3);
 }
 
-TEST_CASE("diagonal mass: 1 for attention to self, (1/T)·Σ1/(i+1) for uniform causal attention", "[analysis]") {
+TEST_CASE("diagonal mass: 1 for attention to self — (1/T)·Σ1/(i+1) for uniform causal attention", "[analysis]") {
   const int T = 6;
   auto self = torch::eye(T).expand({2, 3, T, T});  // (B, H, T, T)
   CHECK(qkt::maxdiff(diagonal_mass(self), torch::ones({3}, torch::kFloat64)) == 0.0);
@@ -146,7 +146,7 @@ TEST_CASE("diagonal mass: 1 for attention to self, (1/T)·Σ1/(i+1) for uniform 
   CHECK(diagonal_mass(prev)[0].item<double>() == Approx(1.0 / T));
 }
 
-TEST_CASE("principal angles: 0 for the same subspace, pi/2 for orthogonal ones", "[analysis]") {
+TEST_CASE("principal angles: 0 for the same subspace — pi/2 for orthogonal ones", "[analysis]") {
   auto e = torch::zeros({6, 6}, torch::kFloat64);
   e.index_put_({0, 0}, 3.0);
   e.index_put_({1, 1}, 2.0);
@@ -173,7 +173,7 @@ TEST_CASE("twin start: KL is 0 before any step and grows with training", "[analy
   CHECK(after[0].kl > 1e-6);
 }
 
-TEST_CASE("analyze writes spectra, metrics, truncation, angles, attention and JSON", "[analysis][cli]") {
+TEST_CASE("analyze writes spectra — metrics — truncation — angles — attention and JSON", "[analysis][cli]") {
   auto dir = qkt::temp_dir("analyze");
   auto c = preset_config("default");
   c.train.steps = 20;
@@ -270,7 +270,7 @@ TEST_CASE("size estimates: the parameter formula equals the model's count", "[an
   }
 }
 
-TEST_CASE("Inspector: attention, spectra, truncation and samples on a live text experiment", "[analysis][inspect]") {
+TEST_CASE("Inspector: attention — spectra — truncation and samples on a live text experiment", "[analysis][inspect]") {
   auto dir = qkt::temp_dir("inspect");
   std::string text;
   for (int i = 0; i < 300; ++i) text += "the query meets the key " + std::to_string(i % 10) + ".\n";

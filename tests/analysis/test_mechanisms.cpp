@@ -40,7 +40,7 @@ torch::Tensor randn(std::vector<int64_t> shape, uint64_t seed) {
 }
 }  // namespace
 
-TEST_CASE("geometry: symmetric, skew and directional forms", "[mechanisms][geometry]") {
+TEST_CASE("geometry: symmetric — skew and directional forms", "[mechanisms][geometry]") {
   const auto A = randn({12, 12}, 1);
   const auto sym = form_geometry(A + A.t());
   CHECK(sym.symmetry == 1.0);  // skew part exactly zero
@@ -63,7 +63,7 @@ TEST_CASE("geometry: symmetric, skew and directional forms", "[mechanisms][geome
   CHECK(zero.directionality == 0);
 }
 
-TEST_CASE("geometry: eigenvalues of planted forms, factored and dense", "[mechanisms][geometry]") {
+TEST_CASE("geometry: eigenvalues of planted forms — factored and dense", "[mechanisms][geometry]") {
   // M = P·diag(3, −2, 0.5, 0, 0, 0)·P⁻¹: eigenvalues 3, −2, 0.5 (the zeros are dropped).
   const auto P = randn({6, 6}, 2) + 3 * torch::eye(6, f64);
   const auto D = torch::diag(torch::tensor({3.0, -2.0, 0.5, 0.0, 0.0, 0.0}, f64));
@@ -112,7 +112,7 @@ TEST_CASE("geometry: eigenvalues of planted forms, factored and dense", "[mechan
   CHECK(uniform_diagonal_mass(2) == 0.75);
 }
 
-TEST_CASE("composition: the factored scores equal the dense definition, for every variant", "[mechanisms][circuits]") {
+TEST_CASE("composition: the factored scores equal the dense definition — for every variant", "[mechanisms][circuits]") {
   for (const auto& info : all_variants()) {
     INFO(info.name);
     torch::manual_seed(5);
@@ -204,7 +204,7 @@ TEST_CASE("circuits: token read-outs of a planted QK circuit", "[mechanisms][cir
   CHECK(r[1].circuit == "OV");
 }
 
-TEST_CASE("ablation and patching: a dead head changes nothing, a live one does", "[mechanisms][ablation]") {
+TEST_CASE("ablation and patching: a dead head changes nothing — a live one does", "[mechanisms][ablation]") {
   torch::manual_seed(9);
   auto cfg = qkt::tiny_model("float64");
   cfg.n_layers = 2;
@@ -281,7 +281,7 @@ TEST_CASE("power law: alpha against the torch reference and on Pareto samples", 
   CHECK(std::isnan(fit_power_law({1.0, 2.0}).alpha));
 }
 
-TEST_CASE("Marchenko-Pastur: noise has no spikes, planted directions are counted", "[mechanisms][esd]") {
+TEST_CASE("Marchenko-Pastur: noise has no spikes — planted directions are counted", "[mechanisms][esd]") {
   const int64_t N = 400, M = 100;
   const auto W = randn({N, M}, 11);
   const auto r = esd_from_sigma(to_doubles(torch::linalg::svdvals(W, c10::nullopt)), N, M);
@@ -333,7 +333,7 @@ std::string trained_run(const std::string& tag, ExperimentConfig c) {
 }
 }  // namespace
 
-TEST_CASE("analyze writes geometry, circuits, composition, ablation, patching and ESD by content", "[mechanisms][cli]") {
+TEST_CASE("analyze writes geometry — circuits — composition — ablation — patching and ESD by content", "[mechanisms][cli]") {
   auto c = preset_config("default");
   c.train.steps = 20;
   c.train.spectra_every = 10;
@@ -440,4 +440,41 @@ TEST_CASE("a large model's ablation runs only when asked (analyze --ablation)", 
   CHECK(csv_rows(dir + "/analysis/ablation.csv").empty());
   CHECK(!csv_rows(dir + "/analysis/geometry.csv").empty());  // the rest is written
   // --ablation (o.ablation) takes the small-model path, tested above on the default preset.
+}
+
+TEST_CASE("analyze patches a user-given pair of prompts on a text run and refuses a bad pair with one line", "[mechanisms][cli]") {
+  auto dir = qkt::temp_dir("patchtext");
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "the cat sat on the mat. the dog sat on the log. ";
+  std::ofstream(dir + "/t.txt") << text;
+  auto c = preset_config("default");
+  c.data.kind = "text";
+  c.data.path = dir + "/t.txt";
+  c.data.tokenizer = "char";
+  c.train.steps = 60;
+  const auto run = trained_run("patchtext-run", c);
+  std::ostringstream out, err;
+  AnalyzeOptions o;
+  o.run_dir = run;
+  o.truncate = {0};
+  o.patch_clean = "cat sat on the m";
+  o.patch_corrupt = "dog sat on the l";
+  REQUIRE(cmd_analyze(o, out, err) == 0);
+  const auto pat = csv_rows(run + "/analysis/patching.csv");
+  REQUIRE(pat.size() == size_t(2 * c.model.n_layers * c.model.n_heads));
+  CHECK(std::stoi(pat[0].at("pairs")) <= 1);  // one pair: kept where the answers differ
+  std::ifstream js(run + "/analysis/analysis.json");
+  const auto j = nlohmann::json::parse(js);
+  CHECK(j["patching"][0]["clean"] == "cat sat on the m");
+  CHECK(j["patching"][0]["corrupt"] == "dog sat on the l");
+  o.patch_corrupt = "the dog sat";
+  CHECK_THROWS_WITH(cmd_analyze(o, out, err), Catch::Contains("the two prompts must have the same number of tokens"));
+  o.patch_corrupt.clear();
+  CHECK_THROWS_WITH(cmd_analyze(o, out, err), Catch::Contains("give both --patch-clean and --patch-corrupt"));
+  // A task run has no text prompts to patch.
+  auto t = preset_config("default");
+  t.train.steps = 1;
+  o.run_dir = trained_run("patchtask", t);
+  o.patch_corrupt = "x";
+  CHECK_THROWS_WITH(cmd_analyze(o, out, err), Catch::Contains("needs a text run"));
 }

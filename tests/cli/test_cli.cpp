@@ -19,7 +19,7 @@ using Catch::Matchers::Contains;
 using qkt::cli;
 using qkt::exists;
 
-TEST_CASE("cli: train, forward, convert end to end", "[cli]") {
+TEST_CASE("cli: train — forward — convert end to end", "[cli]") {
   auto dir = qkt::temp_dir("cli");
   auto run = dir + "/run";
   auto r = cli("train --preset default --set train.steps=30 --set train.eval_every=10 --out " + run, dir);

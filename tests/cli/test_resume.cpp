@@ -68,13 +68,13 @@ void check_resume_equivalence(const std::string& args, int stop, const std::stri
 
 }  // namespace
 
-TEST_CASE("resume: stopped and resumed equals straight through (fair mode, task)", "[resume]") {
+TEST_CASE("resume: stopped and resumed equals straight through (fair mode — task)", "[resume]") {
   check_resume_equivalence("--preset default --set train.steps=90 --set train.eval_every=20 --set train.spectra_every=30 "
                            "--set model.drop_rate=0.1 --set train.cosine=true --set train.warmup_steps=10",
                            47, "resume-task");
 }
 
-TEST_CASE("resume: stopped and resumed equals straight through (text, fair and book mode)", "[resume][data]") {
+TEST_CASE("resume: stopped and resumed equals straight through (text — fair and book mode)", "[resume][data]") {
   QKT_DATA_DIR_OR_SKIP(dd);
   const std::string text = "--preset book-ch5-small --set data.path=" + dd + "/the-verdict.txt --set train.epochs=2 "
                            "--set model.n_layers=1 --set model.emb_dim=64 --set model.context_length=64 "
@@ -84,7 +84,7 @@ TEST_CASE("resume: stopped and resumed equals straight through (text, fair and b
   SECTION("fair mode") { check_resume_equivalence(text + " --set train.mode=fair", 13, "resume-fair"); }
 }
 
-TEST_CASE("resume: a run killed after an autosave resumes from it; logs written after it are cut back", "[resume]") {
+TEST_CASE("resume: a run killed after an autosave resumes from it — logs written after it are cut back", "[resume]") {
   auto dir = qkt::temp_dir("resume-kill");
   const std::string args = "--preset default --set train.eval_every=10 --set train.spectra_every=10 --quiet";
   auto a = cli("train " + args + " --set train.steps=160 --out " + dir + "/a", dir);
@@ -135,7 +135,7 @@ TEST_CASE("resume: bad resumes exit 2 with one line and change nothing", "[resum
   expect_error("train --resume " + dir + "/run", "state.json: malformed JSON");
 }
 
-TEST_CASE("resume: killed -9 five times at random moments (also mid-write), the run still ends as one straight run", "[resume][crash]") {
+TEST_CASE("resume: killed -9 five times at random moments (also mid-write) — the run still ends as one straight run", "[resume][crash]") {
   auto dir = qkt::temp_dir("resume-kill5");
   const std::string args = "--preset default --set train.eval_every=10 --set train.spectra_every=10 --set train.steps=400 --quiet";
   auto a = cli("train " + args + " --out " + dir + "/a", dir);

@@ -38,7 +38,7 @@ std::map<std::string, std::map<std::string, std::string>> by_run(const qk::CsvTa
 
 }  // namespace
 
-TEST_CASE("sweep: local jobs, run folders, summary and aggregate by content; a rerun skips", "[cli][sweep]") {
+TEST_CASE("sweep: local jobs — run folders — summary and aggregate by content — a rerun skips", "[cli][sweep]") {
   auto dir = qkt::temp_dir("sweep");
   std::ofstream(dir + "/s.json") << kSpec;
   auto r = cli("sweep " + dir + "/s.json --out " + dir + "/sw --jobs 2", dir);
@@ -100,7 +100,7 @@ TEST_CASE("sweep: local jobs, run folders, summary and aggregate by content; a r
   CHECK(qk::read_csv_table(dir + "/sw/summary.csv").rows == sum.rows);
 }
 
-TEST_CASE("sweep: interrupted, the same command finishes it with an uninterrupted sweep's results", "[cli][sweep]") {
+TEST_CASE("sweep: interrupted — the same command finishes it with an uninterrupted sweep's results", "[cli][sweep]") {
   auto dir = qkt::temp_dir("sweepint");
   const std::string spec = R"({"name": "i", "preset": "default",
     "set": {"train.steps": 300, "train.eval_every": 50, "train.eval_batches": 2},
@@ -153,7 +153,7 @@ TEST_CASE("sweep: interrupted, the same command finishes it with an uninterrupte
   }
 }
 
-TEST_CASE("sweep: bad specs get one line naming the field, exit 2, nothing written", "[cli][sweep]") {
+TEST_CASE("sweep: bad specs get one line naming the field — exit 2 — nothing written", "[cli][sweep]") {
   auto dir = qkt::temp_dir("sweepbad");
   auto expect = [&](const std::string& json, const std::string& needle) {
     std::ofstream(dir + "/s.json") << json;
@@ -179,7 +179,7 @@ TEST_CASE("sweep: bad specs get one line naming the field, exit 2, nothing writt
   CHECK_THAT(r.err, Contains("unknown sweep preset 'sweep-nope' (known: sweep-bilinear-rank, sweep-recall-heads)"));
 }
 
-TEST_CASE("budget matching: equal parameter counts, and the nearest FLOPs", "[sweep][match]") {
+TEST_CASE("budget matching: equal parameter counts — and the nearest FLOPs", "[sweep][match]") {
   qk::ExperimentConfig c = qk::preset_config("task-recall");
   c.model.emb_dim = 64;
   const int64_t vocab = qk::task_vocab_size(c.data);
@@ -216,7 +216,7 @@ TEST_CASE("budget matching: equal parameter counts, and the nearest FLOPs", "[sw
   CHECK(std::abs(fl[0].gap()) < 0.1);  // d moves in steps of H: FLOPs only that finely
 }
 
-TEST_CASE("match and train --match: the proposals, and matched runs with equal parameter counts", "[cli][sweep][match]") {
+TEST_CASE("match and train --match: the proposals — and matched runs with equal parameter counts", "[cli][sweep][match]") {
   auto dir = qkt::temp_dir("match");
   auto m = cli("match --preset task-recall --set model.emb_dim=64 --reference merged --target standard --by params", dir);
   INFO(m.out << m.err);

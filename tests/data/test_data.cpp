@@ -35,7 +35,7 @@ TEST_CASE("windows follow the book's GPTDatasetV1", "[data]") {
   CHECK(make_windows(ids, 4, 1).size() == 16);
 }
 
-TEST_CASE("DataLoader: drop_last, shuffle determinism by generator seed", "[data]") {
+TEST_CASE("DataLoader: drop_last — shuffle determinism by generator seed", "[data]") {
   std::vector<int64_t> ids(101);
   for (int i = 0; i < 101; ++i) ids[i] = i;
   auto ds = std::make_shared<WindowDataset>(make_windows(ids, 4, 4));  // 25 windows
@@ -54,7 +54,7 @@ TEST_CASE("DataLoader: drop_last, shuffle determinism by generator seed", "[data
   CHECK(seq.num_batches() == 13);
 }
 
-TEST_CASE("corpus files: clear errors for empty, binary, invalid UTF-8, missing, too short", "[data]") {
+TEST_CASE("corpus files: clear errors for empty — binary — invalid UTF-8 — missing — too short", "[data]") {
   auto dir = qkt::temp_dir("corpus");
   auto write = [&](const std::string& n, const std::string& s) {
     std::ofstream(dir + "/" + n, std::ios::binary) << s;
@@ -70,7 +70,7 @@ TEST_CASE("corpus files: clear errors for empty, binary, invalid UTF-8, missing,
   CHECK_THROWS_WITH(load_text_corpus(d, 16), Contains("short.txt: corpus too short"));
 }
 
-TEST_CASE("GPT-2 BPE: the-verdict.txt is 5,145 tokens; the book's loaders give 9 + 1 batches", "[data][gpt2]") {
+TEST_CASE("GPT-2 BPE: the-verdict.txt is 5 145 tokens — the book's loaders give 9 + 1 batches", "[data][gpt2]") {
   QKT_DATA_DIR_OR_SKIP(dd);
   Gpt2Tokenizer tok(dd + "/gpt2-encoder.json", dd + "/gpt2-vocab.bpe");
   const std::string text = read_text_file(dd + "/the-verdict.txt");

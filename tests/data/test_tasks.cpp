@@ -33,7 +33,7 @@ void check_deterministic(const SyntheticTask& t) {
 }
 }  // namespace
 
-TEST_CASE("copy / reverse / sort: second half is f(first half), loss only there", "[tasks]") {
+TEST_CASE("copy / reverse / sort: second half is f(first half) — loss only there", "[tasks]") {
   for (std::string kind : {"copy", "reverse", "sort"}) {
     DataConfig d;
     d.kind = kind;
@@ -54,7 +54,7 @@ TEST_CASE("copy / reverse / sort: second half is f(first half), loss only there"
   }
 }
 
-TEST_CASE("recall: several queries, each target the value bound to its key", "[tasks]") {
+TEST_CASE("recall: several queries — each target the value bound to its key", "[tasks]") {
   DataConfig d;
   d.kind = "recall";
   d.num_pairs = 5;
@@ -84,7 +84,7 @@ TEST_CASE("recall: several queries, each target the value bound to its key", "[t
   }
 }
 
-TEST_CASE("bilinear: the query asks for key pi(query), pi fixed across seeds", "[tasks]") {
+TEST_CASE("bilinear: the query asks for key pi(query) — pi fixed across seeds", "[tasks]") {
   DataConfig d;
   d.kind = "bilinear";
   d.num_pairs = 4;
@@ -119,7 +119,7 @@ TEST_CASE("bilinear: the query asks for key pi(query), pi fixed across seeds", "
   CHECK(!torch::equal(make_task(d)->generate(8, 1).inputs, t->generate(8, 1).inputs));
 }
 
-TEST_CASE("induction: the repeat is predictable, its period varies, the first copy is not scored", "[tasks]") {
+TEST_CASE("induction: the repeat is predictable — its period varies — the first copy is not scored", "[tasks]") {
   DataConfig d;
   d.kind = "induction";
   d.seq_items = 7;
@@ -173,7 +173,7 @@ TEST_CASE("task parameters are validated with the key named", "[tasks]") {
   }
 }
 
-TEST_CASE("task_shape (torch-free, used by config validation and the GUI) matches every generator", "[tasks]") {
+TEST_CASE("task_shape (torch-free — used by config validation and the GUI) matches every generator", "[tasks]") {
   for (const auto& kind : qk::task_kinds()) {
     qk::DataConfig d;
     d.kind = kind;

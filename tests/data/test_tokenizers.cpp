@@ -56,7 +56,7 @@ TEST_CASE("GPT-2 encoder reproduces the reference encoder's ids exactly", "[toke
   CHECK(encode_chunked(tok, big, {}) == tok.encode(big));
 }
 
-TEST_CASE("trained byte-level BPE: deterministic, round-trips, saves and loads identically", "[tokenizers][bpe]") {
+TEST_CASE("trained byte-level BPE: deterministic — round-trips — saves and loads identically", "[tokenizers][bpe]") {
   std::mt19937_64 rng(7);
   std::string corpus;
   const char* words[] = {"the ", "query ", "key ", "matrix ", "attention ", "merged ", "rank ", "head ", "\n"};

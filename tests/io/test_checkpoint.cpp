@@ -11,7 +11,7 @@
 using namespace qk;
 using Catch::Matchers::Contains;
 
-TEST_CASE("safetensors round trip keeps dtype, shape, bytes and metadata", "[checkpoint]") {
+TEST_CASE("safetensors round trip keeps dtype — shape — bytes and metadata", "[checkpoint]") {
   auto dir = qkt::temp_dir("st");
   TensorFile f;
   f.tensors.emplace_back("a", torch::randn({3, 4}));

@@ -118,7 +118,7 @@ TEST_CASE("import: Hugging Face GPT-2 and the book's .pth give the reference log
   }
 }
 
-TEST_CASE("export: hf-gpt2 and pth load back in the reference; round trips keep every byte", "[interchange]") {
+TEST_CASE("export: hf-gpt2 and pth load back in the reference — round trips keep every byte", "[interchange]") {
   const auto& ref = reference_dir();
   auto dir = qkt::temp_dir("export");
   REQUIRE(cli("import --from hf-gpt2 " + ref + "/hf_plain/model.safetensors " + dir + "/plain.safetensors", dir).code == 0);
@@ -172,7 +172,7 @@ TEST_CASE("import: the GPT-2 tokenizer comes along when vocab.json and merges.tx
   CHECK(qkt::slurp(dir + "/out/vocab.json") == qkt::slurp(dd + "/gpt2-encoder.json"));
 }
 
-TEST_CASE("import: wrong files get one line naming the tensor, the shapes or the missing setting", "[interchange]") {
+TEST_CASE("import: wrong files get one line naming the tensor — the shapes or the missing setting", "[interchange]") {
   const auto& ref = reference_dir();
   auto dir = qkt::temp_dir("import-bad");
   auto expect_error = [&](const std::string& args, const std::string& needle) {
@@ -213,7 +213,7 @@ TEST_CASE("import: wrong files get one line naming the tensor, the shapes or the
   expect_error("import --from onnx x " + dir + "/out.safetensors", "--from: expected 'hf-gpt2' or 'pth'");
 }
 
-TEST_CASE("export --to tensorboard-csv: one Wall time,Step,Value file per series", "[interchange]") {
+TEST_CASE("export --to tensorboard-csv: one Wall time Step Value file per series", "[interchange]") {
   auto dir = qkt::temp_dir("tb");
   REQUIRE(cli("train --preset default --set train.steps=30 --set train.eval_every=10 --quiet --out " + dir + "/run", dir).code == 0);
   auto r = cli("export --to tensorboard-csv " + dir + "/run " + dir + "/tb", dir);

@@ -9,7 +9,7 @@
 
 using namespace qk;
 
-TEST_CASE("every variant produces logits (B,T,V) and attention (B,H,T,T)", "[model]") {
+TEST_CASE("every variant produces logits (B T V) and attention (B H T T)", "[model]") {
   for (const auto& info : all_variants()) {
     const auto v = info.variant;
     torch::manual_seed(1);
@@ -92,7 +92,7 @@ TEST_CASE("exact conversion standard -> merged reproduces logits", "[model][conv
   }
 }
 
-TEST_CASE("the standard head's bilinear form has rank <= head_dim, merged can be full rank", "[model]") {
+TEST_CASE("the standard head's bilinear form has rank <= head_dim — merged can be full rank", "[model]") {
   torch::manual_seed(4);
   auto cfg = qkt::tiny_model("float64");
   GPTModel s(Variant::Standard, cfg), m(Variant::Merged, cfg);
@@ -132,7 +132,7 @@ double gradcheck(CausalAttentionImpl& att, torch::Tensor x, torch::Tensor& t, co
 
 }  // namespace
 
-TEST_CASE("finite-difference gradient check in float64, every variant, with and without biases", "[model][grad]") {
+TEST_CASE("finite-difference gradient check in float64 — every variant — with and without biases", "[model][grad]") {
   for (const auto& info : all_variants())
   for (bool bias : {false, true}) {
     const auto v = info.variant;

@@ -13,7 +13,7 @@
 
 using namespace qk;
 
-TEST_CASE("reference: init, logits and attention match PyTorch for both variants", "[reference]") {
+TEST_CASE("reference: init — logits and attention match PyTorch for both variants", "[reference]") {
   for (std::string v : {"standard", "merged"}) {
     const std::string path = std::string(QKLAB_FIXTURES) + "/reference_" + v + ".safetensors";
     TensorFile f = load_safetensors(path);

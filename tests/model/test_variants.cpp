@@ -133,7 +133,7 @@ TEST_CASE("merged-lowrank at r = d/H has standard's parameter count and is its f
   CHECK(qkt::maxdiff(logits_of(*s, ids), logits_of(*low, ids)) < 1e-10);
 }
 
-TEST_CASE("value_proj identity: no W_value, the same as W_value = I", "[model][variants]") {
+TEST_CASE("value_proj identity: no W_value — the same as W_value = I", "[model][variants]") {
   for (auto v : {Variant::Standard, Variant::Merged}) {
     torch::manual_seed(15);
     auto cfg = qkt::tiny_model("float64");

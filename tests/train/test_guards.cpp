@@ -25,7 +25,7 @@ struct Collect : TrainerObserver {
 };
 }  // namespace
 
-TEST_CASE("divergence guard: a NaN halts that variant only; the other trains to the end", "[guard]") {
+TEST_CASE("divergence guard: a NaN halts that variant only — the other trains to the end", "[guard]") {
   ExperimentConfig c = preset_config("default");
   c.train.steps = 40;
   c.train.eval_every = 10;
@@ -61,7 +61,7 @@ TEST_CASE("divergence guard: a NaN halts that variant only; the other trains to 
   CHECK(merged_after == 0);
 }
 
-TEST_CASE("divergence guard: lr = 1000 halts every variant; the CLI says so and exits 3", "[guard][cli]") {
+TEST_CASE("divergence guard: lr = 1000 halts every variant — the CLI says so and exits 3", "[guard][cli]") {
   auto dir = qkt::temp_dir("guard");
   auto r = qkt::cli("train --preset default --set train.lr=1000 --set train.steps=200 --set train.eval_every=5 --quiet --out " +
                         dir + "/run", dir);
@@ -81,7 +81,7 @@ TEST_CASE("divergence guard: lr = 1000 halts every variant; the CLI says so and 
   CHECK(has_run_state(dir + "/run"));
 }
 
-TEST_CASE("memory, disk and size guards refuse before allocating, with one line", "[guard]") {
+TEST_CASE("memory — disk and size guards refuse before allocating — with one line", "[guard]") {
   ExperimentConfig c = preset_config("default");
   c.model.vocab_size = 33;
   // The estimate of the default pair is far below a gigabyte; with 1 MB "available" it is refused.
@@ -110,7 +110,7 @@ TEST_CASE("memory, disk and size guards refuse before allocating, with one line"
   CHECK(!qkt::exists(dir + "/r/standard.safetensors"));
 }
 
-TEST_CASE("malformed inputs: tokenizer files, a corrupt run folder, a huge one-line corpus", "[guard][robust]") {
+TEST_CASE("malformed inputs: tokenizer files — a corrupt run folder — a huge one-line corpus", "[guard][robust]") {
   auto dir = qkt::temp_dir("malformed");
   auto put = [&](const std::string& name, const std::string& bytes) {
     std::ofstream(dir + "/" + name, std::ios::binary) << bytes;

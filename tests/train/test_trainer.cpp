@@ -46,7 +46,7 @@ TEST_CASE("same config and seed give a bit-identical loss sequence", "[trainer]"
   CHECK(run(c) != a);
 }
 
-TEST_CASE("fair pair: shared parameters start equal, data order identical", "[trainer]") {
+TEST_CASE("fair pair: shared parameters start equal — data order identical", "[trainer]") {
   auto c = small_recall(3);
   c.model.drop_rate = 0.0;
   Experiment e(c);
@@ -115,7 +115,7 @@ TEST_CASE("default task: both variants learn (val loss < 0.5 within 800 steps)",
   }
 }
 
-TEST_CASE("initial_model rebuilds a lane's step-0 weights exactly, without an experiment", "[trainer]") {
+TEST_CASE("initial_model rebuilds a lane's step-0 weights exactly — without an experiment", "[trainer]") {
   for (bool twin : {false, true}) {
     auto c = qk::preset_config("default");
     c.train.seeds = 2;
@@ -135,7 +135,7 @@ TEST_CASE("initial_model rebuilds a lane's step-0 weights exactly, without an ex
   }
 }
 
-TEST_CASE("EvalScope restores training mode, also when an exception leaves the scope", "[trainer]") {
+TEST_CASE("EvalScope restores training mode — also when an exception leaves the scope", "[trainer]") {
   qk::GPTModel m(qk::Variant::Merged, qkt::tiny_model());
   m->train();
   try {

@@ -26,7 +26,7 @@ int csv_rows(const QString& path) {
 }
 }  // namespace
 
-TEST_CASE("a run folder's Geometry, Circuits and Ablation tabs compute, show and export both variants", "[ui][mechanisms]") {
+TEST_CASE("a run folder's Geometry — Circuits and Ablation tabs compute — show and export both variants", "[ui][mechanisms]") {
   QTemporaryDir run, out;
   write_run(run.path(), 60, 1);
   MainWindow w;

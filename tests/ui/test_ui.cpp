@@ -88,7 +88,7 @@ TEST_CASE("picking another head changes the heatmap data", "[ui]") {
   CHECK(w.attentionView()->figures().size() == 1);
 }
 
-TEST_CASE("Export current view writes PNG at its own size, SVG, PDF, CSV and JSON", "[ui]") {
+TEST_CASE("Export current view writes PNG at its own size — SVG — PDF — CSV and JSON", "[ui]") {
   MainWindow w;
   w.show();
   ready(w);
@@ -121,7 +121,7 @@ TEST_CASE("Export current view writes PNG at its own size, SVG, PDF, CSV and JSO
   REQUIRE(w.setExportSize("1600x1000@2"));
 }
 
-TEST_CASE("Export report after a run with no other tab opened: every figure, every table, full titles", "[ui][report]") {
+TEST_CASE("Export report after a run with no other tab opened: every figure — every table — full titles", "[ui][report]") {
   MainWindow w;
   w.show();
   ready(w);
@@ -183,7 +183,7 @@ TEST_CASE("Export report after a run with no other tab opened: every figure, eve
   CHECK(w.lastError().isEmpty());
 }
 
-TEST_CASE("a run folder with two seeds replays, and the seed picker switches the inspected models", "[ui][seeds]") {
+TEST_CASE("a run folder with two seeds replays — and the seed picker switches the inspected models", "[ui][seeds]") {
   QTemporaryDir dir;
   write_run(dir.path(), 20, 2);
   MainWindow w;
@@ -227,7 +227,7 @@ TEST_CASE("opening a CLI run folder shows its curves", "[ui]") {
   CHECK(wait_until([&] { return w.lastError().contains("not a run folder"); }, 5000));
 }
 
-TEST_CASE("GUI thread latency while training at full speed, and closing mid-run saves and stops promptly", "[ui][latency]") {
+TEST_CASE("GUI thread latency while training at full speed — and closing mid-run saves and stops promptly", "[ui][latency]") {
   auto w = std::make_unique<MainWindow>();
   w->show();
   ready(*w);
@@ -327,7 +327,7 @@ TEST_CASE("File → Resume training continues a stopped run folder exactly", "[u
   }
 }
 
-TEST_CASE("an imported GPT-2 (one checkpoint file, no corpus) opens: attention, spectra, samples", "[ui][interchange]") {
+TEST_CASE("an imported GPT-2 (one checkpoint file — no corpus) opens: attention — spectra — samples", "[ui][interchange]") {
   QTemporaryDir dir;
   // As a user gets one: a run's standard model exported to Hugging Face's layout and imported back
   // (`qklab-cli import --from hf-gpt2`): GPT-2's shape, q/k/v biases, no corpus in its config.
@@ -353,7 +353,7 @@ TEST_CASE("an imported GPT-2 (one checkpoint file, no corpus) opens: attention, 
   CHECK(wait_until([&] { return w.lastError().contains("without validation data"); }, 10000));
 }
 
-TEST_CASE("robustness: corrupt files and a binary drop get a message; closing during an export or analysis is clean", "[ui][robust]") {
+TEST_CASE("robustness: corrupt files and a binary drop get a message — closing during an export or analysis is clean", "[ui][robust]") {
   QTemporaryDir dir;
   auto junk = [&](const QString& name, const QByteArray& bytes) {
     QFile f(dir.filePath(name));
@@ -400,7 +400,7 @@ TEST_CASE("robustness: corrupt files and a binary drop get a message; closing du
   CHECK(t.elapsed() < 10000);  // the report stops between two analyses (generous: shared, noisy machines)
 }
 
-TEST_CASE("crash recovery: qklab killed -9 mid-run; qklab-cli train --resume finishes it exactly", "[ui][crash]") {
+TEST_CASE("crash recovery: qklab killed -9 mid-run — qklab-cli train --resume finishes it exactly", "[ui][crash]") {
   QTemporaryDir home, dir;
   auto c = qk::preset_config("default");
   c.train.steps = 100000;  // "overnight"
@@ -475,7 +475,7 @@ TEST_CASE("divergence guard in the GUI: halted variants are marked on their curv
   CHECK(wait_until([&] { return finished.count() > 0; }, 10000));  // every variant halted: the run is over
 }
 
-TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds, export, a click opens the run", "[ui][sweep]") {
+TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds — export — a click opens the run", "[ui][sweep]") {
   QTemporaryDir dir;
   QFile spec(dir.filePath("s.json"));
   REQUIRE(spec.open(QIODevice::WriteOnly));
@@ -560,7 +560,7 @@ TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds, exp
   CHECK(wait_until([&] { return w.lastError().contains("malformed JSON"); }, 5000));
 }
 
-TEST_CASE("a fresh window: 'before training' in the log, points at step 0, task samples with targets and predictions", "[ui][fresh]") {
+TEST_CASE("a fresh window: 'before training' in the log — points at step 0 — task samples with targets and predictions", "[ui][fresh]") {
   MainWindow w;
   w.show();
   ready(w);
@@ -590,7 +590,7 @@ TEST_CASE("a fresh window: 'before training' in the log, points at step 0, task 
                    10000));
 }
 
-TEST_CASE("the Rank view says which step its truncation curve is from, and that it is stale while training moves on", "[ui][stale]") {
+TEST_CASE("the Rank view says which step its truncation curve is from — and that it is stale while training moves on", "[ui][stale]") {
   MainWindow w;
   w.show();
   ready(w);
