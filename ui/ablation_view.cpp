@@ -14,83 +14,43 @@
 
 namespace qkui {
 
-AblationView::AblationView(QWidget* parent) : QWidget(parent) {
-  auto* layout = new QVBoxLayout(this);
-  auto* bar = new QHBoxLayout;
-  bar->addWidget(new QLabel(tr("<b>Ablation and patching</b>"), this));
-  status_ = new QLabel(this);
-  status_->setObjectName("ablationStatus");
-  bar->addWidget(status_, 1);
+AblationView::AblationView(QWidget* parent)
+    : MechanismTab("ablation", tr("Ablation"), tr("Ablation and patching"), parent) {
   what_ = new QComboBox(this);
   what_->setObjectName("ablationKind");
   what_->addItem(tr("zero ablation: Δ loss"), "zero");
   what_->addItem(tr("mean ablation: Δ loss"), "mean");
   what_->addItem(tr("activation patching: restored"), "patch");
-  bar->addWidget(what_);
-  bar->addWidget(new QLabel(tr("rank curve of layer"), this));
-  layer_ = new QSpinBox(this);
-  bar->addWidget(layer_);
-  bar->addWidget(new QLabel(tr("head"), this));
-  head_ = new QSpinBox(this);
-  bar->addWidget(head_);
-  auto* go = new QPushButton(tr("Compute"), this);
-  bar->addWidget(go);
-  layout->addLayout(bar);
+  bar()->addWidget(what_);
+  finishBar(tr("rank curve of layer"));
   pair_ = new QLabel(this);
   pair_->setObjectName("patchPair");
   pair_->setWordWrap(true);
-  layout->addWidget(pair_);
+  body()->addWidget(pair_);
   auto* split = new QSplitter(Qt::Vertical, this);
   heat_plot_ = make_plot(split, tr("head"), tr("layer"));
   rank_plot_ = make_plot(split, tr("rank"), tr("Δ loss"));
   split->addWidget(heat_plot_);
   split->addWidget(rank_plot_);
-  layout->addWidget(split, 1);
-  connect(go, &QPushButton::clicked, this, [this] {
-    pending_ = true;
-    Q_EMIT mechanismsRequested("ablation");
-  });
+  body()->addWidget(split, 1);
   connect(what_, &QComboBox::currentIndexChanged, this, [this] { redraw(); });
-  for (auto* s : {layer_, head_}) connect(s, &QSpinBox::valueChanged, this, [this] { redraw(); });
   redraw();
 }
 
-void AblationView::setExperiment(const ExperimentInfo& info) {
-  heavy_ = qk::heavy_mechanisms(info.layers, info.heads, info.emb_dim);
-  pending_ = false;
-  views_.clear();
-  stamp_ = {};
-  layer_->setRange(0, std::max(0, info.layers - 1));
-  head_->setRange(0, std::max(0, info.heads - 1));
-  redraw();
-}
 
-void AblationView::takeSnapshot(const TrainingSnapshot& s) {
-  if (s.steps_done != stamp_.current) {
-    stamp_.current = s.steps_done;
-    status_->setText(status());
-    status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
-  }
-}
 
-void AblationView::takeAnalysis(const AnalysisResult& r) {
-  if (r.ablation.empty()) return;
-  pending_ = false;
+
+
+void AblationView::clear() { views_.clear(); }
+
+bool AblationView::take(const AnalysisResult& r) {
+  if (r.ablation.empty()) return false;
   views_ = r.ablation;
-  stamp_.computed(r.step, r.seed);
-  redraw();
-}
-
-void AblationView::refreshView(bool requested) {
-  // Once per step: a result that is not stale, or one on its way, is not asked for again.
-  if (!requested || pending_ || heavy_ || (stamp_.have && !stamp_.stale())) return;
-  pending_ = true;
-  Q_EMIT mechanismsRequested("ablation");
+  return true;
 }
 
 void AblationView::redraw() {
-  status_->setText(status());
-  status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
+  showStatus();
   if (!views_.empty() && views_[0].patch_pairs > 0)
     pair_->setText(tr("Patching pairs differ in one token, e.g. clean «%1» vs corrupted «%2»; logit difference %3 "
                       "(clean) vs %4 (corrupted), %5 pairs whose answer changed.")

@@ -16,23 +16,9 @@
 
 namespace qkui {
 
-GeometryView::GeometryView(QWidget* parent) : QWidget(parent) {
-  auto* layout = new QVBoxLayout(this);
-  auto* bar = new QHBoxLayout;
-  bar->addWidget(new QLabel(tr("<b>Geometry of the QK forms</b>"), this));
-  status_ = new QLabel(this);
-  status_->setObjectName("geometryStatus");
-  bar->addWidget(status_, 1);
-  bar->addWidget(new QLabel(tr("eigenvalues of layer"), this));
-  layer_ = new QSpinBox(this);
-  bar->addWidget(layer_);
-  bar->addWidget(new QLabel(tr("head"), this));
-  head_ = new QSpinBox(this);
-  bar->addWidget(head_);
-  auto* go = new QPushButton(tr("Compute"), this);
-  go->setObjectName("recomputeGeometry");
-  bar->addWidget(go);
-  layout->addLayout(bar);
+GeometryView::GeometryView(QWidget* parent)
+    : MechanismTab("geometry", tr("Geometry"), tr("Geometry of the QK forms"), parent) {
+  finishBar(tr("eigenvalues of layer"));
   auto* grid = new QGridLayout;
   table_ = new QTableWidget(this);
   table_->setObjectName("geometryTable");
@@ -53,53 +39,28 @@ GeometryView::GeometryView(QWidget* parent) : QWidget(parent) {
   grid->setRowStretch(0, 1);
   grid->setRowStretch(1, 1);
   table_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Expanding);
-  layout->addLayout(grid, 1);
-  connect(go, &QPushButton::clicked, this, [this] {
-    pending_ = true;
-    Q_EMIT mechanismsRequested("geometry");
-  });
-  for (auto* s : {layer_, head_}) connect(s, &QSpinBox::valueChanged, this, [this] { redraw(); });
+  body()->addLayout(grid, 1);
   redraw();
 }
 
-void GeometryView::setExperiment(const ExperimentInfo& info) {
-  heavy_ = qk::heavy_mechanisms(info.layers, info.heads, info.emb_dim);
-  pending_ = false;
+
+
+
+
+void GeometryView::clear() {
   geo_.clear();
   esd_.clear();
-  stamp_ = {};
-  layer_->setRange(0, std::max(0, info.layers - 1));
-  head_->setRange(0, std::max(0, info.heads - 1));
-  redraw();
 }
 
-void GeometryView::takeSnapshot(const TrainingSnapshot& s) {
-  if (s.steps_done != stamp_.current) {
-    stamp_.current = s.steps_done;
-    status_->setText(status());
-    status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
-  }
-}
-
-void GeometryView::takeAnalysis(const AnalysisResult& r) {
-  if (r.geometry.empty()) return;
-  pending_ = false;
+bool GeometryView::take(const AnalysisResult& r) {
+  if (r.geometry.empty()) return false;
   geo_ = r.geometry;
   esd_ = r.esd;
-  stamp_.computed(r.step, r.seed);
-  redraw();
-}
-
-void GeometryView::refreshView(bool requested) {
-  // Once per step: a result that is not stale, or one on its way, is not asked for again.
-  if (!requested || pending_ || heavy_ || (stamp_.have && !stamp_.stale())) return;
-  pending_ = true;
-  Q_EMIT mechanismsRequested("geometry");
+  return true;
 }
 
 void GeometryView::redraw() {
-  status_->setText(status());
-  status_->setStyleSheet(stamp_.stale() ? "color: #d35400; font-weight: bold" : "");
+  showStatus();
   int rows = 0;
   for (const auto& v : geo_) rows += int(v.rows.size());
   table_->setRowCount(rows);
