@@ -17,7 +17,7 @@ packages=(build-essential cmake ninja-build ccache pkg-config
           qt6-base-dev qt6-svg-dev libqcustomplot-dev libtorch-dev libopenblas0-pthread
           catch2 nlohmann-json3-dev libcli11-dev libpcre2-dev
           python3-torch xvfb xauth imagemagick clang libclang-rt-14-dev
-          slurm-wlm munge)
+          slurm-wlm munge libtcmalloc-minimal4)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -90,7 +90,7 @@ int run_one(const std::string& dir, const SweepRun& r, int threads, std::ostream
   o.quiet = true;
   if (threads > 0) {
     o.overrides.push_back("train.threads=" + std::to_string(threads));
-    o.overrides.push_back("train.blas_threads=" + std::to_string(threads));
+    o.overrides.push_back("train.blas_threads=0");  // automatic for the run's mode (config.h)
   }
   if (has_run_state(rd)) {
     o.resume_dir = rd;  // interrupted: continue exactly where its state was saved

@@ -1,6 +1,9 @@
 // QKLab engine — experiment configuration: strict JSON parsing, overrides, validation.
 #include "config.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "format.h"
 
 #include "names.h"
@@ -282,8 +285,8 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
       fail("train.twin_start", "needs 'standard' as the first variant (the merged ones start from it)");
     if (t.mode != "fair") fail("train.twin_start", "needs train.mode 'fair'");
   }
-  if (t.threads <= 0) fail("train.threads", "must be a positive integer");
-  if (t.blas_threads <= 0) fail("train.blas_threads", "must be a positive integer");
+  if (t.threads < 0) fail("train.threads", "must be a positive integer, or 0 for automatic");
+  if (t.blas_threads < 0) fail("train.blas_threads", "must be a positive integer, or 0 for automatic");
   if (t.device != "cpu" && t.device != "cuda")
     fail("train.device", "expected 'cpu' or 'cuda', got '" + t.device + "'");
   if (c.variants.empty()) fail("variants", "must name at least one variant");
@@ -297,6 +300,12 @@ std::vector<std::pair<std::string, std::string>> config_keys(const ExperimentCon
   copy.data.visit(ld);
   copy.train.visit(lt);
   return out;
+}
+
+std::pair<int, int> resolved_threads(const TrainConfig& t) {
+  const bool book = t.mode == "book";
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  return {t.threads > 0 ? t.threads : book ? 1 : std::min(cores, 16), t.blas_threads > 0 ? t.blas_threads : book ? 2 : 1};
 }
 
 }  // namespace qk

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -100,8 +101,8 @@ struct TrainConfig {
   bool twin_start = false;    // merged variants start as the exact conversion of the standard one
   int spectra_every = 0;      // record every head's singular values every N steps (0 = off)
   bool track_kl = true;       // KL divergence of each variant to the first, at every evaluation
-  int threads = 1;            // LibTorch intra-op threads
-  int blas_threads = 2;       // OpenBLAS threads
+  int threads = 0;            // LibTorch intra-op threads; 0 = auto (resolved_threads)
+  int blas_threads = 0;       // OpenBLAS threads; 0 = auto (resolved_threads)
   std::string device = "cpu"; // cpu | cuda
   int autosave_steps = 0;     // write the full training state every N steps (0 = off)
   double autosave_minutes = 10;  // ... and at least every M minutes of training (0 = off)
@@ -139,6 +140,11 @@ void apply_override(ExperimentConfig& c, const std::string& assignment);
 // Checks sizes and combinations; throws qk::Error naming `source` and the key.
 // need_data = false: a model's config (checkpoint, import) may name no corpus for its text data.
 void validate_config(const ExperimentConfig& c, const std::string& source, bool need_data = true);
+// The thread settings a run uses: (LibTorch intra-op threads, OpenBLAS threads). A positive
+// train.threads / train.blas_threads is taken as given; 0 (auto) resolves by mode. Fair mode: every
+// core for LibTorch and 1 for OpenBLAS (its fused kernels split each GEMM over LibTorch's threads,
+// kernels.h). Book mode: 1 and 2, the settings its bit-identical reproduction was made with.
+std::pair<int, int> resolved_threads(const TrainConfig& t);
 // Every dotted key with its current value as text (GUI forms, docs).
 std::vector<std::pair<std::string, std::string>> config_keys(const ExperimentConfig& c);
 

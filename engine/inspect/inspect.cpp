@@ -73,7 +73,8 @@ void Inspector::attach_run(const std::string& run_dir, const RunContents& rc, in
   if (impl->models.empty()) throw Error(run_dir + ": no checkpoints to inspect");
   // The run's thread settings on this (the calling) thread, as training would use them: left at the
   // defaults, LibTorch's and OpenBLAS's pools oversubscribe two cores and spin (10× slower analyses).
-  configure_threads(impl->cfg.train.threads, impl->cfg.train.blas_threads);
+  const auto [torch_threads, blas_threads] = resolved_threads(impl->cfg.train);
+  configure_threads(torch_threads, blas_threads);
   if (impl->cfg.data.kind == "text" && impl->cfg.data.path.empty()) {
     // An imported model without a corpus: prompts through its tokenizer, no validation batches.
   } else if (impl->cfg.data.kind == "text") {

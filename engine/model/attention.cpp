@@ -4,31 +4,82 @@
 
 #include <cmath>
 
+#include "kernels.h"
 #include "linalg.h"
 
 namespace qk {
 
-torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
-                     const torch::Tensor& values, torch::nn::Dropout& dropout,
-                     torch::nn::Linear& out_proj, torch::Tensor* weights, const HeadHook& hook) {
-  // scores (B, H, T, T), values (B, H, T, hd). Op order follows the book exactly so that results
-  // are bit-identical to its PyTorch code: masked_fill_, divide by √hd, softmax, dropout.
+torch::Tensor CausalAttentionImpl::attend(torch::Tensor scores, const torch::Tensor& values,
+                                          torch::Tensor* weights) {
+  // scores (B, H, T, T), values (B, H, T, hd).
   const int64_t B = scores.size(0), T = scores.size(2);
-  auto mask_bool = mask.to(torch::kBool).index({torch::indexing::Slice(0, T),
-                                                torch::indexing::Slice(0, T)});
-  scores.masked_fill_(mask_bool, -std::numeric_limits<double>::infinity());
-  auto attn = torch::softmax(scores / std::pow(static_cast<double>(head_dim), 0.5), -1);
+  torch::Tensor attn;
+  if (!fused) {
+    // Op order follows the book exactly so that results are bit-identical to its PyTorch code:
+    // masked_fill_, divide by √hd, softmax, dropout.
+    auto mask_bool = mask.to(torch::kBool).index({torch::indexing::Slice(0, T), torch::indexing::Slice(0, T)});
+    scores.masked_fill_(mask_bool, -std::numeric_limits<double>::infinity());
+    attn = torch::softmax(scores / std::pow(static_cast<double>(head_dim_), 0.5), -1);
+  } else {
+    attn = torch::softmax(scores, -1);  // already scaled and masked (qk_scores, merged_scores)
+  }
   if (weights) *weights = attn.detach();
   attn = dropout(attn);
-  auto context = torch::matmul(attn, values);  // (B, H, T, hd)
-  if (hook) context = hook(context);             // ablation / patching (analyses only)
-  context = context.transpose(1, 2);             // (B, T, H, hd)
-  context = context.contiguous().view({B, T, -1});              // (B, T, d)
-  return out_proj(context);
+  const int64_t H = values.size(1), hd = values.size(3);
+  auto context = fused ? parallel_bmm(attn.reshape({B * H, T, T}), values.reshape({B * H, T, hd})).view({B, H, T, hd})
+                       : torch::matmul(attn, values);  // (B, H, T, hd)
+  if (head_hook) context = head_hook(context);  // ablation / patching (analyses only)
+  context = context.transpose(1, 2);            // (B, T, H, hd)
+  context = context.contiguous().view({B, T, -1});             // (B, T, d)
+  return project(out_proj, context, fused);
+}
+
+torch::Tensor CausalAttentionImpl::project(torch::nn::Linear& l, const torch::Tensor& x, bool fused) {
+  return fused ? parallel_linear(x, l->weight, l->bias) : l(x);
+}
+
+torch::Tensor CausalAttentionImpl::additive_mask(int64_t T, int64_t H, const torch::TensorOptions& opt) {
+  torch::Tensor& m = H > 0 ? add_mask_rows_ : add_mask_;
+  const int64_t rows = H > 0 ? T * H : T;
+  if (!m.defined() || m.size(0) != rows || m.size(1) != T || m.dtype() != opt.dtype() || m.device() != opt.device()) {
+    torch::NoGradGuard ng;
+    auto base = torch::full({T, T}, -std::numeric_limits<double>::infinity(), opt).triu(1);  // (T, T)
+    m = H > 0 ? base.unsqueeze(1).expand({T, H, T}).reshape({rows, T}).contiguous() : base;
+  }
+  return m;
+}
+
+torch::Tensor CausalAttentionImpl::qk_scores(const torch::Tensor& q, const torch::Tensor& k) {
+  // q, k (B, H, T, k)
+  if (!fused) return torch::matmul(q, k.transpose(2, 3));  // (B, H, T, T)
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), K = q.size(3);
+  auto q3 = q.reshape({B * H, T, K}), k3 = k.reshape({B * H, T, K});
+  auto s = parallel_bmm(q3, k3.transpose(1, 2), 1.0 / std::sqrt(static_cast<double>(head_dim_)),
+                        additive_mask(T, 0, q.options()));  // (B·H, T, T)
+  return s.view({B, H, T, T});
+}
+
+torch::Tensor CausalAttentionImpl::merged_scores(const torch::Tensor& x, const torch::Tensor& S, const torch::Tensor& u) {
+  const int64_t B = x.size(0), T = x.size(1), H = S.size(0), d = S.size(1);
+  // One matmul for all heads: W[k, h·d + j] = S[h, j, k], so (x·W)[.., h·d + j] = (S_h x)_j.
+  if (!fused) {
+    auto w = S.permute({2, 0, 1}).reshape({d, H * d});                  // (d, H·d)
+    auto qt = torch::matmul(x, w).view({B, T, H, d}).transpose(1, 2);   // (B, H, T, d)
+    if (u.defined()) qt = qt + u.view({1, H, 1, d});                    // S_h x_i + u_h
+    return torch::matmul(qt, x.unsqueeze(1).transpose(2, 3));           // (B, H, T, T)
+  }
+  // Fused: the rows (t, h) of every head scored against the sequence in one GEMM per sequence,
+  // with no copy of x per head: (B, T·H, d)·(B, d, T), scale and mask folded in.
+  // (x·W)[.., h·d + j] = (S_h x)_j with W = (S reshaped (H·d, d))ᵀ: a linear layer with weight S.
+  auto qt = parallel_linear(x, S.reshape({H * d, d}), u.defined() ? u.reshape({H * d}) : u);  // (B, T, H·d)
+  auto s = parallel_bmm(qt.view({B, T * H, d}), x.transpose(1, 2), 1.0 / std::sqrt(static_cast<double>(head_dim_)),
+                        additive_mask(T, H, x.options()));  // (B, T·H, T)
+  return s.view({B, T, H, T}).permute({0, 2, 1, 3});                         // (B, H, T, T) view
 }
 
 void CausalAttentionImpl::register_value_path(const ModelConfig& cfg) {
   const int d = cfg.emb_dim;
+  head_dim_ = cfg.head_dim();
   if (cfg.value_proj != "identity")
     W_value = register_module("W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
   out_proj = register_module("out_proj", torch::nn::Linear(d, d));
@@ -38,7 +89,7 @@ void CausalAttentionImpl::register_value_path(const ModelConfig& cfg) {
 
 torch::Tensor CausalAttentionImpl::head_values(const torch::Tensor& x, int64_t n_heads, int64_t head_dim) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto v = W_value ? W_value(x) : x;                            // (B, T, d)
+  auto v = W_value ? project(W_value, x, fused) : x;            // (B, T, d)
   return v.view({B, T, n_heads, head_dim}).transpose(1, 2);     // (B, H, T, hd)
 }
 
@@ -65,13 +116,13 @@ StandardAttentionImpl::StandardAttentionImpl(const ModelConfig& cfg)
 
 torch::Tensor StandardAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto keys = W_key(x);       // (B, T, H·qk)
-  auto queries = W_query(x);  // (B, T, H·qk)
+  auto keys = project(W_key, x, fused);       // (B, T, H·qk)
+  auto queries = project(W_query, x, fused);  // (B, T, H·qk)
   auto values = head_values(x, n_heads, head_dim);                        // (B, H, T, hd)
   keys = keys.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);        // (B, H, T, qk)
   queries = queries.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk)
-  auto scores = torch::matmul(queries, keys.transpose(2, 3));            // (B, H, T, T)
-  return attend(scores, mask, head_dim, values, dropout, out_proj, weights, head_hook);
+  auto scores = qk_scores(queries, keys);                                 // (B, H, T, T)
+  return attend(scores, values, weights);
 }
 
 torch::Tensor StandardAttentionImpl::bilinear_forms() const {
@@ -162,7 +213,7 @@ MergedAttentionImpl::MergedAttentionImpl(const ModelConfig& cfg)
 torch::Tensor MergedAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   auto scores = merged_scores(x, S, key_bias_);     // (B, H, T, T)
   auto values = head_values(x, n_heads, head_dim);  // (B, H, T, hd)
-  return attend(scores, mask, head_dim, values, dropout, out_proj, weights, head_hook);
+  return attend(scores, values, weights);
 }
 
 torch::Tensor MergedAttentionImpl::bilinear_forms() const {

@@ -67,12 +67,38 @@ class CausalAttentionImpl : public torch::nn::Module {
   torch::nn::Dropout dropout{nullptr};
   torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
   HeadHook head_hook;  // analyses only (not a parameter, not saved)
+  // Kernel set. false (the default, and train.mode=book): the book's ops, op for op, so results are
+  // bit-identical to its PyTorch code. true (fair-mode training): the same maths with fewer,
+  // fused ops — scale and causal mask folded into one batched GEMM (baddbmm with a cached
+  // additive mask), merged heads scored as one GEMM per sequence, biased projections as addmm.
+  // Rounding differs from the book's ops (≈1e-7 relative); results stay deterministic.
+  bool fused = false;
+
+  // Pre-softmax scores from per-head queries and keys (B, H, T, k) each: book kernels return
+  // q·kᵀ (attend() masks and scales), fused kernels q·kᵀ/√head_dim + mask, ready for softmax.
+  torch::Tensor qk_scores(const torch::Tensor& q, const torch::Tensor& k);
+  // The merged code path's scores for S (H, d, d) in nn.Linear layout per head and an optional key
+  // bias u (H, d): (X·S_hᵀ + u_h)·Xᵀ, all heads in one matmul: (B, H, T, T) (fused: scaled and
+  // masked, as qk_scores).
+  torch::Tensor merged_scores(const torch::Tensor& x, const torch::Tensor& S, const torch::Tensor& u);
+  // Shared by every variant: causal mask and 1/√head_dim scaling (book kernels), softmax, optional
+  // weight capture, dropout, weighted sum of values (B, H, T, hd), the head hook, out_proj.
+  torch::Tensor attend(torch::Tensor scores, const torch::Tensor& values, torch::Tensor* weights);
+  // l(x), or with fused kernels one addmm for a biased projection of a contiguous (B, T, in) x.
+  static torch::Tensor project(torch::nn::Linear& l, const torch::Tensor& x, bool fused);
 
  protected:
   // Registers the value path, in the book's order (after the variant's own query/key weights).
   void register_value_path(const ModelConfig& cfg);
   // W_value·x (or x itself with value_proj identity), split into heads: (B, H, T, hd).
   torch::Tensor head_values(const torch::Tensor& x, int64_t n_heads, int64_t head_dim);
+  int head_dim_ = 0;  // d / H: the score scale is 1/√head_dim_
+
+ private:
+  // Additive causal masks (0 on and below the diagonal, -inf above) for fused kernels, built once
+  // per length: (T, T) and, for merged scores, (T·H, T) with row t·H + h = row t.
+  torch::Tensor additive_mask(int64_t T, int64_t H, const torch::TensorOptions& opt);
+  torch::Tensor add_mask_, add_mask_rows_;
 };
 
 // The book's MultiHeadAttention (chapter 3/4), with an optional query/key head size.
@@ -210,15 +236,5 @@ class IdentityQueryAttentionImpl : public CausalAttentionImpl {
 TORCH_MODULE(IdentityQueryAttention);
 
 std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig& cfg);
-
-// The merged code path's scores for S (H, d, d) in nn.Linear layout per head and an optional key
-// bias u (H, d): (X·S_hᵀ + u_h)·Xᵀ, all heads in one matmul: (B, H, T, T).
-torch::Tensor merged_scores(const torch::Tensor& x, const torch::Tensor& S, const torch::Tensor& u);
-
-// Shared by every variant: causal mask, 1/√head_dim scaling, softmax, optional weight capture,
-// dropout, weighted sum of values and the output projection.
-torch::Tensor attend(torch::Tensor scores, const torch::Tensor& mask, int head_dim,
-                     const torch::Tensor& values, torch::nn::Dropout& dropout,
-                     torch::nn::Linear& out_proj, torch::Tensor* weights, const HeadHook& hook);
 
 }  // namespace qk

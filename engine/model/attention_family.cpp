@@ -59,9 +59,9 @@ SharedQKAttentionImpl::SharedQKAttentionImpl(const ModelConfig& cfg)
 
 torch::Tensor SharedQKAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = W_qk(x).view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk): queries = keys
-  auto scores = torch::matmul(q, q.transpose(2, 3));                   // (B, H, T, T), symmetric
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
+  auto q = project(W_qk, x, fused).view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk): queries = keys
+  auto scores = qk_scores(q, q);                                                       // (B, H, T, T), symmetric
+  return attend(scores, head_values(x, n_heads, head_dim), weights);
 }
 
 torch::Tensor SharedQKAttentionImpl::factor() const {
@@ -154,7 +154,7 @@ torch::Tensor MergedSymAttentionImpl::full() const {
 
 torch::Tensor MergedSymAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   auto scores = merged_scores(x, full(), key_bias_);  // (B, H, T, T)
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
+  return attend(scores, head_values(x, n_heads, head_dim), weights);
 }
 
 torch::Tensor MergedSymAttentionImpl::bilinear_forms() const {
@@ -207,7 +207,7 @@ MergedLowRankAttentionImpl::MergedLowRankAttentionImpl(const ModelConfig& cfg)
 torch::Tensor MergedLowRankAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   auto S = torch::matmul(V, U.transpose(1, 2));       // (H, d, d): S_h = V_h·U_hᵀ, once per forward
   auto scores = merged_scores(x, S, key_bias_);       // (B, H, T, T)
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
+  return attend(scores, head_values(x, n_heads, head_dim), weights);
 }
 
 torch::Tensor MergedLowRankAttentionImpl::bilinear_forms() const {
@@ -260,9 +260,9 @@ torch::Tensor IdentityQueryAttentionImpl::forward(const torch::Tensor& x, torch:
   const int64_t B = x.size(0), T = x.size(1);
   auto q = query_bias.defined() ? x + query_bias : x;                               // (B, T, d)
   q = q.view({B, T, n_heads, head_dim}).transpose(1, 2);                            // (B, H, T, hd): slice h
-  auto k = W_key(x).view({B, T, n_heads, head_dim}).transpose(1, 2);                // (B, H, T, hd)
-  auto scores = torch::matmul(q, k.transpose(2, 3));                                // (B, H, T, T)
-  return attend(scores, mask, head_dim, head_values(x, n_heads, head_dim), dropout, out_proj, weights, head_hook);
+  auto k = project(W_key, x, fused).view({B, T, n_heads, head_dim}).transpose(1, 2);  // (B, H, T, hd)
+  auto scores = qk_scores(q, k);                                                      // (B, H, T, T)
+  return attend(scores, head_values(x, n_heads, head_dim), weights);
 }
 
 torch::Tensor IdentityQueryAttentionImpl::bilinear_forms() const {

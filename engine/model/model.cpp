@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "kernels.h"
+
 namespace qk {
 
 LayerNormImpl::LayerNormImpl(int64_t dim) {
@@ -11,6 +13,7 @@ LayerNormImpl::LayerNormImpl(int64_t dim) {
 }
 
 torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+  if (fused) return torch::layer_norm(x, {scale.size(0)}, scale, shift, eps);
   auto mean = x.mean({-1}, /*keepdim=*/true);
   auto var = x.var({-1}, /*unbiased=*/false, /*keepdim=*/true);
   auto norm_x = (x - mean) / torch::sqrt(var + eps);
@@ -30,9 +33,15 @@ FeedForwardImpl::FeedForwardImpl(int64_t d) {
   torch::nn::Linear fc1(d, 4 * d);
   torch::nn::Linear fc2(4 * d, d);
   layers = register_module("layers", torch::nn::Sequential(fc1, torch::nn::Functional(gelu_tanh), fc2));
+  fc1_ = fc1;
+  fc2_ = fc2;
 }
 
-torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) { return layers->forward(x); }
+torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
+  if (!fused) return layers->forward(x);
+  auto h = parallel_linear(x, fc1_->weight, fc1_->bias);              // (B, T, 4d)
+  return parallel_linear(gelu_tanh_fast(h), fc2_->weight, fc2_->bias);  // (B, T, d)
+}
 
 TransformerBlockImpl::TransformerBlockImpl(Variant v, const ModelConfig& cfg) {
   att = register_module("att", make_attention(v, cfg));
@@ -87,7 +96,18 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, std::vector<tor
     if (attn) attn->push_back(w);
   }
   x = final_norm(x);
-  return out_head(x);  // (B, T, V)
+  return fused_ ? parallel_linear(x, out_head->weight, {}) : out_head(x);  // (B, T, V)
+}
+
+void GPTModelImpl::set_fused_kernels(bool on) {
+  fused_ = on;
+  for (auto& b : blocks_) {
+    b->att->fused = on;
+    b->ff->fused = on;
+    b->norm1->fused = on;
+    b->norm2->fused = on;
+  }
+  final_norm->fused = on;
 }
 
 torch::Dtype model_dtype(const ModelConfig& cfg) {

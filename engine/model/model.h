@@ -17,6 +17,7 @@ class LayerNormImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor scale, shift;
   double eps = 1e-5;
+  bool fused = false;  // at::layer_norm instead of the book's mean/var ops (CausalAttentionImpl::fused)
 };
 TORCH_MODULE(LayerNorm);
 
@@ -27,6 +28,9 @@ class FeedForwardImpl : public torch::nn::Module {
   explicit FeedForwardImpl(int64_t d);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Sequential layers{nullptr};  // 0: Linear(d,4d), 1: GELU, 2: Linear(4d,d)
+  bool fused = false;  // addmm projections and at::gelu(tanh) instead of the book's ops
+ private:
+  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
 };
 TORCH_MODULE(FeedForward);
 
@@ -68,6 +72,10 @@ class GPTModelImpl : public torch::nn::Module {
   const ModelConfig& config() const { return cfg_; }
   CausalAttentionImpl& attention(int layer) { return *blocks_.at(layer)->att; }
   TransformerBlockImpl& block(int layer) { return *blocks_.at(layer); }
+  // Kernel set of every module (CausalAttentionImpl::fused): the trainer turns fused kernels on
+  // for fair mode; book mode and models built elsewhere keep the book's ops.
+  void set_fused_kernels(bool on);
+  bool fused_kernels() const { return fused_; }
 
   torch::nn::Embedding tok_emb{nullptr}, pos_emb{nullptr};
   torch::nn::Dropout drop_emb{nullptr};
@@ -78,6 +86,7 @@ class GPTModelImpl : public torch::nn::Module {
  private:
   Variant variant_;
   ModelConfig cfg_;
+  bool fused_ = false;
   std::vector<TransformerBlock> blocks_;
 };
 TORCH_MODULE(GPTModel);

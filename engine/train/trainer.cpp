@@ -31,6 +31,7 @@ std::shared_ptr<GPTModelImpl> build_lane_model(const ExperimentConfig& cfg, Vari
                                                const std::shared_ptr<GPTModelImpl>& first) {
   torch::manual_seed(seed);
   GPTModel m(v, cfg.model);
+  m->set_fused_kernels(cfg.train.mode != "book");  // fair mode: fused kernels (model.h)
   if (cfg.train.mode != "book" && first) {  // fair pair: shared parameters start equal
     torch::NoGradGuard ng;
     auto ref = first->named_parameters();
@@ -97,6 +98,7 @@ Experiment::Experiment(const ExperimentConfig& input,
       throw Error("config: train.device: 'cuda' requested but this LibTorch build sees no CUDA device");
     I.device = torch::Device(torch::kCUDA);
   }
+  std::tie(cfg.train.threads, cfg.train.blas_threads) = resolved_threads(cfg.train);  // the resolved config
   configure_threads(cfg.train.threads, cfg.train.blas_threads);
 
   int64_t data_vocab = 0;
@@ -184,6 +186,8 @@ std::shared_ptr<GPTModelImpl> Experiment::lane_model(int lane) const {
   return impl_->lanes.at(lane).model.ptr();
 }
 
+Experiment::PhaseSeconds Experiment::phase_seconds() const { return impl_->phases; }
+
 std::vector<int64_t> Experiment::parameter_counts() const {
   std::vector<int64_t> out;
   for (auto& l : impl_->lanes) out.push_back(parameter_count(*l.model));
@@ -214,17 +218,27 @@ void Experiment::step(TrainerObserver* obs) {
     if (l.halted) continue;
     I.with_lane_rng(l, [&] {
       auto t0 = Clock::now();
+      auto lap = t0;
+      auto phase = [&lap](double& acc) {
+        const auto now = Clock::now();
+        acc += std::chrono::duration<double>(now - lap).count();
+        lap = now;
+      };
       auto batch = l.data->next_train();
       if (!batch) batch = l.data->next_train();  // epoch boundary: a new iteration of the loader
       l.opt->zero_grad();
+      phase(I.phases.data);
       auto loss = I.loss_of(l, *batch);
+      phase(I.phases.forward);
       loss.backward();
       const double loss_v = loss.item<double>();
+      phase(I.phases.backward);
       // The divergence guard looks at the loss and the gradient norm before the update: a variant
       // whose loss or gradients are not finite is halted without applying it, so it keeps the
       // weights of its last finite step, and the other variants go on.
       const double gnorm = tc.grad_clip > 0 ? clip_grad_norm(l.model->parameters(), tc.grad_clip)
                                             : grad_norm(l.model->parameters());
+      phase(I.phases.grad_norm);
       if (!std::isfinite(loss_v) || !std::isfinite(gnorm)) {
         l.opt->zero_grad();
         l.halted = true;
@@ -242,6 +256,7 @@ void Experiment::step(TrainerObserver* obs) {
         return 0;
       }
       l.opt->step(lr);
+      phase(I.phases.optimizer);
       l.tokens_seen += batch->inputs.numel();
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       l.seconds += secs;
@@ -251,7 +266,9 @@ void Experiment::step(TrainerObserver* obs) {
         auto t1 = Clock::now();
         I.done = k + 1;  // evaluate() reports step done - 1 = k
         auto r = I.evaluate(static_cast<int>(i), tc.eval_batches);
-        l.seconds += std::chrono::duration<double>(Clock::now() - t1).count();
+        const double eval_s = std::chrono::duration<double>(Clock::now() - t1).count();
+        l.seconds += eval_s;
+        I.phases.evaluation += eval_s;
         r.wall_time_s = l.seconds;
         if (obs) obs->on_eval(r);
       }

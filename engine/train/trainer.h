@@ -47,6 +47,12 @@ class Experiment {
   // Fixed validation batches (drawn once, from no lane's generators) for analyses.
   std::vector<Batch> probe_batches() const;
   std::vector<int64_t> parameter_counts() const;
+  // Where the training time went, summed over every lane and step so far (seconds; measured with
+  // steady_clock around each phase of step(): on a GPU the phases are not synchronised).
+  struct PhaseSeconds {
+    double data = 0, forward = 0, backward = 0, grad_norm = 0, optimizer = 0, evaluation = 0;
+  };
+  PhaseSeconds phase_seconds() const;
 
   // Evaluates every lane (train/val loss over eval_batches) without training; no random draws
   // beyond what the data loaders do.

@@ -50,6 +50,7 @@ struct Experiment::Impl {
   std::vector<Batch> probe;       // fixed validation batches for analyses
   std::vector<Batch> kl_batches;  // the probe batches when KL is tracked
   int64_t total = 0, done = 0;
+  Experiment::PhaseSeconds phases;
   torch::Device device{torch::kCPU};
 
   // Runs `f` with lane l's generator state installed, saving it afterwards.

@@ -1,13 +1,21 @@
-// qklab-bench — speed measurements (not tests): thread settings for training, GPT-2 tokenizer
-// throughput. Run: build/tests/bench/qklab-bench [QKLAB_DATA_DIR for the tokenizer part].
+// qklab-bench — speed measurements (not tests), run on demand:
+//   qklab-bench train [--configs tiny,small,book] [--variants standard,merged] [--reps 3]
+//                     [--scale 1] [--no-reference] [--set key=value]... [--json FILE]
+//       training against PyTorch (bench_train.h): ms/step, ratio, tokens/s, MFU, system time,
+//       peak memory, time per phase; Markdown tables on stdout, everything in FILE
+//   qklab-bench misc   thread settings, spectra timings, GPT-2 tokenizer MB/s (QKLAB_DATA_DIR)
+//   qklab-bench        both
 // Reports ratios measured in the same run on the same machine.
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "analysis.h"
+#include "bench_train.h"
 #include "data.h"
 #include "gpt2_tokenizer.h"
 #include "presets.h"
@@ -32,7 +40,7 @@ static double time_steps(qk::ExperimentConfig c, int torch_threads, int blas_thr
   return seconds_since(t0) / steps;
 }
 
-int main(int argc, char** argv) {
+static int misc_bench() {
   std::cout << std::fixed << std::setprecision(2);
   std::cout << "== thread settings (LibTorch intra-op x OpenBLAS), seconds per paired step\n";
   auto small = qk::preset_config("default");
@@ -116,4 +124,53 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+static std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  const std::string mode = args.empty() ? "all" : args[0];
+  try {
+    if (mode == "child") return qkb::train_child({args.begin() + 1, args.end()});
+    if (mode == "misc") return misc_bench();
+    if (mode != "train" && mode != "all") {
+      std::cerr << "usage: qklab-bench [train|misc] (see the top of tests/bench/qklab_bench.cpp)\n";
+      return 2;
+    }
+    qkb::TrainBenchOptions o;
+    o.self = std::filesystem::canonical("/proc/self/exe").string();
+    std::string json_path;
+    for (size_t i = 1; i < args.size(); ++i) {
+      const auto& a = args[i];
+      const bool has = i + 1 < args.size();
+      if (a == "--configs" && has) o.configs = split_list(args[++i]);
+      else if (a == "--variants" && has) o.variants = split_list(args[++i]);
+      else if (a == "--reps" && has) o.reps = std::stoi(args[++i]);
+      else if (a == "--scale" && has) o.steps_scale = std::stod(args[++i]);
+      else if (a == "--set" && has) o.sets.push_back(args[++i]);
+      else if (a == "--json" && has) json_path = args[++i];
+      else if (a == "--no-reference") o.reference = false;
+      else {
+        std::cerr << "qklab-bench: unknown or incomplete option '" << a << "'\n";
+        return 2;
+      }
+    }
+    auto result = qkb::run_train_bench(o);
+    if (!json_path.empty()) {
+      std::ofstream(json_path) << result.dump(1) << "\n";
+      std::cout << "wrote " << json_path << "\n";
+    }
+    if (mode == "all") return misc_bench();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "qklab-bench: " << e.what() << "\n";
+    return 2;
+  }
 }
