@@ -14,9 +14,10 @@ using torch::autograd::tensor_list;
 // Below this many multiply-adds a GEMM runs as one call: splitting costs more than it saves.
 constexpr double kSplitWork = 1 << 18;
 
-// Calls f(begin, end) for `parts` contiguous blocks of [0, n) on the intra-op pool.
-template <class F> void blocks(int64_t n, double work, F&& f) {
-  const int64_t parts = work < kSplitWork ? 1 : std::min<int64_t>(at::get_num_threads(), n);
+// Calls f(begin, end) for `parts` contiguous blocks of [0, n) on the intra-op pool (one block for a
+// small GEMM, or on a GPU, whose one call already uses the whole device).
+template <class F> void blocks(const torch::Tensor& like, int64_t n, double work, F&& f) {
+  const int64_t parts = work < kSplitWork || !like.is_cpu() ? 1 : std::min<int64_t>(at::get_num_threads(), n);
   if (parts <= 1) {
     f(0, n);
     return;
@@ -36,7 +37,7 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
     const int64_t N = x.size(0), in = x.size(1), out = w.size(0);
     auto y = torch::empty({N, out}, x.options());  // (N, out)
     const auto wt = w.t();
-    blocks(N, static_cast<double>(N) * in * out, [&](int64_t r0, int64_t r1) {
+    blocks(x, N, static_cast<double>(N) * in * out, [&](int64_t r0, int64_t r1) {
       auto ys = y.slice(0, r0, r1);
       if (has_bias) at::addmm_out(ys, b, x.slice(0, r0, r1), wt);
       else at::mm_out(ys, x.slice(0, r0, r1), wt);
@@ -53,14 +54,14 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
     torch::Tensor dx, dw, db;
     if (ctx->needs_input_grad(0)) {
       dx = torch::empty({N, in}, x.options());  // g·w, by rows
-      blocks(N, work, [&](int64_t r0, int64_t r1) {
+      blocks(x, N, work, [&](int64_t r0, int64_t r1) {
         auto s = dx.slice(0, r0, r1);
         at::mm_out(s, g.slice(0, r0, r1), w);
       });
     }
     if (ctx->needs_input_grad(1)) {
       dw = torch::empty({out, in}, w.options());  // gᵀ·x, by output features
-      blocks(out, work, [&](int64_t o0, int64_t o1) {
+      blocks(x, out, work, [&](int64_t o0, int64_t o1) {
         auto s = dw.slice(0, o0, o1);
         at::mm_out(s, g.slice(1, o0, o1).t(), x);
       });
@@ -79,7 +80,7 @@ struct BmmFn : torch::autograd::Function<BmmFn> {
     const int64_t N = a.size(0), M = a.size(1), K = a.size(2), P = b.size(2);
     auto c = torch::empty({N, M, P}, a.options());  // (N, M, P)
     const auto addx = has_add ? add.expand({N, M, P}) : torch::Tensor();
-    blocks(N, static_cast<double>(N) * M * K * P, [&](int64_t n0, int64_t n1) {
+    blocks(a, N, static_cast<double>(N) * M * K * P, [&](int64_t n0, int64_t n1) {
       auto cs = c.slice(0, n0, n1);
       if (has_add) {
         at::baddbmm_out(cs, addx.slice(0, n0, n1), a.slice(0, n0, n1), b.slice(0, n0, n1), 1.0, alpha);
@@ -101,7 +102,7 @@ struct BmmFn : torch::autograd::Function<BmmFn> {
     torch::Tensor ga, gb;
     if (ctx->needs_input_grad(0)) ga = torch::empty({N, M, K}, a.options());
     if (ctx->needs_input_grad(1)) gb = torch::empty({N, K, P}, b.options());
-    blocks(N, work, [&](int64_t n0, int64_t n1) {
+    blocks(a, N, work, [&](int64_t n0, int64_t n1) {
       const auto gs = g.slice(0, n0, n1);
       if (ga.defined()) {  // alpha·g·bᵀ
         auto s = ga.slice(0, n0, n1);

@@ -212,13 +212,16 @@ double sgemm_gflops(int torch_threads, int blas_threads) {
 int train_child(const std::vector<std::string>& args) {
   std::string config, variant, text;
   std::vector<std::string> sets;
+  int steps = 0;
   for (size_t i = 0; i + 1 < args.size(); i += 2) {
     if (args[i] == "--config") config = args[i + 1];
     else if (args[i] == "--variant") variant = args[i + 1];
     else if (args[i] == "--text") text = args[i + 1];
     else if (args[i] == "--set") sets.push_back(args[i + 1]);
+    else if (args[i] == "--steps") steps = std::stoi(args[i + 1]);
   }
-  const auto& b = find_config(config);
+  BenchConfig b = find_config(config);
+  if (steps > 0) b.steps = steps;
   qk::Experiment e(qklab_config(b, variant, text, sets));
   for (int i = 0; i < b.warmup; ++i) e.step(nullptr);
   const auto before = e.phase_seconds();
@@ -278,7 +281,8 @@ nlohmann::json run_train_bench(const TrainBenchOptions& o) {
       const auto est = qk::estimate(cfg, qk::parse_variant(v), b.vocab);
       nlohmann::json row = {{"config", b.name}, {"variant", v}, {"qklab", nlohmann::json::array()},
                             {"pytorch", nlohmann::json::array()}, {"flops_per_token", est.flops_per_token}};
-      std::vector<std::string> qk_argv{o.self, "child", "--config", b.name, "--variant", v, "--text", text};
+      std::vector<std::string> qk_argv{o.self, "child", "--config", b.name, "--variant", v, "--text", text,
+                                       "--steps", std::to_string(b.steps)};
       for (const auto& s : o.sets) { qk_argv.push_back("--set"); qk_argv.push_back(s); }
       const std::vector<std::string> py_argv{
           "/usr/bin/python3", script, "--vocab", std::to_string(b.vocab), "--ctx", std::to_string(b.ctx),

@@ -13,11 +13,13 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "analysis.h"
 #include "bench_train.h"
 #include "data.h"
 #include "gpt2_tokenizer.h"
+#include "kernels.h"
 #include "presets.h"
 #include "trainer.h"
 
@@ -105,6 +107,30 @@ static int misc_bench() {
               << " ms/step without spectra, " << with * 1000 << " ms/step with spectra of every head at every "
               << "evaluation (+" << std::setprecision(1) << 100 * (with - without) / without << "%); plain steps "
               << std::setprecision(3) << plain * 1000 << " ms\n";
+  }
+  {
+    // bf16 (oneDNN, avx512_bf16 where the CPU has it) against fair mode's split float32 GEMM.
+    qk::configure_threads(std::max(1u, std::thread::hardware_concurrency()), 1);
+    torch::NoGradGuard ng;
+    torch::manual_seed(1);
+    auto x = torch::randn({512, 768}), w = torch::randn({3072, 768});
+    auto xb = x.to(torch::kBFloat16), wb = w.to(torch::kBFloat16);
+    auto best = [](auto f) {
+      double b = 1e9;
+      for (int i = 0; i < 8; ++i) {
+        auto t0 = Clock::now();
+        f();
+        b = std::min(b, seconds_since(t0));
+      }
+      return b * 1000;
+    };
+    const double f32 = best([&] { return qk::parallel_linear(x, w, {}); });
+    const double b16 = best([&] { return torch::matmul(xb, wb.t()); });
+    auto ref = torch::matmul(x, w.t());
+    const double err = ((torch::matmul(xb, wb.t()).to(torch::kFloat32) - ref).abs().max() / ref.abs().max()).item<double>();
+    std::cout << "== GEMM 512x768 by 768x3072 on " << at::get_num_threads() << " threads: float32 split " << std::setprecision(2)
+              << f32 << " ms, bfloat16 " << b16 << " ms (x" << f32 / b16 << "), bf16 max error " << std::setprecision(4)
+              << err << " of the largest entry\n";
   }
   const char* dd = std::getenv("QKLAB_DATA_DIR");
   if (dd && std::filesystem::exists(std::string(dd) + "/the-verdict.txt")) {
