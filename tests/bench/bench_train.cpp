@@ -272,6 +272,7 @@ nlohmann::json run_train_bench(const TrainBenchOptions& o) {
             << std::setprecision(1) << gflops << " GFLOP/s\n" << std::flush;
   nlohmann::json out;
   out["sgemm_gflops"] = gflops;
+  out["device"] = o.device;
   out["rows"] = nlohmann::json::array();
   for (const auto& cname : o.configs) {
     BenchConfig b = find_config(cname);
@@ -284,12 +285,13 @@ nlohmann::json run_train_bench(const TrainBenchOptions& o) {
       std::vector<std::string> qk_argv{o.self, "child", "--config", b.name, "--variant", v, "--text", text,
                                        "--steps", std::to_string(b.steps)};
       for (const auto& s : o.sets) { qk_argv.push_back("--set"); qk_argv.push_back(s); }
+      if (o.device != "cpu") { qk_argv.push_back("--set"); qk_argv.push_back("train.device=" + o.device); }
       const std::vector<std::string> py_argv{
           "/usr/bin/python3", script, "--vocab", std::to_string(b.vocab), "--ctx", std::to_string(b.ctx),
           "--d", std::to_string(b.d), "--layers", std::to_string(b.layers), "--heads", std::to_string(b.heads),
           "--batch", std::to_string(b.batch), "--variant", v, "--warmup", std::to_string(b.warmup),
           "--steps", std::to_string(b.steps), "--drop", std::to_string(b.drop),
-          "--data-vocab", std::to_string(kDataVocab), "--threads", "1"};
+          "--data-vocab", std::to_string(kDataVocab), "--threads", "1", "--device", o.device};
       for (int rep = 0; rep < o.reps; ++rep) {
         for (int k = 0; k < 2; ++k) {
           const bool qk_turn = (k == 0) == (rep % 2 == 0);  // alternate which side goes first

@@ -27,6 +27,7 @@ struct TrainBenchOptions {
   double steps_scale = 1.0;        // multiplies each config's timed steps
   bool reference = true;           // run the PyTorch side
   std::vector<std::string> sets;   // extra --set overrides for QKLab's children (levers)
+  std::string device = "cpu";      // cpu | cuda: both sides train there
   std::string self;                // this executable (argv[0] resolved)
 };
 

@@ -1,6 +1,6 @@
 // qklab-bench — speed measurements (not tests), run on demand:
 //   qklab-bench train [--configs tiny,small,book] [--variants standard,merged] [--reps 3]
-//                     [--scale 1] [--no-reference] [--set key=value]... [--json FILE]
+//                     [--scale 1] [--no-reference] [--set key=value]... [--device cuda] [--json FILE]
 //       training against PyTorch (bench_train.h): ms/step, ratio, tokens/s, MFU, system time,
 //       peak memory, time per phase; Markdown tables on stdout, everything in FILE
 //   qklab-bench misc   thread settings, spectra timings, GPT-2 tokenizer MB/s (QKLAB_DATA_DIR)
@@ -44,7 +44,7 @@ static double time_steps(qk::ExperimentConfig c, int torch_threads, int blas_thr
 
 static int misc_bench() {
   std::cout << std::fixed << std::setprecision(2);
-  std::cout << "== thread settings (LibTorch intra-op x OpenBLAS), seconds per paired step\n";
+  std::cout << "== thread settings (LibTorch intra-op x OpenBLAS), ms per paired step\n";
   auto small = qk::preset_config("default");
   auto mid = qk::preset_config("default");  // a d=256, 4-layer model on the recall task
   mid.model.emb_dim = 256;
@@ -182,6 +182,7 @@ int main(int argc, char** argv) {
       else if (a == "--scale" && has) o.steps_scale = std::stod(args[++i]);
       else if (a == "--set" && has) o.sets.push_back(args[++i]);
       else if (a == "--json" && has) json_path = args[++i];
+      else if (a == "--device" && has) o.device = args[++i];
       else if (a == "--no-reference") o.reference = false;
       else {
         std::cerr << "qklab-bench: unknown or incomplete option '" << a << "'\n";

@@ -4,7 +4,7 @@ PyTorch user would train it, timed step by step. An independent implementation: 
 with QKLab, only the architecture.
 
 usage: /usr/bin/python3 bench_reference.py --vocab V --ctx T --d D --layers L --heads H --batch B \
-           --variant standard|merged --warmup W --steps N [--threads 1] [--drop P]
+           --variant standard|merged --warmup W --steps N [--threads 1] [--drop P] [--device cuda]
 Prints one JSON line: ms per timed step (each), user and system CPU seconds of the timed steps,
 peak resident memory (KiB) and the loss of the last step.
 OpenBLAS threads come from the environment (OPENBLAS_NUM_THREADS), as for any PyTorch user.
@@ -96,7 +96,7 @@ class GPT(nn.Module):
 
     def forward(self, idx):
         t = idx.shape[1]
-        x = self.drop(self.tok_emb(idx) + self.pos_emb(torch.arange(t)))
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(torch.arange(t, device=idx.device)))
         return self.out_head(self.final_norm(self.blocks(x)))
 
 
@@ -107,11 +107,13 @@ def main():
     p.add_argument("--variant", choices=["standard", "merged"], required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--drop", type=float, default=0.0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (steps are timed after a synchronize)")
     p.add_argument("--data-vocab", type=int, default=0, help="token ids drawn below this (0 = vocab)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(123)
-    model = GPT(a.vocab, a.ctx, a.d, a.layers, a.heads, a.variant == "merged", a.drop)
+    model = GPT(a.vocab, a.ctx, a.d, a.layers, a.heads, a.variant == "merged", a.drop).to(a.device)
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     opt = torch.optim.AdamW(model.parameters(), lr=4e-4, weight_decay=0.1)
     hi = a.data_vocab or a.vocab
     gen = torch.Generator().manual_seed(7)
@@ -120,7 +122,7 @@ def main():
         if i == a.warmup:
             r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
-        batch = torch.randint(0, hi, (a.batch, a.ctx + 1), generator=gen)
+        batch = torch.randint(0, hi, (a.batch, a.ctx + 1), generator=gen).to(a.device)
         x, y = batch[:, :-1], batch[:, 1:]
         opt.zero_grad()
         logits = model(x)
@@ -128,6 +130,7 @@ def main():
         l.backward()
         opt.step()
         loss = l.item()
+        sync()
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
