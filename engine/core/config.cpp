@@ -277,6 +277,12 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
   if (t.mode != "fair" && t.mode != "book")
     fail("train.mode", "expected 'fair' or 'book', got '" + t.mode + "'");
   if (t.seeds <= 0) fail("train.seeds", "must be a positive integer");
+  if (t.precision != "float32" && t.precision != "bf16")
+    fail("train.precision", "expected 'float32' or 'bf16', got '" + t.precision + "'");
+  if (t.precision == "bf16" && t.mode != "fair")
+    fail("train.precision", "bf16 needs train.mode 'fair' (book mode reproduces the book's float32 ops)");
+  if (t.precision == "bf16" && c.model.dtype != "float32")
+    fail("train.precision", "bf16 needs model.dtype 'float32' (the weights it rounds from)");
   if (t.spectra_every < 0) fail("train.spectra_every", "must be >= 0 (0 = off)");
   if (t.autosave_steps < 0) fail("train.autosave_steps", "must be >= 0 (0 = off)");
   if (!(t.autosave_minutes >= 0)) fail("train.autosave_minutes", "must be >= 0 (0 = off)");

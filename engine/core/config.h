@@ -104,6 +104,10 @@ struct TrainConfig {
   int threads = 0;            // LibTorch intra-op threads; 0 = auto (resolved_threads)
   int blas_threads = 0;       // OpenBLAS threads; 0 = auto (resolved_threads)
   std::string device = "cpu"; // cpu | cuda
+  // float32 | bf16: fair mode's linear layers (projections, feed-forward, output head) compute their
+  // GEMMs in bfloat16 — fast on CPUs with avx512_bf16 or AMX; weights, gradients, AdamW, attention
+  // scores and softmax stay float32
+  std::string precision = "float32";
   int autosave_steps = 0;     // write the full training state every N steps (0 = off)
   double autosave_minutes = 10;  // ... and at least every M minutes of training (0 = off)
 
@@ -115,7 +119,7 @@ struct TrainConfig {
     v("seed", seed); v("mode", mode); v("seeds", seeds); v("twin_start", twin_start);
     v("spectra_every", spectra_every); v("track_kl", track_kl);
     v("threads", threads); v("blas_threads", blas_threads);
-    v("device", device); v("autosave_steps", autosave_steps); v("autosave_minutes", autosave_minutes);
+    v("device", device); v("precision", precision); v("autosave_steps", autosave_steps); v("autosave_minutes", autosave_minutes);
   }
 };
 

@@ -31,11 +31,11 @@ torch::Tensor CausalAttentionImpl::attend(torch::Tensor scores, const torch::Ten
   if (head_hook) context = head_hook(context);  // ablation / patching (analyses only)
   context = context.transpose(1, 2);            // (B, T, H, hd)
   context = context.contiguous().view({B, T, -1});             // (B, T, d)
-  return project(out_proj, context, fused);
+  return project(out_proj, context);
 }
 
-torch::Tensor CausalAttentionImpl::project(torch::nn::Linear& l, const torch::Tensor& x, bool fused) {
-  return fused ? parallel_linear(x, l->weight, l->bias) : l(x);
+torch::Tensor CausalAttentionImpl::project(torch::nn::Linear& l, const torch::Tensor& x) const {
+  return fused ? parallel_linear(x, l->weight, l->bias, bf16) : l(x);
 }
 
 torch::Tensor CausalAttentionImpl::additive_mask(int64_t T, int64_t H, const torch::TensorOptions& opt) {
@@ -71,7 +71,7 @@ torch::Tensor CausalAttentionImpl::merged_scores(const torch::Tensor& x, const t
   // Fused: the rows (t, h) of every head scored against the sequence in one GEMM per sequence,
   // with no copy of x per head: (B, T·H, d)·(B, d, T), scale and mask folded in.
   // (x·W)[.., h·d + j] = (S_h x)_j with W = (S reshaped (H·d, d))ᵀ: a linear layer with weight S.
-  auto qt = parallel_linear(x, S.reshape({H * d, d}), u.defined() ? u.reshape({H * d}) : u);  // (B, T, H·d)
+  auto qt = parallel_linear(x, S.reshape({H * d, d}), u.defined() ? u.reshape({H * d}) : u, bf16);  // (B, T, H·d)
   auto s = parallel_bmm(qt.view({B, T * H, d}), x.transpose(1, 2), 1.0 / std::sqrt(static_cast<double>(head_dim_)),
                         additive_mask(T, H, x.options()));  // (B, T·H, T)
   return s.view({B, T, H, T}).permute({0, 2, 1, 3});                         // (B, H, T, T) view
@@ -89,7 +89,7 @@ void CausalAttentionImpl::register_value_path(const ModelConfig& cfg) {
 
 torch::Tensor CausalAttentionImpl::head_values(const torch::Tensor& x, int64_t n_heads, int64_t head_dim) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto v = W_value ? project(W_value, x, fused) : x;            // (B, T, d)
+  auto v = W_value ? project(W_value, x) : x;            // (B, T, d)
   return v.view({B, T, n_heads, head_dim}).transpose(1, 2);     // (B, H, T, hd)
 }
 
@@ -116,8 +116,8 @@ StandardAttentionImpl::StandardAttentionImpl(const ModelConfig& cfg)
 
 torch::Tensor StandardAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto keys = project(W_key, x, fused);       // (B, T, H·qk)
-  auto queries = project(W_query, x, fused);  // (B, T, H·qk)
+  auto keys = project(W_key, x);       // (B, T, H·qk)
+  auto queries = project(W_query, x);  // (B, T, H·qk)
   auto values = head_values(x, n_heads, head_dim);                        // (B, H, T, hd)
   keys = keys.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);        // (B, H, T, qk)
   queries = queries.view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk)

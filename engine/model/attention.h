@@ -73,6 +73,7 @@ class CausalAttentionImpl : public torch::nn::Module {
   // additive mask), merged heads scored as one GEMM per sequence, biased projections as addmm.
   // Rounding differs from the book's ops (≈1e-7 relative); results stay deterministic.
   bool fused = false;
+  bool bf16 = false;  // with fused: projections in bfloat16 (kernels.h, train.precision)
 
   // Pre-softmax scores from per-head queries and keys (B, H, T, k) each: book kernels return
   // q·kᵀ (attend() masks and scales), fused kernels q·kᵀ/√head_dim + mask, ready for softmax.
@@ -85,7 +86,7 @@ class CausalAttentionImpl : public torch::nn::Module {
   // weight capture, dropout, weighted sum of values (B, H, T, hd), the head hook, out_proj.
   torch::Tensor attend(torch::Tensor scores, const torch::Tensor& values, torch::Tensor* weights);
   // l(x), or with fused kernels one addmm for a biased projection of a contiguous (B, T, in) x.
-  static torch::Tensor project(torch::nn::Linear& l, const torch::Tensor& x, bool fused);
+  torch::Tensor project(torch::nn::Linear& l, const torch::Tensor& x) const;
 
  protected:
   // Registers the value path, in the book's order (after the variant's own query/key weights).

@@ -59,7 +59,7 @@ SharedQKAttentionImpl::SharedQKAttentionImpl(const ModelConfig& cfg)
 
 torch::Tensor SharedQKAttentionImpl::forward(const torch::Tensor& x, torch::Tensor* weights) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = project(W_qk, x, fused).view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk): queries = keys
+  auto q = project(W_qk, x).view({B, T, n_heads, qk_head_dim}).transpose(1, 2);  // (B, H, T, qk): queries = keys
   auto scores = qk_scores(q, q);                                                       // (B, H, T, T), symmetric
   return attend(scores, head_values(x, n_heads, head_dim), weights);
 }
@@ -260,7 +260,7 @@ torch::Tensor IdentityQueryAttentionImpl::forward(const torch::Tensor& x, torch:
   const int64_t B = x.size(0), T = x.size(1);
   auto q = query_bias.defined() ? x + query_bias : x;                               // (B, T, d)
   q = q.view({B, T, n_heads, head_dim}).transpose(1, 2);                            // (B, H, T, hd): slice h
-  auto k = project(W_key, x, fused).view({B, T, n_heads, head_dim}).transpose(1, 2);  // (B, H, T, hd)
+  auto k = project(W_key, x).view({B, T, n_heads, head_dim}).transpose(1, 2);  // (B, H, T, hd)
   auto scores = qk_scores(q, k);                                                      // (B, H, T, T)
   return attend(scores, head_values(x, n_heads, head_dim), weights);
 }

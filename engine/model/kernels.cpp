@@ -71,6 +71,30 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
   }
 };
 
+// The bfloat16 linear layer: float32 in and out, GEMMs in bfloat16 (the operands saved rounded).
+struct LinearBf16Fn : torch::autograd::Function<LinearBf16Fn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b, bool has_bias) {
+    const auto xb = x.to(torch::kBFloat16), wb = w.to(torch::kBFloat16);
+    ctx->save_for_backward({xb, wb});
+    ctx->saved_data["has_bias"] = has_bias;
+    auto y = torch::mm(xb, wb.t()).to(x.scalar_type());  // (N, out)
+    return has_bias ? y.add_(b) : y;
+  }
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& xb = saved[0];
+    const auto& wb = saved[1];
+    const auto g = grads[0].contiguous();  // (N, out) float32
+    const auto gb = g.to(torch::kBFloat16);
+    torch::Tensor dx, dw, db;
+    if (ctx->needs_input_grad(0)) dx = torch::mm(gb, wb).to(g.scalar_type());      // (N, in)
+    if (ctx->needs_input_grad(1)) dw = torch::mm(gb.t(), xb).to(g.scalar_type());  // (out, in)
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) db = g.sum(0);
+    return {dx, dw, db, torch::Tensor()};
+  }
+};
+
 struct BmmFn : torch::autograd::Function<BmmFn> {
   // a (N, M, K), b (N, K, P); add broadcast to (N, M, P) when has_add (not differentiated)
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& a, const torch::Tensor& b, double alpha,
@@ -142,12 +166,14 @@ struct GeluFn : torch::autograd::Function<GeluFn> {
 
 }  // namespace
 
-torch::Tensor parallel_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+torch::Tensor parallel_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool bf16) {
   const int64_t in = x.size(-1);
   auto sizes = x.sizes().vec();
   sizes.back() = w.size(0);
   const bool has_bias = b.defined();
-  auto y = LinearFn::apply(x.reshape({-1, in}).contiguous(), w, has_bias ? b : w, has_bias);  // (N, out)
+  const auto x2 = x.reshape({-1, in}).contiguous();
+  auto y = bf16 ? LinearBf16Fn::apply(x2, w, has_bias ? b : w, has_bias)
+                : LinearFn::apply(x2, w, has_bias ? b : w, has_bias);  // (N, out)
   return y.view(sizes);
 }
 

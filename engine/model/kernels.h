@@ -15,7 +15,10 @@
 namespace qk {
 
 // y = x·wᵀ + b: x (..., in), w (out, in), b (out) or undefined → (..., out). Differentiable.
-torch::Tensor parallel_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// bf16: the GEMMs (forward and backward) in bfloat16 with float32 results, as one oneDNN call each
+// (which threads itself), instead of split float32 GEMMs (train.precision).
+torch::Tensor parallel_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                              bool bf16 = false);
 // alpha·a·b (+ add, broadcast to (N, M, P), when defined): a (N, M, K), b (N, K, P) → (N, M, P),
 // split over the batch. Differentiable in a and b (add is a constant: the causal mask).
 torch::Tensor parallel_bmm(const torch::Tensor& a, const torch::Tensor& b, double alpha = 1.0,

@@ -39,8 +39,8 @@ FeedForwardImpl::FeedForwardImpl(int64_t d) {
 
 torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
   if (!fused) return layers->forward(x);
-  auto h = parallel_linear(x, fc1_->weight, fc1_->bias);              // (B, T, 4d)
-  return parallel_linear(gelu_tanh_fast(h), fc2_->weight, fc2_->bias);  // (B, T, d)
+  auto h = parallel_linear(x, fc1_->weight, fc1_->bias, bf16);              // (B, T, 4d)
+  return parallel_linear(gelu_tanh_fast(h), fc2_->weight, fc2_->bias, bf16);  // (B, T, d)
 }
 
 TransformerBlockImpl::TransformerBlockImpl(Variant v, const ModelConfig& cfg) {
@@ -96,14 +96,17 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, std::vector<tor
     if (attn) attn->push_back(w);
   }
   x = final_norm(x);
-  return fused_ ? parallel_linear(x, out_head->weight, {}) : out_head(x);  // (B, T, V)
+  return fused_ ? parallel_linear(x, out_head->weight, {}, bf16_) : out_head(x);  // (B, T, V)
 }
 
-void GPTModelImpl::set_fused_kernels(bool on) {
+void GPTModelImpl::set_fused_kernels(bool on, bool bf16) {
   fused_ = on;
+  bf16_ = on && bf16;
   for (auto& b : blocks_) {
     b->att->fused = on;
+    b->att->bf16 = bf16_;
     b->ff->fused = on;
+    b->ff->bf16 = bf16_;
     b->norm1->fused = on;
     b->norm2->fused = on;
   }

@@ -28,7 +28,8 @@ class FeedForwardImpl : public torch::nn::Module {
   explicit FeedForwardImpl(int64_t d);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Sequential layers{nullptr};  // 0: Linear(d,4d), 1: GELU, 2: Linear(4d,d)
-  bool fused = false;  // addmm projections and at::gelu(tanh) instead of the book's ops
+  bool fused = false;  // split-GEMM projections and the logistic GELU instead of the book's ops
+  bool bf16 = false;   // with fused: the GEMMs in bfloat16
  private:
   torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
 };
@@ -74,7 +75,7 @@ class GPTModelImpl : public torch::nn::Module {
   TransformerBlockImpl& block(int layer) { return *blocks_.at(layer); }
   // Kernel set of every module (CausalAttentionImpl::fused): the trainer turns fused kernels on
   // for fair mode; book mode and models built elsewhere keep the book's ops.
-  void set_fused_kernels(bool on);
+  void set_fused_kernels(bool on, bool bf16 = false);  // bf16: train.precision (kernels.h)
   bool fused_kernels() const { return fused_; }
 
   torch::nn::Embedding tok_emb{nullptr}, pos_emb{nullptr};
@@ -86,7 +87,7 @@ class GPTModelImpl : public torch::nn::Module {
  private:
   Variant variant_;
   ModelConfig cfg_;
-  bool fused_ = false;
+  bool fused_ = false, bf16_ = false;
   std::vector<TransformerBlock> blocks_;
 };
 TORCH_MODULE(GPTModel);

@@ -31,7 +31,7 @@ std::shared_ptr<GPTModelImpl> build_lane_model(const ExperimentConfig& cfg, Vari
                                                const std::shared_ptr<GPTModelImpl>& first) {
   torch::manual_seed(seed);
   GPTModel m(v, cfg.model);
-  m->set_fused_kernels(cfg.train.mode != "book");  // fair mode: fused kernels (model.h)
+  m->set_fused_kernels(cfg.train.mode != "book", cfg.train.precision == "bf16");  // fair mode: fused kernels (model.h)
   if (cfg.train.mode != "book" && first) {  // fair pair: shared parameters start equal
     torch::NoGradGuard ng;
     auto ref = first->named_parameters();

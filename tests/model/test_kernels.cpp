@@ -179,3 +179,46 @@ TEST_CASE("the allocator the build promises is loaded", "[model][kernels]") {
   CHECK_FALSE(tcmalloc);
 #endif
 }
+
+TEST_CASE("bf16 precision rounds only the linear layers' GEMMs and is refused outside fair float32", "[model][kernels]") {
+  torch::manual_seed(9);
+  auto cfg = qkt::tiny_model();
+  cfg.emb_dim = 32;
+  cfg.context_length = 16;
+  for (const auto& info : all_variants()) {
+    CAPTURE(info.name);
+    GPTModel m(info.variant, cfg);
+    auto ids = torch::randint(0, cfg.vocab_size, {8, 16});
+    auto probe = torch::randn({8, 16, cfg.vocab_size});
+    m->set_fused_kernels(true, false);
+    const Pass f32 = run(*m, ids, probe);
+    m->set_fused_kernels(true, true);
+    const Pass b16 = run(*m, ids, probe);
+    const double scale = f32.logits.abs().max().item<double>();
+    const double diff = qkt::maxdiff(f32.logits, b16.logits);
+    CHECK(diff > 0);              // it does round
+    CHECK(diff < 0.03 * scale);   // to bf16's 8-bit mantissa, not worse
+    auto flat = [](const std::vector<torch::Tensor>& g) {
+      std::vector<torch::Tensor> v;
+      for (const auto& t : g) v.push_back(t.reshape({-1}));
+      return torch::cat(v).to(torch::kFloat64);
+    };
+    const auto a = flat(f32.grads), b = flat(b16.grads);
+    CHECK(torch::isfinite(b).all().item<bool>());
+    CHECK((a.dot(b) / (a.norm() * b.norm())).item<double>() > 0.99);  // the same descent direction
+    m->set_fused_kernels(false, true);                                  // book kernels ignore it
+    CHECK_FALSE(m->fused_kernels());
+    CHECK(qkt::maxdiff(run(*m, ids, probe).logits, f32.logits) < 1e-4);
+  }
+  auto c = preset_config("default");
+  c.train.precision = "bf16";
+  CHECK_NOTHROW(validate_config(c, "cfg.json"));
+  c.train.mode = "book";
+  CHECK_THROWS_WITH(validate_config(c, "cfg.json"), Catch::Contains("train.precision") && Catch::Contains("fair"));
+  c.train.mode = "fair";
+  c.model.dtype = "float64";
+  CHECK_THROWS_WITH(validate_config(c, "cfg.json"), Catch::Contains("train.precision"));
+  c.model.dtype = "float32";
+  c.train.precision = "half";
+  CHECK_THROWS_WITH(validate_config(c, "cfg.json"), Catch::Contains("train.precision"));
+}
