@@ -182,13 +182,20 @@ void check_disk_space(const std::string& dir, const Experiment& exp, double avai
 bool has_run_state(const std::string& dir) { return !complete_state(dir).empty(); }
 
 int64_t run_state_step(const std::string& dir) {
-  const std::string s = complete_state(dir);
-  if (s.empty()) return -1;
-  try {
-    return nlohmann::json::parse(read_file_bytes(s + "/state.json", "training state")).value("step", int64_t{-1});
-  } catch (const nlohmann::json::exception&) {
-    return -1;
+  // state/, then state.old/: a run still writing may rename state/ to state.old/ (and then remove
+  // it) between a look and a read, so a folder that vanishes is skipped, not an error.
+  for (const char* suffix : {"", ".old"}) {
+    const std::string f = state_dir(dir, suffix) + "/state.json";
+    if (!fs::exists(f)) continue;
+    try {
+      return nlohmann::json::parse(read_file_bytes(f, "training state")).value("step", int64_t{-1});
+    } catch (const nlohmann::json::exception&) {
+      continue;
+    } catch (const Error&) {
+      continue;
+    }
   }
+  return -1;
 }
 
 LogMarks load_run_state(const std::string& dir, Experiment& exp) {

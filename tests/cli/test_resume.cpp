@@ -101,6 +101,7 @@ TEST_CASE("resume: a run killed after an autosave resumes from it — logs writt
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // it trains on past the state
   kill(pid, SIGKILL);
+  for (int i = 0; i < 5000 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const int64_t at = qk::run_state_step(dir + "/b");
   REQUIRE(at >= 80);
   CHECK(at % 40 == 0);
@@ -157,7 +158,8 @@ TEST_CASE("resume: killed -9 five times at random moments (also mid-write) — t
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::this_thread::sleep_for(std::chrono::milliseconds(std::rand() % 400));
     kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+    // The shell that started it has exited, so it is not our child: wait until it is gone.
+    for (int i = 0; i < 5000 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     // After each kill: the folder reads, and the newest complete state loads.
     INFO("round " << round);
     CHECK_NOTHROW(qk::read_run(b));
