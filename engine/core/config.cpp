@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "format.h"
@@ -308,10 +309,31 @@ std::vector<std::pair<std::string, std::string>> config_keys(const ExperimentCon
   return out;
 }
 
+namespace {
+
+// A positive thread count from the environment variable `name`, or 0 when it is unset or not one.
+int env_threads(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return (*end == '\0' && n > 0 && n < 4096) ? static_cast<int>(n) : 0;
+}
+
+}  // namespace
+
 std::pair<int, int> resolved_threads(const TrainConfig& t) {
   const bool book = t.mode == "book";
   const int cores = std::max(1u, std::thread::hardware_concurrency());
-  return {t.threads > 0 ? t.threads : book ? 1 : std::min(cores, 16), t.blas_threads > 0 ? t.blas_threads : book ? 2 : 1};
+  // OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, when set, cap the automatic values (the convention that
+  // ctest -j, make -j and job schedulers rely on): several trainings that each take every core spin
+  // against each other in OpenMP's barriers, up to 18x slower than one thread each (docs/speed.md).
+  const int omp = env_threads("OMP_NUM_THREADS");
+  const int blas_env = env_threads("OPENBLAS_NUM_THREADS") ? env_threads("OPENBLAS_NUM_THREADS") : omp;
+  auto cap = [](int value, int limit) { return limit > 0 ? std::min(value, limit) : value; };
+  const int torch_threads = t.threads > 0 ? t.threads : cap(book ? 1 : std::min(cores, 16), omp);
+  const int blas_threads = t.blas_threads > 0 ? t.blas_threads : cap(book ? 2 : 1, blas_env);
+  return {torch_threads, blas_threads};
 }
 
 }  // namespace qk

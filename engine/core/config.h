@@ -148,6 +148,7 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
 // train.threads / train.blas_threads is taken as given; 0 (auto) resolves by mode. Fair mode: every
 // core for LibTorch and 1 for OpenBLAS (its fused kernels split each GEMM over LibTorch's threads,
 // kernels.h). Book mode: 1 and 2, the settings its bit-identical reproduction was made with.
+// OMP_NUM_THREADS (both) and OPENBLAS_NUM_THREADS (OpenBLAS), when set, cap the automatic values.
 std::pair<int, int> resolved_threads(const TrainConfig& t);
 // Every dotted key with its current value as text (GUI forms, docs).
 std::vector<std::pair<std::string, std::string>> config_keys(const ExperimentConfig& c);
