@@ -10,7 +10,7 @@ trap 'rm -rf "$dir"' EXIT
 cat "$dir/out.txt"
 grep -q "^| tiny | standard | " "$dir/out.txt"
 grep -q "^| tiny | merged | " "$dir/out.txt"
-/usr/bin/python3 - "$dir/bench.json" <<'PY'
+"${QKLAB_PYTHON:-/usr/bin/python3}" - "$dir/bench.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["sgemm_gflops"] > 1, j["sgemm_gflops"]

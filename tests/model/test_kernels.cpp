@@ -195,6 +195,7 @@ TEST_CASE("book mode keeps the book's kernels", "[model][kernels]") {
   auto c = preset_config("default");
   c.train.mode = "book";
   c.train.steps = 1;
+  EnvGuard omp("OMP_NUM_THREADS", nullptr), blas("OPENBLAS_NUM_THREADS", nullptr);  // CTest sets 1
   Experiment e(c);
   CHECK_FALSE(e.lane_model(0)->fused_kernels());
   CHECK(e.config().train.threads == 1);
