@@ -79,11 +79,13 @@ run() {
   rm -rf "$runs"
   mkdir -p "$runs"
   {
-    for d in "$device" cpu; do
-      "$cli" train --preset default --set train.steps=200 --set train.eval_every=50 --set "train.device=$d" \
-        --quiet --out "$runs/$d" || echo "train on $d failed: exit $?"
+    for d in device cpu; do
+      local dev=$device
+      [ $d = cpu ] && dev=cpu
+      "$cli" train --preset default --set train.steps=200 --set train.eval_every=50 --set "train.device=$dev" \
+        --quiet --out "$runs/$d" > "$runs/$d.log" 2>&1 || { cat "$runs/$d.log"; echo "train on $dev failed"; }
     done
-    "$QKLAB_PYTHON" - "$runs/$device/metrics.csv" "$runs/cpu/metrics.csv" <<'PY'
+    "$QKLAB_PYTHON" - "$runs/device/metrics.csv" "$runs/cpu/metrics.csv" <<'PY'
 import csv, sys
 dev, cpu = (list(csv.DictReader(open(f))) for f in sys.argv[1:3])
 worst = 0.0
@@ -93,10 +95,11 @@ for a, b in zip(dev, cpu):
     print(f'step {a["step"]:>4} {a["variant"]:<9} val loss device {float(a["val_loss"]):.5f} cpu {float(b["val_loss"]):.5f} diff {d:.2e}')
 print(f"rows {len(dev)} / {len(cpu)}; largest difference {worst:.2e} -> {'ok' if len(dev) == len(cpu) and worst < 2e-2 else 'DIFFERENT'}")
 PY
-    "$cli" analyze "$runs/$device" --out "$runs/$device/analysis" > /dev/null && echo "analyze on the device run: ok"
+    "$cli" analyze "$runs/device" > "$runs/analyze.log" 2>&1 && echo "analyze of the device's run folder: ok" ||
+      { cat "$runs/analyze.log"; echo "analyze failed"; }
   } > "$out/device-run.txt" 2>&1
   cat "$out/device-run.txt"
-  tar -czf "$out/device-run.tar.gz" -C "$runs" "$device"
+  tar -czf "$out/device-run.tar.gz" -C "$runs" device
 
   # 4. The benchmark on the device: QKLab against PyTorch on the same device, alternating.
   t0=$SECONDS
