@@ -1,10 +1,12 @@
-// QKLab tests — shared helpers: small configs, max-abs-diff, temp folders, data-folder lookup.
+// QKLab tests — shared helpers: small configs, max-abs-diff, temp folders, data-folder lookup, a
+// scoped environment variable.
 #pragma once
 #include <torch/torch.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,22 @@ inline std::string data_dir() {
       throw std::runtime_error("QKLAB_DATA_DIR=" + d + " is set but lacks " + f);
   return d;
 }
+
+// Sets an environment variable for one scope (unsets it when `value` is null) and restores it; child
+// processes started in the scope inherit it.
+struct EnvGuard {
+  std::string name;
+  std::optional<std::string> saved;
+  EnvGuard(const char* n, const char* value) : name(n) {
+    if (const char* v = std::getenv(n)) saved = v;
+    if (value) setenv(n, value, 1);
+    else unsetenv(n);
+  }
+  ~EnvGuard() {
+    if (saved) setenv(name.c_str(), saved->c_str(), 1);
+    else unsetenv(name.c_str());
+  }
+};
 
 }  // namespace qkt
 

@@ -69,8 +69,8 @@ class CausalAttentionImpl : public torch::nn::Module {
   HeadHook head_hook;  // analyses only (not a parameter, not saved)
   // Kernel set. false (the default, and train.mode=book): the book's ops, op for op, so results are
   // bit-identical to its PyTorch code. true (fair-mode training): the same maths with fewer,
-  // fused ops — scale and causal mask folded into one batched GEMM (baddbmm with a cached
-  // additive mask), merged heads scored as one GEMM per sequence, biased projections as addmm.
+  // fused ops split over LibTorch's threads (kernels.h) — scale and causal mask folded into one
+  // batched GEMM with a cached additive mask, merged heads scored as one GEMM per sequence.
   // Rounding differs from the book's ops (≈1e-7 relative); results stay deterministic.
   bool fused = false;
   bool bf16 = false;  // with fused: projections in bfloat16 (kernels.h, train.precision)
@@ -85,7 +85,7 @@ class CausalAttentionImpl : public torch::nn::Module {
   // Shared by every variant: causal mask and 1/√head_dim scaling (book kernels), softmax, optional
   // weight capture, dropout, weighted sum of values (B, H, T, hd), the head hook, out_proj.
   torch::Tensor attend(torch::Tensor scores, const torch::Tensor& values, torch::Tensor* weights);
-  // l(x), or with fused kernels one addmm for a biased projection of a contiguous (B, T, in) x.
+  // l(x), or with fused kernels the split GEMM parallel_linear (bf16: in bfloat16), kernels.h.
   torch::Tensor project(torch::nn::Linear& l, const torch::Tensor& x) const;
 
  protected:

@@ -5,9 +5,7 @@
 // threads, and the allocator the build promises is the one loaded.
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 #include <fstream>
-#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -123,45 +121,30 @@ TEST_CASE("the logistic GELU is tanh GELU with its derivative", "[model][kernels
   CHECK(qkt::maxdiff(an, num) < 1e-8);
 }
 
-// Sets an environment variable for one scope (unset when `value` is null) and restores it.
-struct EnvGuard {
-  std::string name;
-  std::optional<std::string> saved;
-  EnvGuard(const char* n, const char* value) : name(n) {
-    if (const char* v = std::getenv(n)) saved = v;
-    if (value) setenv(n, value, 1);
-    else unsetenv(n);
-  }
-  ~EnvGuard() {
-    if (saved) setenv(name.c_str(), saved->c_str(), 1);
-    else unsetenv(name.c_str());
-  }
-};
-
 TEST_CASE("thread settings resolve by mode and OMP_NUM_THREADS caps the automatic ones", "[model][kernels]") {
-  EnvGuard omp("OMP_NUM_THREADS", nullptr), blas("OPENBLAS_NUM_THREADS", nullptr);
+  qkt::EnvGuard omp("OMP_NUM_THREADS", nullptr), blas("OPENBLAS_NUM_THREADS", nullptr);
   TrainConfig t;
   const int cores = std::max(1u, std::thread::hardware_concurrency());
   CHECK(resolved_threads(t) == std::pair<int, int>{std::min(cores, 16), 1});
   {
-    EnvGuard one("OMP_NUM_THREADS", "1");  // what CTest sets for its parallel tests
+    qkt::EnvGuard one("OMP_NUM_THREADS", "1");  // what CTest sets for its parallel tests
     CHECK(resolved_threads(t) == std::pair<int, int>{1, 1});
-    EnvGuard junk("OMP_NUM_THREADS", "two");  // not a count: ignored
+    qkt::EnvGuard junk("OMP_NUM_THREADS", "two");  // not a count: ignored
     CHECK(resolved_threads(t) == std::pair<int, int>{std::min(cores, 16), 1});
   }
   {
-    EnvGuard many("OMP_NUM_THREADS", "4096");  // out of range: ignored
+    qkt::EnvGuard many("OMP_NUM_THREADS", "4096");  // out of range: ignored
     CHECK(resolved_threads(t).first == std::min(cores, 16));
   }
   t.mode = "book";
   CHECK(resolved_threads(t) == std::pair<int, int>{1, 2});  // as the book reproduction was made
   {
-    EnvGuard one("OPENBLAS_NUM_THREADS", "1");
+    qkt::EnvGuard one("OPENBLAS_NUM_THREADS", "1");
     CHECK(resolved_threads(t) == std::pair<int, int>{1, 1});
   }
   t.threads = 3;
   t.blas_threads = 4;
-  EnvGuard one("OMP_NUM_THREADS", "1");  // explicit values are used as given
+  qkt::EnvGuard one("OMP_NUM_THREADS", "1");  // explicit values are used as given
   CHECK(resolved_threads(t) == std::pair<int, int>{3, 4});
   auto c = preset_config("default");
   c.train.threads = -1;
@@ -195,7 +178,7 @@ TEST_CASE("book mode keeps the book's kernels", "[model][kernels]") {
   auto c = preset_config("default");
   c.train.mode = "book";
   c.train.steps = 1;
-  EnvGuard omp("OMP_NUM_THREADS", nullptr), blas("OPENBLAS_NUM_THREADS", nullptr);  // CTest sets 1
+  qkt::EnvGuard omp("OMP_NUM_THREADS", nullptr), blas("OPENBLAS_NUM_THREADS", nullptr);  // CTest sets 1
   Experiment e(c);
   CHECK_FALSE(e.lane_model(0)->fused_kernels());
   CHECK(e.config().train.threads == 1);
