@@ -89,8 +89,13 @@ int run_one(const std::string& dir, const SweepRun& r, int threads, std::ostream
   TrainOptions o;
   o.quiet = true;
   if (threads > 0) {
+    // The run's share of the cores: LibTorch gets it, OpenBLAS its mode's automatic count within it
+    // (book mode's 2 on a 1-thread share would spin against the other jobs).
+    TrainConfig t = r.config.train;
+    t.threads = threads;
+    const int blas = std::min(resolved_threads(t).second, threads);
     o.overrides.push_back("train.threads=" + std::to_string(threads));
-    o.overrides.push_back("train.blas_threads=0");  // automatic for the run's mode (config.h)
+    o.overrides.push_back("train.blas_threads=" + std::to_string(blas));
   }
   if (has_run_state(rd)) {
     o.resume_dir = rd;  // interrupted: continue exactly where its state was saved

@@ -153,6 +153,20 @@ TEST_CASE("sweep: interrupted — the same command finishes it with an uninterru
   }
 }
 
+TEST_CASE("sweep: each run's threads stay within its share of the cores (book mode too)", "[cli][sweep]") {
+  // Without CTest's OMP_NUM_THREADS=1, which would cap the automatic counts by itself.
+  qkt::EnvGuard omp("OMP_NUM_THREADS", nullptr), blas("OPENBLAS_NUM_THREADS", nullptr);
+  auto dir = qkt::temp_dir("sweep-threads");
+  std::ofstream(dir + "/s.json") << R"({"name": "b", "preset": "default",
+    "set": {"train.steps": 4, "train.eval_every": 2, "train.mode": "book"}, "variants": ["standard"], "seeds": [1]})";
+  auto r = cli("sweep " + dir + "/s.json --out " + dir + "/sw --threads 1", dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  const auto c = qk::load_config_file(dir + "/sw/runs/standard_seed1/config.json");
+  CHECK(c.train.threads == 1);
+  CHECK(c.train.blas_threads == 1);  // book mode's automatic 2, within the 1-thread share
+}
+
 TEST_CASE("sweep: bad specs get one line naming the field — exit 2 — nothing written", "[cli][sweep]") {
   auto dir = qkt::temp_dir("sweepbad");
   auto expect = [&](const std::string& json, const std::string& needle) {
