@@ -1,5 +1,5 @@
-// QKLab tests — shared helpers: small configs, max-abs-diff, temp folders, data-folder lookup, a
-// scoped environment variable.
+// QKLab tests — shared helpers: small configs, max-abs-diff, temp folders, data-folder lookup, the
+// reference python3, a scoped environment variable.
 #pragma once
 #include <torch/torch.h>
 
@@ -66,6 +66,13 @@ inline std::string data_dir() {
     if (!std::filesystem::exists(d + "/" + f))
       throw std::runtime_error("QKLAB_DATA_DIR=" + d + " is set but lacks " + f);
   return d;
+}
+
+// The python3 that has torch, for the reference scripts: Debian's (python3-torch), or QKLAB_PYTHON
+// (a GPU machine's venv, tools/gpu/check.sh).
+inline std::string reference_python() {
+  const char* p = std::getenv("QKLAB_PYTHON");
+  return p && *p ? p : "/usr/bin/python3";
 }
 
 // Sets an environment variable for one scope (unsets it when `value` is null) and restores it; child

@@ -135,10 +135,13 @@ std::string state_dir(const std::string& dir, const char* suffix = "") {
   return dir + "/" + run_files::kState + suffix;
 }
 
-// The folder holding the newest complete state: state/, or state.old/ when a save was cut off
-// between its two renames.
+// Where a complete state may be, newest first: state/, or state.old/ when a save was cut off
+// between its two renames (save_run_state).
+constexpr const char* kCompleteStates[] = {"", ".old"};
+
+// The folder holding the newest complete state.
 std::string complete_state(const std::string& dir) {
-  for (const char* suffix : {"", ".old"})
+  for (const char* suffix : kCompleteStates)
     if (fs::exists(state_dir(dir, suffix) + "/state.json")) return state_dir(dir, suffix);
   return "";
 }
@@ -184,7 +187,7 @@ bool has_run_state(const std::string& dir) { return !complete_state(dir).empty()
 int64_t run_state_step(const std::string& dir) {
   // state/, then state.old/: a run still writing may rename state/ to state.old/ (and then remove
   // it) between a look and a read, so a folder that vanishes is skipped, not an error.
-  for (const char* suffix : {"", ".old"}) {
+  for (const char* suffix : kCompleteStates) {
     const std::string f = state_dir(dir, suffix) + "/state.json";
     if (!fs::exists(f)) continue;
     try {

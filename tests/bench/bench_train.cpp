@@ -20,18 +20,13 @@
 
 #include "config.h"
 #include "estimates.h"
+#include "../helpers.h"
 #include "trainer.h"
 
 extern char** environ;
 
 namespace qkb {
 namespace {
-
-// The python3 that has torch: Debian's (python3-torch), or QKLAB_PYTHON (a GPU machine's venv).
-std::string reference_python() {
-  const char* p = std::getenv("QKLAB_PYTHON");
-  return p && *p ? p : "/usr/bin/python3";
-}
 
 using Clock = std::chrono::steady_clock;
 constexpr int kDataVocab = 60;  // distinct characters of the generated corpus (char tokenizer)
@@ -293,7 +288,7 @@ nlohmann::json run_train_bench(const TrainBenchOptions& o) {
       for (const auto& s : o.sets) { qk_argv.push_back("--set"); qk_argv.push_back(s); }
       if (o.device != "cpu") { qk_argv.push_back("--set"); qk_argv.push_back("train.device=" + o.device); }
       const std::vector<std::string> py_argv{
-          reference_python(), script, "--vocab", std::to_string(b.vocab), "--ctx", std::to_string(b.ctx),
+          qkt::reference_python(), script, "--vocab", std::to_string(b.vocab), "--ctx", std::to_string(b.ctx),
           "--d", std::to_string(b.d), "--layers", std::to_string(b.layers), "--heads", std::to_string(b.heads),
           "--batch", std::to_string(b.batch), "--variant", v, "--warmup", std::to_string(b.warmup),
           "--steps", std::to_string(b.steps), "--drop", std::to_string(b.drop),

@@ -25,8 +25,7 @@ namespace {
 const std::string kScript = std::string(QKLAB_SOURCE_DIR) + "/tests/reference/interchange.py";
 
 int python(const std::string& args, const std::string& dir) {
-  const char* env = std::getenv("QKLAB_PYTHON");  // a GPU machine's venv; else Debian's python3-torch
-  const std::string cmd = std::string(env && *env ? env : "/usr/bin/python3") + " " + kScript + " " + args + " > " + dir + "/py.txt 2>&1";
+  const std::string cmd = qkt::reference_python() + " " + kScript + " " + args + " > " + dir + "/py.txt 2>&1";
   const int rc = std::system(cmd.c_str());
   std::cout << qkt::slurp(dir + "/py.txt");
   return WEXITSTATUS(rc);
