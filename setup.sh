@@ -2,14 +2,22 @@
 # QKLab set-up for a fresh Debian 12 machine: installs the Debian packages QKLab needs (only
 # those missing, so it is idempotent), builds with CMake + Ninja (+ ccache), then either
 #   bash setup.sh run    launches qklab on its default experiment, or
-#   bash setup.sh test   runs every test (CTest) — what CI runs: the tests, then the engine's tests
-#                        again under AddressSanitizer + UndefinedBehaviorSanitizer (clang) and every
-#                        file parser fuzzed with libFuzzer for a bounded time (build/sanitize).
+#   bash setup.sh test   runs every test (CTest) — what CI runs, in four stages:
+#     1. the peers' environment (tools/peers/requirements.lock: PyTorch 2.x, transformers,
+#        TransformerLens, WeightWatcher, tiktoken, TensorBoard) in a virtual environment, made
+#        while stage 2 compiles; its tests carry the CTest label `peers`;
+#     2. build/ against Debian's LibTorch 1.13 (the default) and every test, the judges included;
+#     3. build-torch2/ against the peers' LibTorch 2.x (engine, qklab-cli, qklab-bench and the tests
+#        that need no Qt) and those tests;
+#     4. build/sanitize: the engine's parsers and their tests under AddressSanitizer +
+#        UndefinedBehaviorSanitizer (clang), every file parser fuzzed with libFuzzer for a bounded
+#        time (QKLAB_FUZZ_SECONDS each).
+#   bash setup.sh peers  makes the peers' environment only and prints its python.
 # Run it as root or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")"
 mode="${1:-run}"
-case "$mode" in run|test|build) ;; *) echo "usage: bash setup.sh [run|test|build]" >&2; exit 2 ;; esac
+case "$mode" in run|test|build|peers) ;; *) echo "usage: bash setup.sh [run|test|build|peers]" >&2; exit 2 ;; esac
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -17,7 +25,8 @@ packages=(build-essential cmake ninja-build ccache pkg-config
           qt6-base-dev qt6-svg-dev libqcustomplot-dev libtorch-dev libopenblas0-pthread
           catch2 nlohmann-json3-dev libcli11-dev libpcre2-dev
           python3-torch xvfb xauth imagemagick clang libclang-rt-14-dev
-          slurm-wlm munge libtcmalloc-minimal4)
+          slurm-wlm munge libtcmalloc-minimal4
+          libprotobuf-dev protobuf-compiler libboost-dev python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -28,26 +37,88 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The peers' environment: a virtual environment of Debian's python3 with the pinned lock, kept
+# outside the checkout under ~/.cache/qklab (named by the lock's hash, so a changed lock makes a new
+# one and an unchanged one is reused by every clone). Wheels are kept in ~/.cache/qklab/wheels.
+lock=tools/peers/requirements.lock
+peers_hash=$(sha256sum "$lock" | cut -c1-12)
+peers_root="${QKLAB_PEERS_ROOT:-$HOME/.cache/qklab}"
+peers_venv="$peers_root/peers-$peers_hash"
+make_peers() {
+  [ -f "$peers_venv/qklab-complete" ] && return 0
+  local t0=$SECONDS
+  rm -rf "$peers_venv"
+  mkdir -p "$peers_root/wheels"
+  /usr/bin/python3 -m venv "$peers_venv"
+  # Download into the wheel folder (a later environment installs from it without the network).
+  "$peers_venv/bin/pip" download -q --no-deps -r "$lock" -d "$peers_root/wheels" --progress-bar off
+  "$peers_venv/bin/pip" install -q --no-index --no-deps --find-links "$peers_root/wheels" -r "$lock"
+  { echo "made $(date -u +%FT%TZ) in $((SECONDS - t0)) s from $lock ($peers_hash)"
+    "$peers_venv/bin/python" --version
+    "$peers_venv/bin/pip" freeze
+    echo "size: $(du -sh "$peers_venv" | cut -f1)"; } > "$peers_venv/qklab-versions.txt"
+  touch "$peers_venv/qklab-complete"
+  echo "setup: peers' environment $peers_venv made in $((SECONDS - t0)) s ($(du -sh "$peers_venv" | cut -f1))"
+}
+if [ "$mode" = peers ]; then make_peers; echo "$peers_venv/bin/python"; exit 0; fi
+
 # ccache: paths relative to the checkout (hits across clones), and PCH-friendly sloppiness.
 export CCACHE_BASEDIR="$PWD"
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 jobs=$(nproc)
+stage() { echo "== setup: $1 ($(date -u +%T), ${SECONDS} s)"; }
+
+peers_pid=""
+peers_args=()
+if [ "$mode" = test ]; then
+  # Stage 1 in the background: mostly network and unpacking, while stage 2 compiles.
+  stage "peers' environment (background)"
+  mkdir -p build
+  ( make_peers ) > build/peers-setup.log 2>&1 &
+  peers_pid=$!
+  peers_args=(-DQKLAB_PEERS_PYTHON="$peers_venv/bin/python")
+fi
+stage "build (LibTorch 1.13)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${peers_args[@]}" > build-configure.log 2>&1 ||
+  { cat build-configure.log; exit 1; }
 ninja -C build -j "$jobs"
 
 case "$mode" in
   run)
     exec ./build/app/qklab --autostart ;;
   test)
+    if ! wait "$peers_pid"; then cat build/peers-setup.log; echo "setup: the peers' environment failed" >&2; exit 1; fi
+    cat build/peers-setup.log
+    cp "$peers_venv/qklab-versions.txt" build/peers-versions.txt
     # Tests read the book's corpus and GPT-2 files from QKLAB_DATA_DIR when set (.ci/run sets it);
-    # without them those tests report themselves skipped.
+    # without them those tests report themselves skipped (never in CI: there they fail).
+    stage "tests (LibTorch 1.13, the judges included)"
     ctest --test-dir build --output-on-failure -j 2 --timeout 900
-    # Reliability: the engine and its tests again with clang, ASan + UBSan and libFuzzer coverage
-    # (GUI off: Qt is not instrumented), then the same tests and each fuzz target for
-    # QKLAB_FUZZ_SECONDS (40 s) from tests/fuzz/seeds. LibTorch's zip reader leaks a few hundred
-    # bytes when it rejects a corrupt archive, so leak detection is off.
+
+    # Stage 3: the same engine against the peers' LibTorch 2.x (CUDA-enabled; its CUDA paths
+    # compile and link here, run where a GPU is). GUI off: Qt is Debian's, built for its own
+    # libstdc++ and LibTorch; the tests that need Qt run in stage 2.
+    stage "build (LibTorch 2.x from the peers' torch)"
+    torch2_prefix=$("$peers_venv/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+    cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DQKLAB_GUI=OFF -DQKLAB_OPENMP=OFF \
+      -DCMAKE_PREFIX_PATH="$torch2_prefix" -DQKLAB_PEERS_PYTHON="$peers_venv/bin/python" \
+      -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" > build-torch2-configure.log 2>&1 ||
+      { cat build-torch2-configure.log; exit 1; }
+    grep -E "LibTorch|CUDA" build-torch2-configure.log | head -5 || true
+    ninja -C build-torch2 -j "$jobs" qklab-cli qklab_tests qklab-bench
+    stage "tests (LibTorch 2.x)"
+    ctest --test-dir build-torch2 --output-on-failure -j 2 --timeout 900 -LE peers -E slurm
+
+    # Stage 4: reliability. The engine with clang, ASan + UBSan and libFuzzer coverage (GUI off: Qt
+    # is not instrumented); the tests of what reads files (tags below) and each fuzz target for
+    # QKLAB_FUZZ_SECONDS from tests/fuzz/seeds. LibTorch's zip reader leaks a few hundred bytes when
+    # it rejects a corrupt archive, so leak detection is off.
+    stage "sanitizer + fuzz build"
     cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-      -DQKLAB_BUILD_GUI=OFF -DQKLAB_SANITIZE=ON -DQKLAB_FUZZ=ON
+      -DQKLAB_BUILD_GUI=OFF -DQKLAB_SANITIZE=ON -DQKLAB_FUZZ=ON > build-sanitize-configure.log 2>&1 ||
+      { cat build-sanitize-configure.log; exit 1; }
     ninja -C build/sanitize -j "$jobs"
-    ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build/sanitize --output-on-failure -j 2 --timeout 1800 ;;
+    stage "sanitizer + fuzz tests"
+    ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build/sanitize --output-on-failure -j 2 --timeout 1800
+    stage "done" ;;
 esac

@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
   fwd->add_option("--checkpoint", ckpt, "model .safetensors")->required();
   fwd->add_option("--ids", ids, "JSON list of lists of token ids")->required();
   fwd->add_option("--out", out_path, "output .safetensors (logits, attn.{layer})")->required();
+  int fwd_generate = 0;
+  fwd->add_option("--generate", fwd_generate, "also continue each row greedily by N tokens (printed, and 'generated')");
 
   qk::TokenizeOptions kopt;
   auto* tokc = app.add_subcommand("tokenize", "count tokens of a text file and write the ids as JSON");
@@ -129,10 +131,10 @@ int main(int argc, char** argv) {
   imp->add_option("output", imp_out, "QKLab checkpoint to write (.safetensors)")->required();
 
   std::string exp_to, exp_in, exp_out;
-  auto* exq = app.add_subcommand("export", "a checkpoint -> Hugging Face GPT-2 / the book's .pth; a run's metrics -> TensorBoard CSVs");
-  exq->add_option("--to", exp_to, "hf-gpt2 | pth | tensorboard-csv")->required();
-  exq->add_option("input", exp_in, "checkpoint (.safetensors), or a run folder for tensorboard-csv")->required();
-  exq->add_option("output", exp_out, "folder (hf-gpt2, tensorboard-csv) or .pth file")->required();
+  auto* exq = app.add_subcommand("export", "a checkpoint -> Hugging Face GPT-2 / the book's .pth; a run's metrics -> TensorBoard event file / CSVs");
+  exq->add_option("--to", exp_to, "hf-gpt2 | pth | tensorboard | tensorboard-csv")->required();
+  exq->add_option("input", exp_in, "checkpoint (.safetensors), or a run folder for tensorboard, tensorboard-csv")->required();
+  exq->add_option("output", exp_out, "folder (hf-gpt2, tensorboard, tensorboard-csv) or .pth file")->required();
 
   try {
     app.parse(argc, argv);
@@ -163,7 +165,7 @@ int main(int argc, char** argv) {
       return qk::cmd_train(topt, std::cout, std::cerr);
     }
     if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
-    if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, std::cout);
+    if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, fwd_generate, std::cout);
     if (*imp) return qk::cmd_import(imp_from, imp_in, imp_out, imp_set, std::cout);
     if (*exq) return qk::cmd_export(exp_to, exp_in, exp_out, std::cout);
     if (*conv) return qk::cmd_convert(to, cin, cout_path, conv_rank, std::cout);

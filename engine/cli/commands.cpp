@@ -279,7 +279,8 @@ int cmd_presets(bool as_json, const std::string& dump, std::ostream& out) {
 }
 
 int cmd_forward(const std::string& checkpoint, const std::string& ids_json, const std::string& out_path,
-                std::ostream& out) {
+                int generate, std::ostream& out) {
+  if (generate < 0) throw Error("forward: --generate: expected a number of tokens >= 0, got " + std::to_string(generate));
   LoadedModel lm = load_model(checkpoint);
   const nlohmann::json j = parse_json(read_file_bytes(ids_json, "token-id file"), ids_json);
   if (!j.is_array() || j.empty() || !j[0].is_array())
@@ -309,9 +310,21 @@ int cmd_forward(const std::string& checkpoint, const std::string& ids_json, cons
   f.tensors.emplace_back("logits", logits);
   for (size_t l = 0; l < attn.size(); ++l) f.tensors.emplace_back("attn." + std::to_string(l), attn[l]);
   f.metadata["qklab.variant"] = variant_name(lm.variant);
+  std::vector<std::vector<int64_t>> continued;
+  if (generate > 0) {  // greedy continuation of every row (the book's generate_text_simple)
+    std::vector<int64_t> rows;
+    for (size_t b = 0; b < j.size(); ++b) {
+      std::vector<int64_t> row(flat.begin() + static_cast<long>(b * T), flat.begin() + static_cast<long>((b + 1) * T));
+      continued.push_back(generate_ids(*lm.model, row, generate));
+      rows.insert(rows.end(), continued.back().begin(), continued.back().end());
+    }
+    f.tensors.emplace_back("generated", torch::tensor(rows, torch::kInt64)
+                                            .view({static_cast<int64_t>(j.size()), static_cast<int64_t>(T) + generate}));
+  }
   save_safetensors(out_path, f);
   out << "wrote " << out_path << ": logits " << logits.sizes() << ", " << attn.size()
-      << " attention tensors\n";
+      << " attention tensors" << (generate > 0 ? ", generated (greedy)" : "") << "\n";
+  for (const auto& row : continued) out << "generated: " << nlohmann::json(row).dump() << "\n";
   return 0;
 }
 

@@ -1,5 +1,5 @@
 // QKLab engine — qklab-cli import / export: models from and to Hugging Face GPT-2 and the book's
-// .pth (io/interchange.h), and a run's metrics as TensorBoard-style CSVs.
+// .pth (io/interchange.h), and a run's metrics as a TensorBoard event file or TensorBoard-style CSVs.
 #include <filesystem>
 #include <map>
 #include <ostream>
@@ -9,6 +9,7 @@
 #include "fsutil.h"
 #include "interchange.h"
 #include "run_dir.h"
+#include "run_tensorboard.h"
 
 namespace qk {
 namespace fs = std::filesystem;
@@ -79,8 +80,14 @@ int export_tensorboard(const std::string& run_dir, const std::string& out_dir, s
 
 int cmd_export(const std::string& to, const std::string& in, const std::string& out_path, std::ostream& out) {
   if (to == "tensorboard-csv") return export_tensorboard(in, out_path, out);
+  if (to == "tensorboard") {
+    const std::string file = export_run_tensorboard(in, out_path);
+    out << "wrote " << file << " (TensorBoard event file: every evaluation, KL and effective rank of the run; "
+        << "tensorboard --logdir " << out_path << ")\n";
+    return 0;
+  }
   if (to != "hf-gpt2" && to != "pth")
-    throw Error("export: --to: expected 'hf-gpt2', 'pth' or 'tensorboard-csv', got '" + to + "'");
+    throw Error("export: --to: expected 'hf-gpt2', 'pth', 'tensorboard' or 'tensorboard-csv', got '" + to + "'");
   const LoadedModel lm = load_model(in);
   if (to == "hf-gpt2") {
     export_hf_gpt2(lm, out_path);

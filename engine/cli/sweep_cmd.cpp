@@ -32,6 +32,7 @@
 #include "presets.h"
 #include "run_dir.h"
 #include "sweep.h"
+#include "sweep_tensorboard.h"
 #include "variants.h"
 
 namespace qk {
@@ -412,6 +413,7 @@ int cmd_sweep(const SweepOptions& o, std::ostream& out, std::ostream& err) {
   if (code == 130) return 130;
   const auto rows = summarize_sweep(dir, spec, runs);
   write_sweep_tables(dir, spec, rows);
+  write_sweep_hparams(dir, spec, runs, rows);  // tensorboard --logdir DIR: the HParams table
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   out << rows.size() << " of " << runs.size() << " runs finished (" << std::fixed << std::setprecision(0) << wall
       << " s this time); " << dir << "/" << sweep_files::kSummary << ", " << dir << "/" << sweep_files::kAggregate << "\n";

@@ -20,6 +20,7 @@ struct StepRecord {
   double lr = kNaN;
   double grad_norm = kNaN;  // global L2 norm before clipping
   double step_seconds = 0;  // wall time of this step (forward, backward, update)
+  int seed = 0;             // the lane's seed
 };
 
 struct EvalRecord {

@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "error.h"
 #include "fsutil.h"
+#include "run_tensorboard.h"
 #include "trainer.h"
 
 namespace qk {
@@ -84,15 +85,29 @@ RunWriter::RunWriter(const std::string& dir, const LogMarks& m) : dir_(dir) {
   }
   spectra_bytes_ = m.spectra_bytes;
   spectra_started_ = spectra_bytes_ > 0;
+  // The TensorBoard log is cut back like the others; a state saved before tb/ existed starts a new one.
+  tb_ = RunTensorBoard::open_run(dir, load_config_file(path(run_files::kConfig)), m.tb_bytes);
 }
 
+RunWriter::~RunWriter() = default;
+
 LogMarks RunWriter::marks() const {
+  int64_t tb = -1;
+  if (tb_) {
+    tb_->flush();  // the state records the log as it is on disk
+    tb = tb_->bytes();
+  }
   return {static_cast<int64_t>(rows_.size()), static_cast<int64_t>(divergence_.size()), spectra_bytes_,
-          static_cast<int64_t>(samples_.size())};
+          static_cast<int64_t>(samples_.size()), tb};
 }
 
 void RunWriter::write_config(const ExperimentConfig& cfg) {
   write_file_atomic(dir_ + "/" + run_files::kConfig, config_to_json(cfg).dump(2) + "\n");
+  if (!tb_) tb_ = RunTensorBoard::open_run(dir_, cfg, -1);
+}
+
+void RunWriter::on_step(const StepRecord& s) {
+  if (tb_) tb_->on_step(s);
 }
 
 void RunWriter::write_text(const std::string& name, const std::string& text) {
@@ -102,6 +117,7 @@ void RunWriter::write_text(const std::string& name, const std::string& text) {
 void RunWriter::on_eval(const EvalRecord& r) {
   rows_.push_back(r);
   write_file_atomic(dir_ + "/" + run_files::kMetrics, metrics_csv(rows_));
+  if (tb_) tb_->on_eval(r);
 }
 
 void RunWriter::on_sample(const SampleRecord& s) {
@@ -113,6 +129,7 @@ void RunWriter::on_divergence(const DivergenceRecord& d) {
   const std::string row = divergence_csv({d});
   divergence_ += divergence_.empty() ? row : row.substr(row.find('\n') + 1);
   write_file_atomic(dir_ + "/" + run_files::kDivergence, divergence_);
+  if (tb_) tb_->on_divergence(d);
 }
 
 void RunWriter::on_spectra(const SpectraRecord& s) {
@@ -127,6 +144,7 @@ void RunWriter::on_spectra(const SpectraRecord& s) {
   out.flush();
   if (!out) throw Error(path + ": cannot write");
   spectra_bytes_ += static_cast<int64_t>(text.size());
+  if (tb_) tb_->on_spectra(s);
 }
 
 namespace {
@@ -157,7 +175,8 @@ void save_run_state(const RunWriter& writer, const Experiment& exp) {
   exp.save_state(partial, {{"metrics_rows", m.metrics_rows},
                            {"divergence_bytes", m.divergence_bytes},
                            {"spectra_bytes", m.spectra_bytes},
-                           {"samples_bytes", m.samples_bytes}});
+                           {"samples_bytes", m.samples_bytes},
+                           {"tb_bytes", m.tb_bytes}});
   fs::remove_all(old, ec);
   if (fs::exists(cur)) fs::rename(cur, old);
   fs::rename(partial, cur);
@@ -212,7 +231,13 @@ LogMarks load_run_state(const std::string& dir, Experiment& exp) {
       throw Error(s + "/state.json: note." + k + ": expected a non-negative integer");
     return note[k].get<int64_t>();
   };
-  return {get("metrics_rows"), get("divergence_bytes"), get("spectra_bytes"), get("samples_bytes")};
+  // tb_bytes: absent in states saved before the TensorBoard log existed (then tb/ starts afresh).
+  int64_t tb = -1;
+  if (note.contains("tb_bytes")) {
+    if (!note["tb_bytes"].is_number_integer()) throw Error(s + "/state.json: note.tb_bytes: expected an integer");
+    tb = note["tb_bytes"].get<int64_t>();
+  }
+  return {get("metrics_rows"), get("divergence_bytes"), get("spectra_bytes"), get("samples_bytes"), tb};
 }
 
 void RunWriter::on_halt(const HaltRecord& h) {

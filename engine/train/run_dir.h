@@ -6,10 +6,14 @@
 //   samples.txt      greedy samples at epoch ends (text data)
 //   tokenizer.json   the tokenizer (text data)
 //   <variant>.safetensors, or <variant>-seed<N>.safetensors when train.seeds > 1
+//   tb/events.out.tfevents.*  the same as it goes, for TensorBoard (run_tensorboard.h): per variant
+//                    (and seed) train/val loss and accuracy, learning rate, gradient norm, tokens/s,
+//                    KL to the first variant, effective rank per layer
 //   state/           the full training state for exact resume (train_state.cpp), replaced whole:
 //                    written as state.partial/, then renamed over state/ (state.old/ in between)
 // Every file is written atomically (temporary file + rename), except the append-only spectra log.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,7 @@ constexpr const char* kSamples = "samples.txt";
 constexpr const char* kTokenizer = "tokenizer.json";
 constexpr const char* kState = "state";
 constexpr const char* kHalted = "halted.txt";  // one line per variant the divergence guard halted
+constexpr const char* kTensorBoard = "tb";
 }  // namespace run_files
 
 // The checkpoint file name of one lane: "<variant>.safetensors", or "<variant>-seed<N>.safetensors"
@@ -45,9 +50,11 @@ std::vector<RunCheckpoint> find_checkpoints(const std::string& dir, const Experi
 // cut back to this, so rows written after the state (before a crash or a stop) are not doubled.
 struct LogMarks {
   int64_t metrics_rows = 0, divergence_bytes = 0, spectra_bytes = 0, samples_bytes = 0;
+  int64_t tb_bytes = -1;  // the TensorBoard event file's size; -1: a state saved before tb/ existed
 };
 
 class Experiment;
+class RunTensorBoard;
 
 class RunWriter : public TrainerObserver {
  public:
@@ -55,6 +62,7 @@ class RunWriter : public TrainerObserver {
   RunWriter(const std::string& dir, bool overwrite);
   // Continues the run in `dir`: the logs are cut back to `marks` and then appended to.
   RunWriter(const std::string& dir, const LogMarks& marks);
+  ~RunWriter() override;
   LogMarks marks() const;
   void write_config(const ExperimentConfig& cfg);
   void write_text(const std::string& name, const std::string& text);
@@ -63,6 +71,7 @@ class RunWriter : public TrainerObserver {
   void on_divergence(const DivergenceRecord& d) override;
   void on_spectra(const SpectraRecord& s) override;
   void on_halt(const HaltRecord& h) override;
+  void on_step(const StepRecord& s) override;
   const std::string& dir() const { return dir_; }
 
  private:
@@ -71,6 +80,8 @@ class RunWriter : public TrainerObserver {
   std::string samples_, divergence_, halted_;
   bool spectra_started_ = false;
   int64_t spectra_bytes_ = 0;
+  int64_t tb_keep_ = -1;                 // resume: the event file's size to cut back to
+  std::unique_ptr<RunTensorBoard> tb_;   // opened by write_config (it needs the variants and seeds)
 };
 
 // Writes the experiment's full training state into dir/state, replacing an earlier one whole.

@@ -260,7 +260,7 @@ void Experiment::step(TrainerObserver* obs) {
       l.tokens_seen += batch->inputs.numel();
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       l.seconds += secs;
-      if (obs) obs->on_step({static_cast<int>(i), variant_name(l.variant), k, l.tokens_seen, loss_v, lr, gnorm, secs});
+      if (obs) obs->on_step({static_cast<int>(i), variant_name(l.variant), k, l.tokens_seen, loss_v, lr, gnorm, secs, l.seed});
       const bool due = k % tc.eval_every == 0 || (last && tc.mode != "book");
       if (due) {
         auto t1 = Clock::now();

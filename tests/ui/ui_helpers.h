@@ -1,6 +1,7 @@
 // QKLab UI tests — shared helpers: waiting on the event loop, a run folder as qklab-cli writes it,
 // the first bytes of a file.
 #pragma once
+#include <cstdlib>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QString>
@@ -17,11 +18,20 @@ namespace qkt_ui {
 
 using qkui::MainWindow;
 
+// Waits for a state, never for a time: `ms` is only the give-up bound, and it is scaled by 5 (or by
+// QKLAB_TEST_WAIT_SCALE) because a fresh CI machine compiling and testing on both cores runs the
+// worker many times slower than a quiet one — "start / pause / step" once gave up there while
+// passing alone. A passing wait returns as soon as its state holds, so the scale costs nothing.
 inline bool wait_until(const std::function<bool()>& pred, int ms) {
+  static const int scale = [] {
+    const char* s = std::getenv("QKLAB_TEST_WAIT_SCALE");
+    const int v = s ? std::atoi(s) : 0;
+    return v > 0 ? v : 5;
+  }();
   QElapsedTimer t;
   t.start();
   while (!pred()) {
-    if (t.elapsed() > ms) return false;
+    if (t.elapsed() > static_cast<qint64>(ms) * scale) return false;
     QTest::qWait(10);
   }
   return true;

@@ -1,0 +1,140 @@
+"""Judge: TransformerLens. A HookedTransformer made by TransformerLens's own from_pretrained from
+the same Hugging Face model (hf_model=, every weight-changing step off: fold_ln, centring, value-
+bias folding, factored-matrix refactoring) against QKLab's import of that model:
+  attention patterns   cache["pattern", l] vs `qklab-cli forward` attn.{l}          (<= 1e-6)
+  QK form spectra      FactoredMatrix QK[l, h].S vs analyze's spectra.csv           (relative 1e-5)
+  token QK, OV circuits FactoredMatrix of LN1(W_E)·W_Q·W_Kᵀ·LN1(W_E)ᵀ and
+                       LN1(W_E)·W_V·W_O·diag(γ_final)·W_U: the leading singular values vs
+                       circuits.csv                                                (relative 1e-5)
+  composition scores   all_composition_scores("Q" / "K" / "V") vs composition.csv  (<= 1e-6)
+from_pretrained reads GPT-2's config from the Hugging Face cache: the judge makes a cache of its
+own holding the test model's config.json (and the GPT-2 tokenizer files), so nothing is fetched."""
+import csv
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+
+import judge_common as jc
+
+jc.setup(sys.argv)
+data = jc.data_dir()
+if not data:
+    msg = "QKLAB_DATA_DIR is not set (from_pretrained loads GPT-2's tokenizer files)"
+    print(("FAIL: " if os.environ.get("CI") == "true" else "SKIP: ") + msg)
+    sys.exit(1 if os.environ.get("CI") == "true" else 77)
+
+hub = jc.tmpdir("hf-cache")
+os.environ["HF_HUB_CACHE"] = hub
+model = jc.small_gpt2(seed=3, n_embd=48, n_layer=3, n_head=4, n_positions=16, vocab_size=97)
+model.config.architectures = ["GPT2LMHeadModel"]
+snap = os.path.join(hub, "models--gpt2", "snapshots", "0" * 40)
+os.makedirs(snap)
+os.makedirs(os.path.join(hub, "models--gpt2", "refs"))
+with open(os.path.join(hub, "models--gpt2", "refs", "main"), "w") as f:
+    f.write("0" * 40)
+model.config.save_pretrained(snap)
+shutil.copy(os.path.join(data, "gpt2-encoder.json"), os.path.join(snap, "vocab.json"))
+shutil.copy(os.path.join(data, "gpt2-vocab.bpe"), os.path.join(snap, "merges.txt"))
+
+from transformer_lens import FactoredMatrix, HookedTransformer
+
+tl = HookedTransformer.from_pretrained("gpt2", hf_model=model, fold_ln=False, center_writing_weights=False,
+                                       center_unembed=False, fold_value_biases=False,
+                                       refactor_factored_attn_matrices=False, device="cpu")
+tl.eval()
+L, H, d = tl.cfg.n_layers, tl.cfg.n_heads, tl.cfg.d_model
+
+# QKLab: the same model imported, as a run folder (the default preset's data: a task that fits the
+# vocabulary and context) so that `analyze` reads it.
+work = jc.tmpdir("tl")
+model.save_pretrained(work)
+ck = os.path.join(work, "imported.safetensors")
+jc.cli("import", "--from", "hf-gpt2", os.path.join(work, "model.safetensors"), ck)
+from safetensors import safe_open
+with safe_open(ck, "pt") as f:
+    cfg = json.loads(f.metadata()["qklab.config"])
+cfg["data"] = json.loads(jc.cli("presets", "--dump", "default"))["data"]
+run = os.path.join(work, "run")
+os.makedirs(run)
+with open(os.path.join(run, "config.json"), "w") as f:
+    json.dump(cfg, f, indent=2)
+shutil.copy(ck, os.path.join(run, "standard.safetensors"))
+jc.cli("analyze", run, "--truncate", "0")
+ana = os.path.join(run, "analysis")
+
+
+def rows(name):
+    with open(os.path.join(ana, name)) as f:
+        return list(csv.DictReader(f))
+
+
+# 1. Attention patterns.
+g = torch.Generator().manual_seed(4)
+ids = torch.randint(0, 97, (2, 16), generator=g)
+with torch.no_grad():
+    _, cache = tl.run_with_cache(ids)
+ours = jc.qklab_forward(ck, ids.tolist())
+for l in range(L):
+    jc.check_close(f"attention pattern layer {l} = TransformerLens's", ours[f"attn.{l}"], cache["pattern", l].numpy(), 1e-6)
+
+
+def rel_check(name, got, want, rtol):
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    if got.shape != want.shape:
+        jc.check(name, False, f"shapes {got.shape} vs {want.shape}")
+        return
+    r = float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-12)))
+    jc.check(name, r <= rtol, f"max relative diff {r:.3g} (tolerance {rtol:g}, {got.size} values)")
+
+
+# 2. QK form spectra (the head's bilinear form W_Q,h·W_K,hᵀ, rank <= head_dim).
+spec = rows("spectra.csv")
+dh = tl.cfg.d_head
+got, want = [], []
+for l in range(L):
+    for h in range(H):
+        s = sorted((float(r["sigma"]) for r in spec if int(r["layer"]) == l and int(r["head"]) == h), reverse=True)
+        got += s[:dh]
+        want += tl.QK[l, h].S.detach().double().numpy().tolist()
+rel_check(f"QK form singular values of all {L * H} heads = FactoredMatrix QK[l, h].S", got, want, 1e-5)
+
+# 3. Token QK and OV circuits (through LN1 of the head's layer; the OV one to the logits through
+# the final LayerNorm's scale): the leading singular values QKLab reads out.
+circ = rows("circuits.csv")
+W_E, W_U = tl.W_E.detach(), tl.W_U.detach()
+gamma_f = tl.ln_final.w.detach()
+for kind in ("qk", "ov"):
+    got, want = [], []
+    for l in range(L):
+        with torch.no_grad():
+            E = tl.blocks[l].ln1(W_E[None])[0]  # (V, d)
+        for h in range(H):
+            mine = [float(r["sigma"]) for r in sorted((r for r in circ if r["circuit"] == kind and int(r["layer"]) == l
+                                                        and int(r["head"]) == h), key=lambda r: int(r["direction"]))]
+            if kind == "qk":
+                fm = FactoredMatrix(E @ tl.W_Q[l, h].detach(), tl.W_K[l, h].detach().T @ E.T)
+            else:
+                fm = FactoredMatrix(E @ tl.W_V[l, h].detach(), tl.W_O[l, h].detach() @ torch.diag(gamma_f) @ W_U)
+            got += mine
+            want += fm.S.detach().double().numpy()[:len(mine)].tolist()
+    jc.check(f"circuits.csv has read-outs of every head's token {kind.upper()} circuit", len(got) >= L * H, f"{len(got)} values")
+    rel_check(f"token {kind.upper()} circuit singular values = FactoredMatrix's", got, want, 1e-5)
+
+# 4. Composition scores, every earlier head with every later one.
+comp = rows("composition.csv")
+for mode in ("Q", "K", "V"):
+    ref = tl.all_composition_scores(mode).detach().double().numpy()  # (L, H, L, H)
+    got, want = [], []
+    for r in comp:
+        if r["kind"].upper() != mode:
+            continue
+        got.append(float(r["score"]))
+        want.append(ref[int(r["layer_from"]), int(r["head_from"]), int(r["layer_to"]), int(r["head_to"])])
+    pairs = sum(H * H for a in range(L) for b in range(a + 1, L))
+    jc.check(f"{mode}-composition: a score for every earlier/later head pair", len(got) == pairs, f"{len(got)} of {pairs}")
+    jc.check_close(f"{mode}-composition scores = TransformerLens's all_composition_scores", got, want, 1e-6)
+jc.finish()
