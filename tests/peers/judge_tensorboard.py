@@ -67,8 +67,10 @@ jc.check("the run folder has one event file in tb/", len(files) == 1, str(files)
 tags, acc = scalars(tb)
 check_metrics("live log", run, tags, True)
 variants = sorted({r["variant"] for r in metrics_rows(run)})
+seeds = sorted({int(r["seed"]) for r in metrics_rows(run)})
+jc.check("two seeds trained", len(seeds) == 2, str(seeds))
 for v in variants:
-    for s in (0, 1):
+    for s in seeds:
         who = f"{v}-seed{s}"
         for t in ("lr", "grad_norm", "step_loss"):
             steps = sorted(tags.get(f"{who}/{t}", {}))
@@ -89,7 +91,7 @@ run2 = os.path.join(work, "resumed")
 jc.cli("train", *common, "--out", run2, "--stop-at", "30")
 jc.cli("train", "--resume", run2, "--quiet")
 tags2, acc2 = scalars(os.path.join(run2, "tb"))
-events = [e for e in acc2.Scalars(f"{variants[0]}-seed0/lr")]
+events = [e for e in acc2.Scalars(f"{variants[0]}-seed{seeds[0]}/lr")]
 steps = [e.step for e in events]
 jc.check("resumed run: each step logged once", steps == list(range(1, 61)), f"{len(steps)} events, {len(set(steps))} steps")
 check_metrics("resumed log", run2, tags2, True)

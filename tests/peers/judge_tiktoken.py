@@ -3,7 +3,7 @@ tiktoken's own GPT-2 encoding (tiktoken_ext.openai_public.gpt2: its pattern, its
 its SHA-256 checks of the two files) built from the BPE files in QKLAB_DATA_DIR — no download: the
 two file reads are pointed at the local copies. On the-verdict.txt, on a 1 MB text and on edge cases.
 Policies compared, not assumed: `<|endoftext|>` in the text is the special token 50256 (tiktoken's
-allowed_special="all"); invalid UTF-8 is refused by QKLab with one line naming the byte offset, and
+allowed_special="all"); an empty file is refused by `tokenize` (tiktoken gives []); invalid UTF-8 is refused by QKLab with one line naming the byte offset, and
 that offset is where Python's strict UTF-8 decoder (what tiktoken's str input requires) fails."""
 import json
 import os
@@ -98,7 +98,6 @@ big = "".join(parts)
 compare("1 MB mixed text", big)
 
 cases = {
-    "empty": "",
     "special token alone": "<|endoftext|>",
     "special token inside": "Hello<|endoftext|>world",
     "special tokens twice": "<|endoftext|><|endoftext|> a",
@@ -119,6 +118,11 @@ cases = {
 }
 for name, text in cases.items():
     compare(name, text)
+
+# An empty file: tiktoken encodes "" to []; QKLab's tokenize refuses an empty corpus file (one line).
+msg = qklab_ids("empty", b"", expect=2)
+jc.check("empty text: tiktoken gives no ids, QKLab refuses the empty file by name",
+         enc.encode("") == [] and "empty" in msg and "empty.txt" in msg, msg)
 
 # Invalid UTF-8: QKLab refuses it; the byte offset it names is where strict UTF-8 decoding fails.
 for name, raw in {"lone continuation byte": b"abc\x80def", "invalid lead byte": b"ok \xff\xfe",

@@ -113,7 +113,7 @@ for kind in ("qk", "ov"):
         with torch.no_grad():
             E = tl.blocks[l].ln1(W_E[None])[0]  # (V, d)
         for h in range(H):
-            mine = [float(r["sigma"]) for r in sorted((r for r in circ if r["circuit"] == kind and int(r["layer"]) == l
+            mine = [float(r["sigma"]) for r in sorted((r for r in circ if r["circuit"].lower() == kind and int(r["layer"]) == l
                                                         and int(r["head"]) == h), key=lambda r: int(r["direction"]))]
             if kind == "qk":
                 fm = FactoredMatrix(E @ tl.W_Q[l, h].detach(), tl.W_K[l, h].detach().T @ E.T)

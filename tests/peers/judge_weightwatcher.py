@@ -1,17 +1,19 @@
 """Judge: WeightWatcher. weightwatcher.WeightWatcher(model).analyze() on exactly the matrices QKLab's
 ESD reads (every 2-D weight of a QKLab checkpoint, put in torch Linear layers in QKLab's layout)
 against `qklab-cli analyze`'s esd.csv, per matrix:
-  lambda_max    largest eigenvalue of WᵀW/N                     equal by definition (relative 1e-6)
+  lambda_max    largest eigenvalue of WᵀW (WeightWatcher) = N × QKLab's of WᵀW/N   relative 1e-6
   stable rank   Σλ / λ_max                                      equal by definition (relative 1e-6)
-  alpha         power-law exponent of the ESD's tail            both: maximum likelihood over x_min
-                by least Kolmogorov–Smirnov distance; WeightWatcher's fit (the powerlaw package's
-                discrete grid of x_min and its own tail limits) can pick a neighbouring x_min, so
-                alpha agrees to 0.1 (absolute) on most matrices, and the median |difference| is
-                below 0.05
-  MP soft rank  λ₊ / λ_max of the Marchenko–Pastur bulk edge    both fit σ² of the bulk, by different
-                methods (QKLab: the mean inside the edge, iterated; WeightWatcher: a fit of the
-                histogram): within 35% (relative)
-  spikes        eigenvalues above the bulk edge                 follows the edge: within 3
+  alpha         power-law exponent of the ESD's tail: both the maximum-likelihood α at the x_min of
+                least Kolmogorov–Smirnov distance. Equal (1e-6) where both searched the same x_min
+                candidates; WeightWatcher's own fast fit searches a different candidate set and on
+                some matrices settles on another x_min (measured: 13 of 15 equal to 1e-9, the two
+                others 1.1 and 2.7 apart), so: equal on at least 80% of the matrices
+  MP soft rank  λ₊ / λ_max of the Marchenko–Pastur bulk edge: both fit σ² of the bulk, by different
+                methods (QKLab: the mean inside the edge, iterated to a fixed point; WeightWatcher: a
+                fit to the histogram), so the edges differ by design: QKLab's is the lower on every
+                matrix (soft rank ≤ WeightWatcher's, within 30% relative; measured worst 26%)
+  spikes        eigenvalues above the bulk edge: with the lower edge QKLab counts at least as many
+                as WeightWatcher on every matrix, never more than 8 (d = 128)
 The model: a GPT with d = 128 whose matrices carry heavy-tailed (Student-t, 3 degrees of freedom)
 entries, so that the ESDs have power-law tails to fit, saved by transformers and imported."""
 import csv
@@ -85,10 +87,10 @@ jc.check("WeightWatcher analysed every matrix", len(df) == len(order), f"{len(df
 
 lam, stable, alpha, soft, spikes = [], [], [], [], []
 for (r, name), (_, w) in zip(order, df.iterrows()):
-    lam.append((float(r["lambda_max"]), float(w["lambda_max"])))
-    # QKLab's stable rank from its eigenvalues is not in esd.csv; Σλ = ‖W‖_F² / N from the weights.
     W = weights[name].double()
     N = max(W.shape)
+    lam.append((float(r["lambda_max"]) * N, float(w["lambda_max"])))
+    # Σλ = ‖W‖_F² / N: the stable rank from QKLab's λ_max and the weights' Frobenius norm.
     stable.append(((W * W).sum().item() / N / float(r["lambda_max"]), float(w["stable_rank"])))
     alpha.append((float(r["alpha"]), float(w["alpha"])))
     soft.append((float(r["soft_rank"]), float(w["mp_softrank"])))
@@ -102,12 +104,15 @@ def rel(pairs):
     return np.abs(a[:, 0] - a[:, 1]) / np.maximum(np.abs(a[:, 1]), 1e-12)
 
 
-jc.check("lambda_max = WeightWatcher's", rel(lam).max() <= 1e-6, f"max relative diff {rel(lam).max():.3g}")
+jc.check("N × lambda_max = WeightWatcher's lambda_max", rel(lam).max() <= 1e-6, f"max relative diff {rel(lam).max():.3g}")
 jc.check("stable rank = WeightWatcher's", rel(stable).max() <= 1e-6, f"max relative diff {rel(stable).max():.3g}")
 da = np.abs(np.array(alpha)[:, 0] - np.array(alpha)[:, 1])
-jc.check("alpha: median |difference| < 0.05", np.median(da) < 0.05, f"median {np.median(da):.3g}, max {da.max():.3g}")
-jc.check("alpha within 0.1 on at least 80% of the matrices", np.mean(da <= 0.1) >= 0.8, f"{np.mean(da <= 0.1):.0%}")
-jc.check("MP soft rank within 35%", rel(soft).max() <= 0.35, f"max relative diff {rel(soft).max():.3g}")
-ds = np.abs(np.array(spikes)[:, 0] - np.array(spikes)[:, 1])
-jc.check("spike counts within 3", ds.max() <= 3, f"max |difference| {ds.max()}")
+jc.check("alpha = WeightWatcher's (1e-6) on at least 80% of the matrices", np.mean(da <= 1e-6) >= 0.8,
+         f"{int(np.sum(da <= 1e-6))} of {len(da)} equal; the others differ by {np.round(da[da > 1e-6], 3).tolist()}")
+sr = np.array(soft)
+jc.check("MP soft rank: QKLab's edge the lower, within 30%", bool(np.all(sr[:, 0] <= sr[:, 1] + 1e-9)) and rel(soft).max() <= 0.30,
+         f"max relative diff {rel(soft).max():.3g}")
+sp = np.array(spikes)
+jc.check("spikes: QKLab counts at least WeightWatcher's, at most 8 more", bool(np.all(sp[:, 0] >= sp[:, 1]))
+         and int((sp[:, 0] - sp[:, 1]).max()) <= 8, f"differences {(sp[:, 0] - sp[:, 1]).tolist()}")
 jc.finish()
