@@ -78,9 +78,10 @@ if [ "$mode" = test ]; then
   peers_pid=$!
   peers_args=(-DQKLAB_PEERS_PYTHON="$peers_venv/bin/python")
 fi
+mkdir -p build
 stage "build (LibTorch 1.13)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${peers_args[@]}" > build-configure.log 2>&1 ||
-  { cat build-configure.log; exit 1; }
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${peers_args[@]}" > build/configure.log 2>&1 ||
+  { cat build/configure.log; exit 1; }
 ninja -C build -j "$jobs"
 
 case "$mode" in
@@ -99,12 +100,11 @@ case "$mode" in
     # compile and link here, run where a GPU is). GUI off: Qt is Debian's, built for its own
     # libstdc++ and LibTorch; the tests that need Qt run in stage 2.
     stage "build (LibTorch 2.x from the peers' torch)"
-    torch2_prefix=$("$peers_venv/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
-    cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=Release -DQKLAB_GUI=OFF -DQKLAB_OPENMP=OFF \
-      -DCMAKE_PREFIX_PATH="$torch2_prefix" -DQKLAB_PEERS_PYTHON="$peers_venv/bin/python" \
-      -DCMAKE_CUDA_COMPILER="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" > build-torch2-configure.log 2>&1 ||
-      { cat build-torch2-configure.log; exit 1; }
-    grep -E "LibTorch|CUDA" build-torch2-configure.log | head -5 || true
+    mapfile -t torch2_args < <(bash tools/torch2-cmake.sh "$peers_venv/bin/python")
+    cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=Release "${torch2_args[@]}" \
+      -DQKLAB_PEERS_PYTHON="$peers_venv/bin/python" > build/torch2-configure.log 2>&1 ||
+      { cat build/torch2-configure.log; exit 1; }
+    grep -E "LibTorch|CUDA" build/torch2-configure.log | head -5 || true
     ninja -C build-torch2 -j "$jobs" qklab-cli qklab_tests qklab-bench
     stage "tests (LibTorch 2.x)"
     ctest --test-dir build-torch2 --output-on-failure -j 2 --timeout 900 -LE peers -E slurm
@@ -115,8 +115,8 @@ case "$mode" in
     # it rejects a corrupt archive, so leak detection is off.
     stage "sanitizer + fuzz build"
     cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-      -DQKLAB_BUILD_GUI=OFF -DQKLAB_SANITIZE=ON -DQKLAB_FUZZ=ON > build-sanitize-configure.log 2>&1 ||
-      { cat build-sanitize-configure.log; exit 1; }
+      -DQKLAB_BUILD_GUI=OFF -DQKLAB_SANITIZE=ON -DQKLAB_FUZZ=ON > build/sanitize-configure.log 2>&1 ||
+      { cat build/sanitize-configure.log; exit 1; }
     ninja -C build/sanitize -j "$jobs"
     stage "sanitizer + fuzz tests"
     ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build/sanitize --output-on-failure -j 2 --timeout 1800

@@ -15,7 +15,8 @@
 #       versions.txt, build.log, tests.log, device-run.txt, device-run.tar.gz, bench.md, bench.json.
 #
 # Environment: QKLAB_PYTHON (the python3 with torch; default: the first on PATH), QKLAB_TORCH_PREFIX
-# (default: its torch.utils.cmake_prefix_path),
+# (default: the torch folder and its share/cmake, as tools/torch2-cmake.sh gives them to setup.sh's
+# LibTorch 2.x stage: the same build path),
 # QKLAB_DEVICE (default: cuda when torch sees one, else cpu), QKLAB_GPU_BUILD (default build-gpu),
 # QKLAB_BENCH_CONFIGS (default book), QKLAB_BENCH_REPS (default 3), QKLAB_TEST_TIMEOUT (seconds for
 # the whole test stage, default 300), QKLAB_CMAKE_ARGS (more configure arguments, e.g.
@@ -42,7 +43,7 @@ run() {
   local build=${QKLAB_GPU_BUILD:-$root/build-gpu}
   mkdir -p "$out" "$build"
   export QKLAB_PYTHON=${QKLAB_PYTHON:-$(command -v python3)}  # the tests' and the bench's PyTorch side
-  local prefix=${QKLAB_TORCH_PREFIX:-$("$QKLAB_PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')}
+  local prefix=${QKLAB_TORCH_PREFIX:-$(bash "$root/tools/torch2-cmake.sh" "$QKLAB_PYTHON" | sed -n 's/^-DCMAKE_PREFIX_PATH=//p')}
   local device=${QKLAB_DEVICE:-$("$QKLAB_PYTHON" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')}
   {
     echo "date: $(date -u +%FT%TZ)"
