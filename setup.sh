@@ -2,16 +2,15 @@
 # QKLab set-up for a fresh Debian 12 machine: installs the Debian packages QKLab needs (only
 # those missing, so it is idempotent), builds with CMake + Ninja (+ ccache), then either
 #   bash setup.sh run    launches qklab on its default experiment, or
-#   bash setup.sh test   runs every test (CTest) — what CI runs, in four stages:
+#   bash setup.sh test   runs every test (CTest) — what CI runs, in three stages:
 #     1. the peers' environment (tools/peers/requirements.lock: PyTorch 2.x, transformers,
 #        TransformerLens, WeightWatcher, tiktoken, TensorBoard) in a virtual environment, made
 #        while stage 2 compiles; its tests carry the CTest label `peers`;
 #     2. build/ against Debian's LibTorch 1.13 (the default) and every test, the judges included;
-#     3. build-torch2/ against the peers' LibTorch 2.x (engine, qklab-cli, qklab-bench and the tests
-#        that need no Qt) and those tests;
-#     4. build/sanitize: the engine's parsers and their tests under AddressSanitizer +
-#        UndefinedBehaviorSanitizer (clang), every file parser fuzzed with libFuzzer for a bounded
-#        time (QKLAB_FUZZ_SECONDS each).
+#     3. build-torch2/ against the peers' LibTorch 2.x with clang, AddressSanitizer +
+#        UndefinedBehaviorSanitizer and libFuzzer coverage (the engine, qklab-cli, qklab-bench, the
+#        tests that need no Qt, a fuzz target per file parser), those tests, and every parser
+#        fuzzed for a bounded time (QKLAB_FUZZ_SECONDS each, default 30).
 #   bash setup.sh peers  makes the peers' environment only and prints its python.
 # Run it as root or as a user with sudo.
 set -euo pipefail
@@ -96,29 +95,22 @@ case "$mode" in
     stage "tests (LibTorch 1.13, the judges included)"
     ctest --test-dir build --output-on-failure -j 2 --timeout 900
 
-    # Stage 3: the same engine against the peers' LibTorch 2.x (CUDA-enabled; its CUDA paths
-    # compile and link here, run where a GPU is). GUI off: Qt is Debian's, built for its own
-    # libstdc++ and LibTorch; the tests that need Qt run in stage 2.
-    stage "build (LibTorch 2.x from the peers' torch)"
-    mapfile -t torch2_args < <(bash tools/torch2-cmake.sh "$peers_venv/bin/python")
-    cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=Release "${torch2_args[@]}" \
-      -DQKLAB_PEERS_PYTHON="$peers_venv/bin/python" > build/torch2-configure.log 2>&1 ||
-      { cat build/torch2-configure.log; exit 1; }
-    grep -E "LibTorch|CUDA" build/torch2-configure.log | head -5 || true
-    ninja -C build-torch2 -j "$jobs" qklab-cli qklab_tests qklab-bench
-    stage "tests (LibTorch 2.x)"
-    ctest --test-dir build-torch2 --output-on-failure -j 2 --timeout 900 -LE peers -E slurm
-
-    # Stage 4: reliability. The engine with clang, ASan + UBSan and libFuzzer coverage (GUI off: Qt
-    # is not instrumented); the tests of what reads files (tags below) and each fuzz target for
-    # QKLAB_FUZZ_SECONDS from tests/fuzz/seeds. LibTorch's zip reader leaks a few hundred bytes when
+    # Stage 3, one build for two purposes: the engine, qklab-cli, qklab-bench, every test that needs
+    # no Qt and a libFuzzer target per file parser, built against the peers' LibTorch 2.x
+    # (CUDA-enabled: its CUDA paths compile and link here, and run where a GPU is) with clang,
+    # AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer coverage; then those tests, and
+    # each fuzz target for QKLAB_FUZZ_SECONDS from tests/fuzz/seeds. GUI off: Qt is not
+    # instrumented (its tests ran in stage 2). LibTorch's zip reader leaks a few hundred bytes when
     # it rejects a corrupt archive, so leak detection is off.
-    stage "sanitizer + fuzz build"
-    cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-      -DQKLAB_BUILD_GUI=OFF -DQKLAB_SANITIZE=ON -DQKLAB_FUZZ=ON > build/sanitize-configure.log 2>&1 ||
-      { cat build/sanitize-configure.log; exit 1; }
-    ninja -C build/sanitize -j "$jobs"
-    stage "sanitizer + fuzz tests"
-    ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build/sanitize --output-on-failure -j 2 --timeout 1800
+    stage "build: LibTorch 2.x (the peers' torch), clang + ASan + UBSan + libFuzzer"
+    mapfile -t torch2_args < <(bash tools/torch2-cmake.sh "$peers_venv/bin/python")
+    cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only" "${torch2_args[@]}" \
+      -DQKLAB_SANITIZE=ON -DQKLAB_FUZZ=ON -DQKLAB_FUZZ_SECONDS="${QKLAB_FUZZ_SECONDS:-30}" \
+      > build/torch2-configure.log 2>&1 || { cat build/torch2-configure.log; exit 1; }
+    grep -E "LibTorch|protobuf" build/torch2-configure.log || true
+    ninja -C build-torch2 -j "$jobs"
+    stage "tests: LibTorch 2.x under ASan + UBSan, and the fuzzers"
+    ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-torch2 --output-on-failure -j 2 --timeout 1800
     stage "done" ;;
 esac

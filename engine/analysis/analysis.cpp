@@ -69,12 +69,12 @@ HeadSpectrum head_spectrum(GPTModelImpl& m, int layer, int head) {
 }
 
 std::vector<double> principal_angles(const torch::Tensor& M1, const torch::Tensor& M2, int k, bool left) {
-  auto svd1 = torch::linalg::svd(M1.to(torch::kFloat64), false, c10::nullopt);
-  auto svd2 = torch::linalg::svd(M2.to(torch::kFloat64), false, c10::nullopt);
+  auto svd1 = torch::linalg_svd(M1.to(torch::kFloat64), false, c10::nullopt);
+  auto svd2 = torch::linalg_svd(M2.to(torch::kFloat64), false, c10::nullopt);
   auto basis = [&](const std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>& s) {
     return left ? std::get<0>(s).slice(1, 0, k) : std::get<2>(s).slice(0, 0, k).transpose(0, 1);
   };
-  auto cosines = torch::linalg::svdvals(torch::matmul(basis(svd1).transpose(0, 1), basis(svd2)), c10::nullopt);
+  auto cosines = torch::linalg_svdvals(torch::matmul(basis(svd1).transpose(0, 1), basis(svd2)), c10::nullopt);
   auto angles = torch::acos(cosines.clamp(-1.0, 1.0));  // cosines descending -> angles ascending
   return to_doubles(angles);
 }
@@ -190,7 +190,7 @@ AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids) {
   for (auto& a : attn) {
     auto w = a[0].to(torch::kFloat64).cpu();  // (H, T, T)
     auto ent = -(w * torch::log(w.clamp_min(1e-300))).sum(-1).mean(-1);  // (H)
-    auto sv = torch::linalg::svdvals(w, c10::nullopt);                  // (H, T)
+    auto sv = torch::linalg_svdvals(w, c10::nullopt);                  // (H, T)
     std::vector<double> e;
     std::vector<int64_t> rk;
     for (int64_t h = 0; h < w.size(0); ++h) {

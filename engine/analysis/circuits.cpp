@@ -12,7 +12,7 @@ namespace {
 
 const auto kF64 = torch::kFloat64;
 
-torch::Tensor qr_r(const torch::Tensor& A) { return std::get<1>(torch::linalg::qr(A, "reduced")); }
+torch::Tensor qr_r(const torch::Tensor& A) { return std::get<1>(torch::linalg_qr(A, "reduced")); }
 
 // ‖X‖_F over the last two dims.
 torch::Tensor fro(const torch::Tensor& X) { return X.pow(2).sum({-2, -1}).sqrt(); }

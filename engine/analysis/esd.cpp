@@ -109,10 +109,10 @@ std::vector<EsdRecord> model_esd(GPTModelImpl& m, const std::string& variant, in
     if (name.rfind("trf_blocks.", 0) == 0) layer = std::stoi(name.substr(11));
     const auto t = w.detach().to(torch::kFloat64);
     if (w.dim() == 2) {
-      add(esd_from_sigma(to_doubles(torch::linalg::svdvals(t, c10::nullopt)), t.size(0), t.size(1)), name, layer, -1);
+      add(esd_from_sigma(to_doubles(torch::linalg_svdvals(t, c10::nullopt)), t.size(0), t.size(1)), name, layer, -1);
     } else {  // (H, a, b): one record per head
       const auto flat = t.reshape({t.size(0), t.size(-2), t.size(-1)});
-      const auto sv = torch::linalg::svdvals(flat, c10::nullopt);  // (H, k)
+      const auto sv = torch::linalg_svdvals(flat, c10::nullopt);  // (H, k)
       for (int64_t h = 0; h < flat.size(0); ++h)
         add(esd_from_sigma(to_doubles(sv[h]), flat.size(1), flat.size(2)), name, layer, static_cast<int>(h));
     }

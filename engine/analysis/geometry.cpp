@@ -49,7 +49,7 @@ std::vector<std::pair<double, double>> form_eigenvalues(const torch::Tensor& U, 
                                                         const torch::Tensor& Vh, double eps) {
   // M = (U·Σ)·Vh: its non-zero eigenvalues are those of Vh·(U·Σ) (k×k).
   const auto core = torch::matmul(Vh.to(torch::kFloat64), U.to(torch::kFloat64) * S.to(torch::kFloat64).unsqueeze(0));
-  const auto lam = torch::linalg::eigvals(core);  // (k) complex
+  const auto lam = torch::linalg_eigvals(core);  // (k) complex
   const auto re = to_doubles(torch::real(lam)), im = to_doubles(torch::imag(lam));
   const auto s = to_doubles(S);
   const double smax = s.empty() ? 0 : *std::max_element(s.begin(), s.end());

@@ -6,27 +6,27 @@
 namespace qk {
 
 torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B) {
-  auto qa = torch::linalg::qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A, R_A (…, k, k)
-  auto qb = torch::linalg::qr(B.to(torch::kFloat64), "reduced");
+  auto qa = torch::linalg_qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A, R_A (…, k, k)
+  auto qb = torch::linalg_qr(B.to(torch::kFloat64), "reduced");
   auto core = torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2));  // (…, k, k)
-  return torch::linalg::svdvals(core, c10::nullopt);  // A Bᵀ = Q_A (R_A R_Bᵀ) Q_Bᵀ
+  return torch::linalg_svdvals(core, c10::nullopt);  // A Bᵀ = Q_A (R_A R_Bᵀ) Q_Bᵀ
 }
 
 torch::Tensor dense_singular_values(const torch::Tensor& M) {
   // In the matrix's own precision (a float32 S is float32 data: its SVD's backward error is at
   // the float32 level either way, and float32 is ~1.8x faster), returned as float64.
-  return torch::linalg::svdvals(M, c10::nullopt).to(torch::kFloat64);
+  return torch::linalg_svdvals(M, c10::nullopt).to(torch::kFloat64);
 }
 
 FormSvd form_svd(const torch::Tensor& M) {
-  auto svd = torch::linalg::svd(M.to(torch::kFloat64), false, c10::nullopt);
+  auto svd = torch::linalg_svd(M.to(torch::kFloat64), false, c10::nullopt);
   return {std::get<0>(svd), std::get<1>(svd), std::get<2>(svd)};  // U (…, d, d), S (…, d), Vh (…, d, d)
 }
 
 FormSvd factored_form_svd(const torch::Tensor& A, const torch::Tensor& B) {
-  auto qa = torch::linalg::qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A
-  auto qb = torch::linalg::qr(B.to(torch::kFloat64), "reduced");  // B = Q_B R_B
-  auto core = torch::linalg::svd(torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2)), false,
+  auto qa = torch::linalg_qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A
+  auto qb = torch::linalg_qr(B.to(torch::kFloat64), "reduced");  // B = Q_B R_B
+  auto core = torch::linalg_svd(torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2)), false,
                                  c10::nullopt);  // R_A R_Bᵀ = U_c S V_cᵀ (k×k)
   // A Bᵀ = Q_A (U_c S V_cᵀ) Q_Bᵀ
   return {torch::matmul(std::get<0>(qa), std::get<0>(core)), std::get<1>(core),

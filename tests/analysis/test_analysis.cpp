@@ -40,7 +40,7 @@ TEST_CASE("rank metrics on known spectra", "[analysis]") {
   CHECK(m.rank99 == 3);
   // orthogonal matrix: all singular values 1
   torch::manual_seed(0);
-  auto q = std::get<0>(torch::linalg::qr(torch::randn({16, 16}, torch::kFloat64), "reduced"));
+  auto q = std::get<0>(torch::linalg_qr(torch::randn({16, 16}, torch::kFloat64), "reduced"));
   auto sv = dense_singular_values(q);
   std::vector<double> s(sv.data_ptr<double>(), sv.data_ptr<double>() + 16);
   auto o = rank_metrics(s, 16, 16, eps);

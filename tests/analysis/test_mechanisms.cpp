@@ -67,7 +67,7 @@ TEST_CASE("geometry: eigenvalues of planted forms — factored and dense", "[mec
   // M = P·diag(3, −2, 0.5, 0, 0, 0)·P⁻¹: eigenvalues 3, −2, 0.5 (the zeros are dropped).
   const auto P = randn({6, 6}, 2) + 3 * torch::eye(6, f64);
   const auto D = torch::diag(torch::tensor({3.0, -2.0, 0.5, 0.0, 0.0, 0.0}, f64));
-  const auto M = torch::matmul(torch::matmul(P, D), torch::linalg::inv(P));
+  const auto M = torch::matmul(torch::matmul(P, D), torch::linalg_inv(P));
   const auto svd = form_svd(M);
   const auto ev = form_eigenvalues(svd.U, svd.S, svd.Vh, 1e-12);
   REQUIRE(ev.size() == 3);
@@ -95,7 +95,7 @@ TEST_CASE("geometry: eigenvalues of planted forms — factored and dense", "[mec
   for (int h = 0; h < cfg.n_heads; ++h) {
     const auto wq = att.W_query->weight.detach().view({cfg.n_heads, qk, d})[h];
     const auto wk = att.W_key->weight.detach().view({cfg.n_heads, qk, d})[h];
-    auto direct = torch::linalg::eigvals(torch::matmul(wk, wq.t()));  // (qk) complex
+    auto direct = torch::linalg_eigvals(torch::matmul(wk, wq.t()));  // (qk) complex
     const auto mine = form_eigenvalues(fs.U[h], fs.S[h], fs.Vh[h], att.form_eps());
     REQUIRE(mine.size() == static_cast<size_t>(qk));
     auto mags = torch::abs(direct).to(f64);
@@ -284,7 +284,7 @@ TEST_CASE("power law: alpha against the torch reference and on Pareto samples", 
 TEST_CASE("Marchenko-Pastur: noise has no spikes — planted directions are counted", "[mechanisms][esd]") {
   const int64_t N = 400, M = 100;
   const auto W = randn({N, M}, 11);
-  const auto r = esd_from_sigma(to_doubles(torch::linalg::svdvals(W, c10::nullopt)), N, M);
+  const auto r = esd_from_sigma(to_doubles(torch::linalg_svdvals(W, c10::nullopt)), N, M);
   CHECK(r.mp_sigma2 == Approx(1.0).margin(0.06));
   CHECK(r.mp_edge == Approx(2.25).margin(0.15));
   CHECK(r.spikes == 0);
@@ -293,7 +293,7 @@ TEST_CASE("Marchenko-Pastur: noise has no spikes — planted directions are coun
   // Three strong rank-one directions on top of the noise: three spikes.
   auto S = W.clone();
   for (int i = 0; i < 3; ++i) S += (6.0 - i) * torch::outer(randn({N}, 20 + i), randn({M}, 30 + i)) / std::sqrt(double(M));
-  const auto s = esd_from_sigma(to_doubles(torch::linalg::svdvals(S, c10::nullopt)), N, M);
+  const auto s = esd_from_sigma(to_doubles(torch::linalg_svdvals(S, c10::nullopt)), N, M);
   CHECK(s.spikes == 3);
   CHECK(s.soft_rank < 0.5);
   // The model: every weight matrix and every head's form has a record.

@@ -97,7 +97,7 @@ TEST_CASE("the standard head's bilinear form has rank <= head_dim — merged can
   auto cfg = qkt::tiny_model("float64");
   GPTModel s(Variant::Standard, cfg), m(Variant::Merged, cfg);
   auto rank = [](const torch::Tensor& a) {
-    auto sv = torch::linalg::svdvals(a, c10::nullopt);
+    auto sv = torch::linalg_svdvals(a, c10::nullopt);
     return sv.gt(sv.max() * a.size(0) * 1e-15).sum().item<int64_t>();
   };
   CHECK(rank(s->attention(0).bilinear_forms()[0]) == cfg.head_dim());

@@ -63,7 +63,7 @@ TEST_CASE("variant family: each form has the structure its parameterisation prom
   // Rank bounds: the numerical rank of each head's form equals form_rank_bound for a random init.
   for (const auto& info : all_variants()) {
     auto M = GPTModel(info.variant, cfg)->attention(0).bilinear_forms();
-    auto sv = torch::linalg::svdvals(M[0], c10::nullopt);
+    auto sv = torch::linalg_svdvals(M[0], c10::nullopt);
     const auto rank = sv.gt(sv.max() * 16 * 1e-13).sum().item<int64_t>();
     INFO(info.name);
     CHECK(rank == form_rank_bound(info.variant, cfg));
@@ -115,7 +115,7 @@ TEST_CASE("variant family: the nearest form where the target cannot hold the sou
   CHECK(qkt::maxdiff(err, expect_err) < 1e-10);
   // merged-lowrank at rank r equals the best rank-r approximation (Eckart–Young).
   auto low = convert_model(*merged, Variant::MergedLowRank, 2)->attention(0).bilinear_forms();
-  auto sv = torch::linalg::svdvals(M, c10::nullopt);
+  auto sv = torch::linalg_svdvals(M, c10::nullopt);
   auto low_err = (low - M).pow(2).sum({1, 2}).sqrt();
   CHECK(qkt::maxdiff(low_err, sv.narrow(-1, 2, 14).pow(2).sum(-1).sqrt()) < 1e-10);
   // identity-query keeps head h's rows of M_h.
