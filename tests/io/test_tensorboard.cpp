@@ -71,4 +71,15 @@ TEST_CASE("event files: written, read back, cut back, damage named", "[tensorboa
     CHECK(m.find("CRC32C") != std::string::npos);
   }
   CHECK_THROWS_AS(qk::EventFileWriter(dir + "/missing.qklab", 10), qk::Error);  // a state counting bytes of no file
+
+  // A scalar of exactly 0 (an accuracy at step 0, the KL of a twin start) keeps its value field:
+  // Summary.Value field 2, wire type 5 (fixed32), key byte 0x15, then four zero bytes.
+  const std::string zero = dir + "/" + qk::tensorboard_file_name(1e9, "zero");
+  {
+    qk::EventFileWriter w(zero);
+    w.scalar("a/acc", 0, 1e9, 0.0);
+  }
+  const auto z = qk::read_tfrecords(zero);
+  REQUIRE(z.size() == 2);
+  CHECK(z[1].find(std::string("\x15\0\0\0\0", 5)) != std::string::npos);
 }
