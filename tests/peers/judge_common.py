@@ -99,3 +99,25 @@ def qklab_forward(checkpoint, rows, generate=0):
         args += ["--generate", generate]
     cli(*args)
     return load_file(os.path.join(d, "out.safetensors"))
+
+
+def import_and_analyze(model, tag):
+    """Saves a transformers model, imports it with `qklab-cli import --from hf-gpt2`, and runs
+    `qklab-cli analyze` on it as a run folder (its config, with the default preset's data: a task
+    that fits the vocabulary and context). Returns (checkpoint path, analysis folder)."""
+    import shutil
+    from safetensors import safe_open
+    work = tmpdir(tag)
+    model.save_pretrained(work)
+    ck = os.path.join(work, "imported.safetensors")
+    cli("import", "--from", "hf-gpt2", os.path.join(work, "model.safetensors"), ck)
+    with safe_open(ck, "pt") as f:
+        cfg = json.loads(f.metadata()["qklab.config"])
+    cfg["data"] = json.loads(cli("presets", "--dump", "default"))["data"]
+    run = os.path.join(work, "run")
+    os.makedirs(run)
+    with open(os.path.join(run, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    shutil.copy(ck, os.path.join(run, "standard.safetensors"))
+    cli("analyze", run, "--truncate", "0")
+    return ck, os.path.join(run, "analysis")

@@ -10,7 +10,6 @@ bias folding, factored-matrix refactoring) against QKLab's import of that model:
 from_pretrained reads GPT-2's config from the Hugging Face cache: the judge makes a cache of its
 own holding the test model's config.json (and the GPT-2 tokenizer files), so nothing is fetched."""
 import csv
-import json
 import os
 import shutil
 import sys
@@ -48,23 +47,8 @@ tl = HookedTransformer.from_pretrained("gpt2", hf_model=model, fold_ln=False, ce
 tl.eval()
 L, H, d = tl.cfg.n_layers, tl.cfg.n_heads, tl.cfg.d_model
 
-# QKLab: the same model imported, as a run folder (the default preset's data: a task that fits the
-# vocabulary and context) so that `analyze` reads it.
-work = jc.tmpdir("tl")
-model.save_pretrained(work)
-ck = os.path.join(work, "imported.safetensors")
-jc.cli("import", "--from", "hf-gpt2", os.path.join(work, "model.safetensors"), ck)
-from safetensors import safe_open
-with safe_open(ck, "pt") as f:
-    cfg = json.loads(f.metadata()["qklab.config"])
-cfg["data"] = json.loads(jc.cli("presets", "--dump", "default"))["data"]
-run = os.path.join(work, "run")
-os.makedirs(run)
-with open(os.path.join(run, "config.json"), "w") as f:
-    json.dump(cfg, f, indent=2)
-shutil.copy(ck, os.path.join(run, "standard.safetensors"))
-jc.cli("analyze", run, "--truncate", "0")
-ana = os.path.join(run, "analysis")
+# QKLab: the same model imported and analysed.
+ck, ana = jc.import_and_analyze(model, "tl")
 
 
 def rows(name):

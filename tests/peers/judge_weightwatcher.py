@@ -38,25 +38,12 @@ with torch.no_grad():
     for n, p in model.named_parameters():
         if p.dim() == 2 and "wte" not in n and "wpe" not in n:
             p.copy_(torch.distributions.StudentT(3.0).sample(p.shape) * 0.02)
-work = jc.tmpdir("ww")
-model.save_pretrained(work)
-ck = os.path.join(work, "imported.safetensors")
-jc.cli("import", "--from", "hf-gpt2", os.path.join(work, "model.safetensors"), ck)
+ck, ana = jc.import_and_analyze(model, "ww")
 
-import json
-import shutil
 from safetensors import safe_open
 with safe_open(ck, "pt") as f:
-    cfg = json.loads(f.metadata()["qklab.config"])
     weights = {k: f.get_tensor(k) for k in f.keys()}
-cfg["data"] = json.loads(jc.cli("presets", "--dump", "default"))["data"]
-run = os.path.join(work, "run")
-os.makedirs(run)
-with open(os.path.join(run, "config.json"), "w") as f:
-    json.dump(cfg, f)
-shutil.copy(ck, os.path.join(run, "standard.safetensors"))
-jc.cli("analyze", run, "--truncate", "0")
-with open(os.path.join(run, "analysis", "esd.csv")) as f:
+with open(os.path.join(ana, "esd.csv")) as f:
     esd = [r for r in csv.DictReader(f) if r["head"] in ("", "-1")]
 jc.check("esd.csv has a row per weight matrix", len(esd) > 0, f"{len(esd)} rows")
 
