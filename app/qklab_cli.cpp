@@ -71,6 +71,11 @@ int main(int argc, char** argv) {
   fwd->add_option("--ids", ids, "JSON list of lists of token ids")->required();
   fwd->add_option("--out", out_path, "output .safetensors (logits, attn.{layer})")->required();
   int fwd_generate = 0;
+  bool fwd_lens = false;
+  fwd->add_flag("--lens", fwd_lens,
+                "also logit_lens (L,B,T,V: the stream after each block through the recomputed final LayerNorm and "
+                "the unembedding) and head_logits (L,H,B,T,V: each head's write through the final LayerNorm frozen "
+                "at the clean run and the unembedding)");
   fwd->add_option("--generate", fwd_generate, "also continue each row greedily by N tokens (printed, and 'generated')");
 
   qk::TokenizeOptions kopt;
@@ -98,6 +103,9 @@ int main(int argc, char** argv) {
   ana->add_option("--patch-clean", aopt.patch_clean, "text runs: the clean prompt for activation patching");
   ana->add_option("--patch-corrupt", aopt.patch_corrupt,
                   "text runs: the corrupted prompt (same number of tokens; the answer is the next token)");
+  ana->add_option("--answer", aopt.answer,
+                  "direct logit attribution of the prompt: the answer token (text: one token; tasks: an id)");
+  ana->add_option("--wrong", aopt.wrong, "... against this token (default: the most likely other one)");
   ana->add_flag("--ablation", aopt.ablation,
                 "also ablate and patch every head of a large model (L·H·d² > 4M: minutes to hours; small models always)");
   ana->add_option("--out", aopt.out_dir, "output folder (default RUN/analysis)");
@@ -165,7 +173,7 @@ int main(int argc, char** argv) {
       return qk::cmd_train(topt, std::cout, std::cerr);
     }
     if (*pre) return qk::cmd_presets(as_json, dump, std::cout);
-    if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, fwd_generate, std::cout);
+    if (*fwd) return qk::cmd_forward(ckpt, ids, out_path, fwd_generate, std::cout, fwd_lens);
     if (*imp) return qk::cmd_import(imp_from, imp_in, imp_out, imp_set, std::cout);
     if (*exq) return qk::cmd_export(exp_to, exp_in, exp_out, std::cout);
     if (*conv) return qk::cmd_convert(to, cin, cout_path, conv_rank, std::cout);

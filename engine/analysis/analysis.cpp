@@ -211,6 +211,8 @@ PromptTokens prompt_tokens(const Tokenizer* tokenizer, const std::vector<Batch>&
   PromptTokens t;
   if (tokenizer && !prompt.empty()) {
     t.ids = tokenizer->encode(prompt);
+    t.targets.assign(t.ids.begin() + (t.ids.empty() ? 0 : 1), t.ids.end());
+    t.targets.push_back(-100);
   } else if (!probe.empty()) {
     // Tasks: the prompt names a validation sequence by number (empty: the first).
     int64_t k = 0;
@@ -229,6 +231,8 @@ PromptTokens prompt_tokens(const Tokenizer* tokenizer, const std::vector<Batch>&
       if (k < b.inputs.size(0)) {
         auto row = b.inputs[k].contiguous();
         t.ids.assign(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+        auto trow = b.targets[k].to(torch::kInt64).contiguous();
+        t.targets.assign(trow.data_ptr<int64_t>(), trow.data_ptr<int64_t>() + trow.numel());
         break;
       }
       k -= b.inputs.size(0);
@@ -237,6 +241,7 @@ PromptTokens prompt_tokens(const Tokenizer* tokenizer, const std::vector<Batch>&
   if (t.ids.empty()) throw Error("attention: the prompt encodes to no tokens");
   const int64_t T = std::min<int64_t>(static_cast<int64_t>(t.ids.size()), context_length);
   t.ids.erase(t.ids.begin(), t.ids.end() - T);
+  t.targets.erase(t.targets.begin(), t.targets.end() - T);
   for (auto id : t.ids) t.labels.push_back(tokenizer ? tokenizer->decode({id}) : std::to_string(id));
   return t;
 }

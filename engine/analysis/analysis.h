@@ -80,6 +80,9 @@ AttentionMaps attention_maps(GPTModelImpl& m, const std::vector<int64_t>& ids);
 struct PromptTokens {
   std::vector<int64_t> ids;
   std::vector<std::string> labels;  // decoded tokens, or the ids as text
+  // The token each position predicts: a text prompt's next token (-100 at the end), a validation
+  // sequence's targets (-100 where the task scores none).
+  std::vector<int64_t> targets;
 };
 PromptTokens prompt_tokens(const Tokenizer* tokenizer, const std::vector<Batch>& probe, const std::string& prompt,
                            int64_t context_length);

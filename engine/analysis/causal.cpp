@@ -20,21 +20,6 @@ struct HookScope {
   }
 };
 
-// Every layer's head outputs (B, H, T, hd) for `inputs`, eval mode, no grad.
-std::vector<torch::Tensor> record_heads(GPTModelImpl& m, const torch::Tensor& inputs) {
-  const int L = m.config().n_layers;
-  std::vector<torch::Tensor> got(L);
-  HookScope scope(m);
-  for (int l = 0; l < L; ++l)
-    m.attention(l).head_hook = [&got, l](const torch::Tensor& c) {
-      got[l] = c.detach().clone();
-      return c;
-    };
-  EvalScope eval(m);
-  m.forward(inputs);
-  return got;
-}
-
 // logit[a_clean] − logit[a_corrupt] at each pair's position: (N) float64.
 torch::Tensor logit_diff(const torch::Tensor& logits, const torch::Tensor& pos, const torch::Tensor& ac,
                          const torch::Tensor& ax) {
@@ -44,6 +29,22 @@ torch::Tensor logit_diff(const torch::Tensor& logits, const torch::Tensor& pos, 
 }
 
 }  // namespace
+
+std::vector<torch::Tensor> record_heads(GPTModelImpl& m, const torch::Tensor& inputs, ForwardTrace* trace,
+                                        torch::Tensor* logits) {
+  const int L = m.config().n_layers;
+  std::vector<torch::Tensor> got(L);
+  HookScope scope(m);
+  for (int l = 0; l < L; ++l)
+    m.attention(l).head_hook = [&got, l](const torch::Tensor& c) {
+      got[l] = c.detach().clone();
+      return c;
+    };
+  EvalScope eval(m);
+  auto out = m.forward(inputs, nullptr, trace);
+  if (logits) *logits = out;
+  return got;
+}
 
 PatchPair patch_pair(const std::vector<int64_t>& ids, int64_t p) {
   PatchPair pp;

@@ -35,6 +35,11 @@ struct PatchPair {
 std::vector<PatchPair> patch_pairs(const std::vector<Batch>& probe, int max_pairs);
 PatchPair patch_pair(const std::vector<int64_t>& ids, int64_t position);
 
+// Every layer's head outputs (B, H, T, hd) for `inputs`, eval mode, no grad; with trace and
+// logits, the same forward's residual streams and logits.
+std::vector<torch::Tensor> record_heads(GPTModelImpl& m, const torch::Tensor& inputs, ForwardTrace* trace = nullptr,
+                                        torch::Tensor* logits = nullptr);
+
 struct AblationOptions {
   std::vector<int> ranks;   // rank ablation (default: 0, 1, 2, 4, … below the form's rank bound)
   bool accuracy = false;    // report exact-match accuracy too (tasks)

@@ -17,7 +17,9 @@
 
 #include "analysis.h"
 #include "causal.h"
+#include "analyze_lens.h"
 #include "analyze_mechanisms.h"
+#include "lens.h"
 #include "variants.h"
 #include "checkpoint.h"
 #include "error.h"
@@ -59,11 +61,6 @@ int seed_of_file(const std::string& path, const LoadedModel& lm) {
   return std::stoi(digits);
 }
 
-std::string row(std::initializer_list<std::string> cells) {
-  std::string s;
-  for (const auto& c : cells) s += (s.empty() ? "" : ",") + c;
-  return s + "\n";
-}
 
 std::string S(int64_t v) { return std::to_string(v); }
 
@@ -75,9 +72,9 @@ void write_spectra(Analysis& a, std::ostream& out) {
   for (auto& m : a.models)
     for (const auto& hs : model_spectra(*m.lm.model)) {
       for (size_t i = 0; i < hs.sigma.size(); ++i)
-        spectra += row({m.name, S(m.seed), S(hs.layer), S(hs.head), hs.matrix, S(int64_t(i)), csv_number(hs.sigma[i])});
+        spectra += csv_row({m.name, S(m.seed), S(hs.layer), S(hs.head), hs.matrix, S(int64_t(i)), csv_number(hs.sigma[i])});
       const auto& r = hs.metrics;
-      metrics += row({m.name, S(m.seed), S(hs.layer), S(hs.head), hs.matrix, S(r.numerical_rank),
+      metrics += csv_row({m.name, S(m.seed), S(hs.layer), S(hs.head), hs.matrix, S(r.numerical_rank),
                       csv_number(r.effective_rank), csv_number(r.stable_rank), S(r.rank90), S(r.rank99),
                       csv_number(r.spectral_norm), csv_number(r.nuclear_norm)});
       a.report["heads"].push_back({{"variant", m.name}, {"seed", m.seed}, {"layer", hs.layer}, {"head", hs.head},
@@ -101,7 +98,7 @@ void write_truncation(Analysis& a, const std::vector<int>& ranks, int layer, std
     if (tty) err << "\rtruncation " << m.name << " seed " << m.seed << "\033[K" << std::flush;
     const auto t = truncation_curve(*m.lm.model, m.name, a.val, ranks, layer, acc);
     for (size_t i = 0; i < t.ranks.size(); ++i) {
-      csv += row({m.name, S(m.seed), S(t.ranks[i]), csv_number(t.val_loss[i]), csv_number(t.val_acc[i])});
+      csv += csv_row({m.name, S(m.seed), S(t.ranks[i]), csv_number(t.val_loss[i]), csv_number(t.val_acc[i])});
       a.report["truncation"].push_back({{"variant", m.name}, {"seed", m.seed}, {"rank", t.ranks[i]},
                                         {"val_loss", t.val_loss[i]},
                                         {"val_acc", std::isnan(t.val_acc[i]) ? json() : json(t.val_acc[i])}});
@@ -133,7 +130,7 @@ void write_pairs(Analysis& a) {
           for (bool left : {true, false}) {
             const auto an = principal_angles(fs[h], fm[h], k, left);
             for (size_t i = 0; i < an.size(); ++i)
-              angles += row({S(seed), ref->name, other.name, S(l), S(h), left ? "left" : "right", S(int64_t(i)),
+              angles += csv_row({S(seed), ref->name, other.name, S(l), S(h), left ? "left" : "right", S(int64_t(i)),
                              csv_number(an[i])});
             a.report["principal_angles"].push_back({{"seed", seed}, {"from", ref->name}, {"to", other.name},
                                                     {"layer", l}, {"head", h}, {"side", left ? "left" : "right"},
@@ -141,7 +138,7 @@ void write_pairs(Analysis& a) {
           }
       }
       const double kl = mean_kl(*ref->lm.model, *other.lm.model, a.val);
-      diverg += row({S(seed), ref->name, other.name, csv_number(kl)});
+      diverg += csv_row({S(seed), ref->name, other.name, csv_number(kl)});
       a.report["kl"].push_back({{"seed", seed}, {"from", ref->name}, {"to", other.name}, {"kl", kl}});
     }
   }
@@ -167,7 +164,7 @@ void write_angles_to_init(Analysis& a) {
         for (bool left : {true, false}) {
           const auto an = principal_angles(now[h], then[h], k, left);
           for (size_t i = 0; i < an.size(); ++i)
-            drift += row({m.name, S(m.seed), S(l), S(h), left ? "left" : "right", S(int64_t(i)), csv_number(an[i])});
+            drift += csv_row({m.name, S(m.seed), S(l), S(h), left ? "left" : "right", S(int64_t(i)), csv_number(an[i])});
           a.report["angles_to_init"].push_back({{"variant", m.name}, {"seed", m.seed}, {"layer", l}, {"head", h},
                                                 {"side", left ? "left" : "right"}, {"angles", an}});
         }
@@ -189,7 +186,7 @@ void write_diagonal(Analysis& a) {
     const auto d = model_diagonal_mass(*m.lm.model, a.val);
     for (size_t l = 0; l < d.size(); ++l) {
       for (size_t h = 0; h < d[l].size(); ++h)
-        csv += row({m.name, S(m.seed), S(int64_t(l)), S(int64_t(h)), csv_number(d[l][h]), csv_number(uniform)});
+        csv += csv_row({m.name, S(m.seed), S(int64_t(l)), S(int64_t(h)), csv_number(d[l][h]), csv_number(uniform)});
       a.report["diagonal_mass"].push_back(
           {{"variant", m.name}, {"seed", m.seed}, {"layer", l}, {"mass", d[l]}, {"uniform_causal", uniform}});
     }
@@ -209,8 +206,8 @@ void write_attention(Analysis& a, const std::string& prompt) {
       for (int h = 0; h < v.heads; ++h) {
         const auto& w = v.weights[size_t(l * v.heads + h)];  // (T, T) row-major
         for (int q = 0; q < v.T; ++q)
-          for (int k = 0; k <= q; ++k) csv += row({S(h), S(q), S(k), csv_number(w[size_t(q * v.T + k)])});
-        summary += row({m.name, S(m.seed), S(l), S(h), csv_number(v.entropy[l][h]), S(v.rank[l][h]),
+          for (int k = 0; k <= q; ++k) csv += csv_row({S(h), S(q), S(k), csv_number(w[size_t(q * v.T + k)])});
+        summary += csv_row({m.name, S(m.seed), S(l), S(h), csv_number(v.entropy[l][h]), S(v.rank[l][h]),
                         csv_number(v.diagonal[l][h])});
       }
       const std::string stem = a.seeds.size() > 1 ? m.name + "-seed" + S(m.seed) : m.name;
@@ -289,6 +286,16 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
   Analysis a = load_analysis(o);
   std::vector<PatchPair> given;  // checked before anything is written
   if (!o.patch_clean.empty() || !o.patch_corrupt.empty()) given = {given_patch_pair(a, o)};
+  LensInputs li;
+  li.val = &a.val;
+  li.tokenizer = a.tokenizer.get();
+  li.prompt = prompt_tokens(a.tokenizer.get(), a.val, a.tokenizer ? (o.prompt.empty() ? a.cfg.data.prompt : o.prompt) : "",
+                            a.cfg.model.context_length);
+  li.target.answer = named_token(a.tokenizer.get(), o.answer, "--answer", a.cfg.model.vocab_size);
+  li.target.wrong = named_token(a.tokenizer.get(), o.wrong, "--wrong", a.cfg.model.vocab_size);
+  if (li.target.answer >= 0 && li.target.answer == li.target.wrong)
+    throw Error("--wrong: the same token as --answer; expected another token to compare it with");
+  li.dir = a.dir;
   write_spectra(a, out);
   write_truncation(a, o.truncate.empty() ? default_truncation_ranks(a.cfg.model.emb_dim) : o.truncate, o.layer, err);
   write_pairs(a);
@@ -312,11 +319,14 @@ int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err) {
       }
     }
     write_mechanisms(mi, a.report, out, err);
+    li.models = mi.models;
+    write_lens(li, a.report, out);
   }
   write_file_atomic(a.dir + "/analysis.json", a.report.dump() + "\n");
   out << "wrote " << a.dir << ": spectra.csv rank_metrics.csv truncation.csv principal_angles.csv "
       << "principal_angles_init.csv divergence.csv diagonal_mass.csv attention/ geometry.csv eigenvalues.csv "
-      << "circuits.csv composition.csv ablation.csv patching.csv esd.csv analysis.json\n";
+      << "circuits.csv composition.csv ablation.csv patching.csv esd.csv logit_lens.csv logit_lens_layers.csv "
+      << "attribution.csv head_detectors.csv detector_sequences.json analysis.json\n";
   for (auto& m : a.models) {
     double er = 0;
     int n = 0;

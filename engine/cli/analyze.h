@@ -18,6 +18,10 @@ struct AnalyzeOptions {
   // Text runs: activation patching on this one pair of prompts (the same number of tokens; the
   // answer position is the last) instead of pairs made from validation windows.
   std::string patch_clean, patch_corrupt;
+  // The prompt's direct logit attribution compares logit[answer] − logit[wrong] at its last
+  // position: a text that is one token (text runs) or a token id (tasks); "" = the defaults (the
+  // next token where known, else the model's top token, against the most likely other one).
+  std::string answer, wrong;
   bool ablation = false;                 // ablate and patch a large model too (heavy_mechanisms)
 };
 int cmd_analyze(const AnalyzeOptions& o, std::ostream& out, std::ostream& err);

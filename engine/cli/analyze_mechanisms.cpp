@@ -19,22 +19,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string row(std::initializer_list<std::string> cells) {
-  std::string s;
-  for (const auto& c : cells) s += (s.empty() ? "" : ",") + c;
-  return s + "\n";
-}
 std::string S(int64_t v) { return std::to_string(v); }
-// A CSV cell for free text: quoted, inner quotes doubled, control bytes as spaces.
-std::string text_cell(const std::string& t) {
-  std::string s = "\"";
-  for (char c : t) {
-    if (c == '"') s += "\"\"";
-    else if (static_cast<unsigned char>(c) < 0x20) s += ' ';
-    else s += c;
-  }
-  return s + "\"";
-}
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& t : v) s += (s.empty() ? "" : " | ") + t;
@@ -61,7 +46,7 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
   std::string pat = "variant,seed,layer,head,restored,clean_logit_diff,corrupt_logit_diff,pairs\n";
   std::string esd = "variant,seed,step,matrix,layer,head,n,alpha,xmin,ks,tail,lambda_max,mp_sigma2,mp_edge,spikes,soft_rank\n";
   auto esd_row = [&](const EsdRecord& e, int seed) {
-    esd += row({e.variant, S(seed), S(e.step), e.matrix, S(e.layer), S(e.head), S(e.n), csv_number(e.alpha),
+    esd += csv_row({e.variant, S(seed), S(e.step), e.matrix, S(e.layer), S(e.head), S(e.n), csv_number(e.alpha),
                 csv_number(e.xmin), csv_number(e.ks), S(e.tail), csv_number(e.lambda_max), csv_number(e.mp_sigma2),
                 csv_number(e.mp_edge), S(e.spikes), csv_number(e.soft_rank)});
   };
@@ -72,11 +57,11 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
     say("geometry " + who);
     const auto g = model_geometry(m, mm.name, val);
     for (const auto& r : g.rows) {
-      geo += row({mm.name, S(mm.seed), S(r.layer), S(r.head), csv_number(r.sym_fraction), csv_number(r.skew_fraction),
+      geo += csv_row({mm.name, S(mm.seed), S(r.layer), S(r.head), csv_number(r.sym_fraction), csv_number(r.skew_fraction),
                   csv_number(r.symmetry), csv_number(r.directionality), csv_number(r.diagonal_mass),
                   csv_number(g.uniform_diagonal)});
       for (size_t i = 0; i < r.eig_re.size(); ++i)
-        eig += row({mm.name, S(mm.seed), S(r.layer), S(r.head), S(int64_t(i)), csv_number(r.eig_re[i]), csv_number(r.eig_im[i])});
+        eig += csv_row({mm.name, S(mm.seed), S(r.layer), S(r.head), S(int64_t(i)), csv_number(r.eig_re[i]), csv_number(r.eig_im[i])});
       report["geometry"].push_back({{"variant", mm.name}, {"seed", mm.seed}, {"layer", r.layer}, {"head", r.head},
                                     {"symmetry", r.symmetry}, {"directionality", r.directionality},
                                     {"sym_fraction", r.sym_fraction}, {"diagonal_mass", num(r.diagonal_mass)},
@@ -87,14 +72,14 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
     for (const auto& r : c.readouts)
       for (size_t i = 0; i < r.directions.size(); ++i) {
         const auto& d = r.directions[i];
-        circ += row({mm.name, S(mm.seed), S(r.layer), S(r.head), r.circuit, S(int64_t(i)), csv_number(d.sigma),
-                     text_cell(join(d.left)), text_cell(join(d.right))});
+        circ += csv_row({mm.name, S(mm.seed), S(r.layer), S(r.head), r.circuit, S(int64_t(i)), csv_number(d.sigma),
+                     csv_text(join(d.left)), csv_text(join(d.right))});
         report["circuits"].push_back({{"variant", mm.name}, {"seed", mm.seed}, {"layer", r.layer}, {"head", r.head},
                                       {"circuit", r.circuit}, {"direction", i}, {"sigma", d.sigma},
                                       {"left", d.left}, {"right", d.right}});
       }
     for (const auto& s : c.composition) {
-      comp += row({mm.name, S(mm.seed), s.kind, S(s.layer_from), S(s.head_from), S(s.layer_to), S(s.head_to),
+      comp += csv_row({mm.name, S(mm.seed), s.kind, S(s.layer_from), S(s.head_from), S(s.layer_to), S(s.head_to),
                    csv_number(s.score), csv_number(c.baseline)});
       report["composition"].push_back({{"variant", mm.name}, {"seed", mm.seed}, {"kind", s.kind},
                                        {"from", {s.layer_from, s.head_from}}, {"to", {s.layer_to, s.head_to}},
@@ -119,13 +104,13 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
     for (int l = 0; l < a.layers; ++l)
       for (int h = 0; h < a.heads; ++h) {
         const size_t i = size_t(l * a.heads + h);
-        abl += row({mm.name, S(mm.seed), S(l), S(h), "zero", "", csv_number(a.zero_loss[i]), csv_number(a.zero_loss[i] - a.base_loss)});
-        abl += row({mm.name, S(mm.seed), S(l), S(h), "mean", "", csv_number(a.mean_loss[i]), csv_number(a.mean_loss[i] - a.base_loss)});
+        abl += csv_row({mm.name, S(mm.seed), S(l), S(h), "zero", "", csv_number(a.zero_loss[i]), csv_number(a.zero_loss[i] - a.base_loss)});
+        abl += csv_row({mm.name, S(mm.seed), S(l), S(h), "mean", "", csv_number(a.mean_loss[i]), csv_number(a.mean_loss[i] - a.base_loss)});
         for (size_t r = 0; r < a.ranks.size(); ++r)
-          abl += row({mm.name, S(mm.seed), S(l), S(h), "rank", S(a.ranks[r]), csv_number(a.rank_loss[i][r]),
+          abl += csv_row({mm.name, S(mm.seed), S(l), S(h), "rank", S(a.ranks[r]), csv_number(a.rank_loss[i][r]),
                       csv_number(a.rank_loss[i][r] - a.base_loss)});
         if (!a.patch_restored.empty())
-          pat += row({mm.name, S(mm.seed), S(l), S(h), csv_number(a.patch_restored[i]), csv_number(a.clean_logit_diff),
+          pat += csv_row({mm.name, S(mm.seed), S(l), S(h), csv_number(a.patch_restored[i]), csv_number(a.clean_logit_diff),
                       csv_number(a.corrupt_logit_diff), S(a.patch_pairs)});
       }
     report["ablation"].push_back({{"variant", mm.name}, {"seed", mm.seed}, {"base_loss", a.base_loss},

@@ -26,6 +26,7 @@
 #include "gpt2_tokenizer.h"
 #include "config.h"
 #include "error.h"
+#include "lens.h"
 #include "fsutil.h"
 #include "presets.h"
 #include "format.h"
@@ -279,7 +280,7 @@ int cmd_presets(bool as_json, const std::string& dump, std::ostream& out) {
 }
 
 int cmd_forward(const std::string& checkpoint, const std::string& ids_json, const std::string& out_path,
-                int generate, std::ostream& out) {
+                int generate, std::ostream& out, bool lens) {
   if (generate < 0) throw Error("forward: --generate: expected a number of tokens >= 0, got " + std::to_string(generate));
   LoadedModel lm = load_model(checkpoint);
   const nlohmann::json j = parse_json(read_file_bytes(ids_json, "token-id file"), ids_json);
@@ -302,6 +303,11 @@ int cmd_forward(const std::string& checkpoint, const std::string& ids_json, cons
     throw Error(ids_json + ": sequences of length " + std::to_string(T) + " exceed the model's context_length " +
                 std::to_string(lm.config.model.context_length));
   auto ids = torch::tensor(flat, torch::kInt64).view({static_cast<int64_t>(j.size()), static_cast<int64_t>(T)});
+  const auto& mc = lm.config.model;
+  const double lens_bytes = 4.0 * double(mc.n_layers) * (mc.n_heads + 1) * double(j.size()) * double(T) * mc.vocab_size;
+  if (lens && lens_bytes > 4e9)
+    throw Error("forward: --lens: logit_lens and head_logits would take " + std::to_string(int64_t(lens_bytes / 1e9)) +
+                " GB (L·(H+1)·B·T·V floats); expected fewer or shorter rows in " + ids_json);
   lm.model->eval();
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> attn;
@@ -309,6 +315,11 @@ int cmd_forward(const std::string& checkpoint, const std::string& ids_json, cons
   TensorFile f;
   f.tensors.emplace_back("logits", logits);
   for (size_t l = 0; l < attn.size(); ++l) f.tensors.emplace_back("attn." + std::to_string(l), attn[l]);
+  if (lens) {  // lens.h: the stream after each block read out, and each head's direct logits
+    const auto r = traced_run(*lm.model, ids);
+    f.tensors.emplace_back("logit_lens", logit_lens(*lm.model, r).to(torch::kFloat32).contiguous());  // (L, B, T, V)
+    f.tensors.emplace_back("head_logits", head_logits(*lm.model, r).to(torch::kFloat32).contiguous());  // (L, H, B, T, V)
+  }
   f.metadata["qklab.variant"] = variant_name(lm.variant);
   std::vector<std::vector<int64_t>> continued;
   if (generate > 0) {  // greedy continuation of every row (the book's generate_text_simple)
@@ -323,7 +334,8 @@ int cmd_forward(const std::string& checkpoint, const std::string& ids_json, cons
   }
   save_safetensors(out_path, f);
   out << "wrote " << out_path << ": logits " << logits.sizes() << ", " << attn.size()
-      << " attention tensors" << (generate > 0 ? ", generated (greedy)" : "") << "\n";
+      << " attention tensors" << (lens ? ", logit_lens, head_logits" : "") << (generate > 0 ? ", generated (greedy)" : "")
+      << "\n";
   for (const auto& row : continued) out << "generated: " << nlohmann::json(row).dump() << "\n";
   return 0;
 }

@@ -22,8 +22,9 @@ void install_stop_signals();
 int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err);
 int cmd_presets(bool as_json, const std::string& dump, std::ostream& out);
 // --generate N: also continue every row greedily by N tokens ("generated", (B, T + N), and printed).
+// lens: also logit_lens (L, B, T, V) and head_logits (L, H, B, T, V), lens.h.
 int cmd_forward(const std::string& checkpoint, const std::string& ids_json, const std::string& out_path,
-                int generate, std::ostream& out);
+                int generate, std::ostream& out, bool lens = false);
 struct TokenizeOptions {
   std::string tokenizer = "gpt2", encoder, vocab, ids_out, text_file;
 };

@@ -109,6 +109,56 @@ struct AblationView {
   std::vector<double> patch_restored;        // [layer·heads + head]
 };
 
+// Logit lens: the residual stream after each block read out through the final LayerNorm
+// (recomputed on that stream) and the unembedding, for one sequence per position, and over the
+// validation set per layer.
+struct LogitLensView {
+  std::string variant;
+  int layers = 0, T = 0;
+  std::vector<std::string> tokens;   // the T input positions
+  std::vector<std::string> targets;  // the token each position predicts ("" where none)
+  std::vector<double> loss;          // [layer·T + t] −log p(target) (NaN without a target)
+  std::vector<int64_t> rank;         // [layer·T + t] the target's rank (0 = top; −1 without a target)
+  std::vector<std::vector<std::string>> top_tokens;  // [layer·T + t] the most likely tokens
+  std::vector<std::vector<double>> top_probs;
+  int positions = 0;                 // validation positions with a target
+  std::vector<double> mean_loss, top1;  // [layer] mean loss and top-1 accuracy over them
+};
+
+// Direct logit attribution: what each head, each attention bias, each MLP and the embeddings write
+// straight into the logit difference logit[answer] − logit[wrong], through the final LayerNorm with
+// its scale frozen at the clean run (centred over d, divided by the final stream's σ, times γ):
+// the parts plus the LayerNorm's shift add up to the logit difference.
+struct AttributionView {
+  std::string variant;
+  std::string source;   // "validation": the mean over its scored positions; "prompt": the last position
+  int layers = 0, heads = 0;
+  int positions = 0;
+  std::string answer, wrong;  // prompt: the two tokens compared
+  double logit_diff = 0;      // the whole, from the model's logits (mean over positions)
+  double embed = 0, final_shift = 0;
+  std::vector<double> head;              // [layer·heads + head]
+  std::vector<double> attn_bias, mlp;    // [layer]: out_proj's bias, the feed-forward branch
+  double max_error = 0;       // max over positions |Σ parts − logit difference|
+};
+
+// Head detectors (TransformerLens's head_detector, "mul"): per head, the share of its attention on
+// a detection pattern's query-key pairs, Σ(A ∘ P)/ΣA per sequence, mean over sequences:
+//   previous token   key = query − 1
+//   duplicate token  an earlier key holding the query's token
+//   induction        a key right after an earlier occurrence of the query's token
+// on repeated random tokens (n random tokens, then the same n again) and on validation sequences.
+struct DetectorView {
+  std::string variant;
+  int layers = 0, heads = 0;
+  int repeated_len = 0;                          // 2n
+  std::vector<std::vector<int64_t>> repeated;    // the repeated random sequences used
+  int validation_sequences = 0;
+  // [layer·heads + head]; rep: on the repeated random tokens, val: on the validation sequences
+  std::vector<double> prev_rep, dup_rep, ind_rep, prev_val, dup_val, ind_val;
+  double uniform_prev_rep = 0;  // what uniform causal attention scores as a previous-token head there
+};
+
 // Spectral health of one matrix: the eigenvalues λ of WᵀW/N (N ≥ M rows), a power law fitted to
 // their tail (α by maximum likelihood, x_min by the Kolmogorov–Smirnov distance) and a
 // Marchenko–Pastur fit of the bulk (σ², edge λ₊, spikes above it, soft rank λ₊/λ_max).

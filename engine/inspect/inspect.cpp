@@ -11,7 +11,9 @@
 #include "analysis.h"
 #include "causal.h"
 #include "circuits.h"
+#include "detectors.h"
 #include "esd.h"
+#include "lens.h"
 #include "geometry.h"
 #include "checkpoint.h"
 #include "config.h"
@@ -171,6 +173,44 @@ std::vector<AblationView> Inspector::ablation(const std::function<void(int, int)
                                    return s;
                                  },
                                  [&](int done, int total) { if (on_progress) on_progress(i * total + done, n * total); }));
+  }
+  return out;
+}
+
+std::vector<LogitLensView> Inspector::logit_lens(const std::string& prompt) const {
+  std::vector<LogitLensView> out;
+  if (empty()) return out;
+  const auto tokens = prompt_tokens(impl_->tokenizer.get(), impl_->probe, prompt, impl_->cfg.model.context_length);
+  const Tokenizer* tok = impl_->tokenizer.get();
+  for (auto& [name, m] : impl_->models)
+    out.push_back(model_logit_lens(*m, name, tokens, impl_->probe, [tok](int64_t id) { return token_label(tok, id); }));
+  return out;
+}
+
+std::vector<AttributionView> Inspector::attribution(const std::string& prompt, const std::string& answer,
+                                                    const std::string& wrong) const {
+  std::vector<AttributionView> out;
+  if (empty()) return out;
+  const Tokenizer* tok = impl_->tokenizer.get();
+  const int64_t V = impl_->cfg.model.vocab_size;
+  AttributionTarget t;
+  t.answer = named_token(tok, answer, "attribution answer", V);
+  t.wrong = named_token(tok, wrong, "attribution wrong token", V);
+  const auto tokens = prompt_tokens(tok, impl_->probe, prompt, impl_->cfg.model.context_length);
+  for (auto& [name, m] : impl_->models) {
+    if (!impl_->probe.empty()) out.push_back(attribution_validation(*m, name, impl_->probe));
+    out.push_back(attribution_prompt(*m, name, tokens, t, [tok](int64_t id) { return token_label(tok, id); }));
+  }
+  return out;
+}
+
+std::vector<DetectorView> Inspector::detectors(const std::function<void(int, int)>& on_progress) const {
+  std::vector<DetectorView> out;
+  const int n = static_cast<int>(impl_->models.size());
+  for (int i = 0; i < n; ++i) {
+    auto& [name, m] = impl_->models[size_t(i)];
+    out.push_back(model_detectors(*m, name, impl_->probe));
+    if (on_progress) on_progress(i + 1, n);
   }
   return out;
 }

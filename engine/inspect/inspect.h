@@ -45,6 +45,14 @@ class Inspector {
   std::vector<CircuitsView> circuits(const std::function<void(int, int)>& on_progress = {}) const;
   // Head ablation (zero, mean, rank) and patching on the validation batches; on_progress per evaluation.
   std::vector<AblationView> ablation(const std::function<void(int, int)>& on_progress = {}) const;
+  // The logit lens of the prompt's sequence (as attention) and over the validation batches.
+  std::vector<LogitLensView> logit_lens(const std::string& prompt) const;
+  // Direct logit attribution: over the validation batches (when there are any), then for the
+  // prompt's last scored position; answer / wrong as named_token (lens.h), "" = the defaults.
+  std::vector<AttributionView> attribution(const std::string& prompt, const std::string& answer = "",
+                                           const std::string& wrong = "") const;
+  // Previous-token, duplicate-token and induction scores of every head; on_progress per variant.
+  std::vector<DetectorView> detectors(const std::function<void(int, int)>& on_progress = {}) const;
   // Spectral health of every weight and form now, and of the forms at every step of `history`.
   std::vector<EsdRecord> esd(const std::vector<SpectraRecord>& history) const;
   std::vector<SampleView> samples(const std::string& prompt, double temperature, int top_k, int max_new,

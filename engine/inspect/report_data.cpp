@@ -75,7 +75,7 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
 
   const int L = inspector.layers(), H = inspector.heads();
   const auto ranks = default_truncation_ranks(d.config.model.emb_dim);
-  const int total = L * H + static_cast<int>(ranks.size() * inspector.variants().size()) + 5;
+  const int total = L * H + static_cast<int>(ranks.size() * inspector.variants().size()) + 8;
   int done = 0;
   auto tell = [&](const std::string& what) {
     if (progress) progress(done, total, what);
@@ -104,6 +104,15 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
   ++done;
   tell("circuits and composition");
   d.circuits = inspector.circuits();
+  ++done;
+  tell("logit lens");
+  d.logit_lens = inspector.logit_lens(d.prompt);
+  ++done;
+  tell("direct logit attribution");
+  d.attribution = inspector.attribution(d.prompt);
+  ++done;
+  tell("head detectors");
+  d.detectors = inspector.detectors();
   ++done;
   tell("head ablation and patching");
   // An import has no validation data; a large model's ablation takes minutes to hours (the

@@ -47,6 +47,9 @@ struct ReportData {
   std::vector<EsdRecord> esd;           // every weight and form now, the forms over training
   std::vector<CircuitsView> circuits;
   std::vector<AblationView> ablation;   // empty for a model without validation data (an import)
+  std::vector<LogitLensView> logit_lens;
+  std::vector<AttributionView> attribution;  // per variant: validation (when there is any), prompt
+  std::vector<DetectorView> detectors;
 };
 
 using ReportProgress = std::function<void(int done, int total, const std::string& what)>;

@@ -51,7 +51,8 @@ TransformerBlockImpl::TransformerBlockImpl(Variant v, const ModelConfig& cfg) {
   drop_shortcut = register_module("drop_shortcut", torch::nn::Dropout(cfg.drop_rate));
 }
 
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& in, torch::Tensor* attn_weights) {
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& in, torch::Tensor* attn_weights,
+                                            torch::Tensor* mlp_out) {
   auto shortcut = in;
   auto x = norm1(in);
   x = att->forward(x, attn_weights);
@@ -61,6 +62,7 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& in, torch::Tens
   x = norm2(x);
   x = ff(x);
   x = drop_shortcut(x);
+  if (mlp_out) *mlp_out = x;
   return x + shortcut;
 }
 
@@ -81,7 +83,8 @@ GPTModelImpl::GPTModelImpl(Variant v, const ModelConfig& cfg) : variant_(v), cfg
   if (model_dtype(cfg) != torch::kFloat32) to(model_dtype(cfg));
 }
 
-torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, std::vector<torch::Tensor>* attn) {
+torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, std::vector<torch::Tensor>* attn,
+                                    ForwardTrace* trace) {
   const int64_t T = in_idx.size(1);
   TORCH_CHECK(T <= cfg_.context_length, "sequence length ", T, " exceeds context_length ",
               cfg_.context_length);
@@ -90,12 +93,21 @@ torch::Tensor GPTModelImpl::forward(const torch::Tensor& in_idx, std::vector<tor
   auto x = tok_embeds + pos_embeds;
   x = drop_emb(x);
   if (attn) attn->clear();
+  if (trace) *trace = {x, {}, {}};
   for (auto& block : blocks_) {
-    torch::Tensor w;
-    x = block->forward(x, attn ? &w : nullptr);
+    torch::Tensor w, mlp;
+    x = block->forward(x, attn ? &w : nullptr, trace ? &mlp : nullptr);
     if (attn) attn->push_back(w);
+    if (trace) {
+      trace->resid.push_back(x);
+      trace->mlp.push_back(mlp);
+    }
   }
-  x = final_norm(x);
+  return unembed(x);
+}
+
+torch::Tensor GPTModelImpl::unembed(const torch::Tensor& in) {
+  auto x = final_norm(in);
   return fused_ ? parallel_linear(x, out_head->weight, {}, bf16_) : out_head(x);  // (B, T, V)
 }
 

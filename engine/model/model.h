@@ -38,7 +38,9 @@ TORCH_MODULE(FeedForward);
 class TransformerBlockImpl : public torch::nn::Module {
  public:
   TransformerBlockImpl(Variant v, const ModelConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* attn_weights);
+  // mlp_out (analyses): receives the feed-forward branch's output, what the block adds to the
+  // residual stream after its attention (B, T, d).
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* attn_weights, torch::Tensor* mlp_out = nullptr);
   std::shared_ptr<CausalAttentionImpl> att;
   FeedForward ff{nullptr};
   LayerNorm norm1{nullptr}, norm2{nullptr};
@@ -63,12 +65,25 @@ class EvalScope {
   torch::NoGradGuard no_grad_;
 };
 
+// What a traced forward records for the analyses (logit lens, direct logit attribution): the
+// embeddings' sum as it enters block 0, and per layer the residual stream after the block and the
+// feed-forward branch's output. Every tensor (B, T, d). Each head's output comes from the
+// attention's head_hook (causal.h).
+struct ForwardTrace {
+  torch::Tensor embed;
+  std::vector<torch::Tensor> resid, mlp;  // [layer]
+};
+
 class GPTModelImpl : public torch::nn::Module {
  public:
   GPTModelImpl(Variant v, const ModelConfig& cfg);
   // in_idx (B, T) int64 -> logits (B, T, V). If attn != nullptr it receives one (B, H, T, T)
-  // tensor per layer.
-  torch::Tensor forward(const torch::Tensor& in_idx, std::vector<torch::Tensor>* attn = nullptr);
+  // tensor per layer; trace, the residual streams (ForwardTrace).
+  torch::Tensor forward(const torch::Tensor& in_idx, std::vector<torch::Tensor>* attn = nullptr,
+                        ForwardTrace* trace = nullptr);
+  // The model's read-out of a residual stream x (B, T, d): the final LayerNorm (recomputed on x)
+  // and the unembedding, exactly the ops forward() ends with -> (B, T, V).
+  torch::Tensor unembed(const torch::Tensor& x);
   Variant variant() const { return variant_; }
   const ModelConfig& config() const { return cfg_; }
   CausalAttentionImpl& attention(int layer) { return *blocks_.at(layer)->att; }

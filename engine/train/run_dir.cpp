@@ -273,6 +273,22 @@ std::string csv_number(double v) {
   return ss.str();
 }
 
+std::string csv_text(const std::string& t) {
+  std::string s = "\"";
+  for (char c : t) {
+    if (c == '"') s += "\"\"";
+    else if (static_cast<unsigned char>(c) < 0x20) s += ' ';
+    else s += c;
+  }
+  return s + "\"";
+}
+
+std::string csv_row(std::initializer_list<std::string> cells) {
+  std::string s;
+  for (const auto& c : cells) s += (s.empty() ? "" : ",") + c;
+  return s + "\n";
+}
+
 std::string metrics_csv(const std::vector<EvalRecord>& rows) {
   std::string out = "step,tokens_seen,wall_time_s,variant,train_loss,val_loss,train_acc,val_acc,seed\n";
   for (const auto& r : rows)

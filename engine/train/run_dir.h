@@ -14,6 +14,7 @@
 // Every file is written atomically (temporary file + rename), except the append-only spectra log.
 #pragma once
 #include <memory>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,10 @@ std::string metrics_csv(const std::vector<EvalRecord>& rows);
 std::string divergence_csv(const std::vector<DivergenceRecord>& rows);
 std::string spectra_history_csv(const std::vector<SpectraRecord>& rows);
 std::string csv_number(double v);  // 9 significant digits; NaN -> empty cell
+// A CSV cell for free text: quoted, inner quotes doubled, control bytes as spaces.
+std::string csv_text(const std::string& t);
+// Cells joined by commas, newline-terminated.
+std::string csv_row(std::initializer_list<std::string> cells);
 std::vector<EvalRecord> read_metrics_csv(const std::string& path);  // throws naming file and line
 std::vector<DivergenceRecord> read_divergence_csv(const std::string& path);
 std::vector<SpectraRecord> read_spectra_history_csv(const std::string& path);  // effective ranks filled in
