@@ -89,7 +89,7 @@ def write_ids(path, rows):
         json.dump(rows, f)
 
 
-def qklab_forward(checkpoint, rows, generate=0):
+def qklab_forward(checkpoint, rows, generate=0, lens=False):
     """QKLab's logits, attention weights (and greedy continuation) for rows of token ids."""
     from safetensors.numpy import load_file
     d = tmpdir("forward")
@@ -97,6 +97,8 @@ def qklab_forward(checkpoint, rows, generate=0):
     args = ["forward", "--checkpoint", checkpoint, "--ids", os.path.join(d, "ids.json"), "--out", os.path.join(d, "out.safetensors")]
     if generate:
         args += ["--generate", generate]
+    if lens:
+        args.append("--lens")
     cli(*args)
     return load_file(os.path.join(d, "out.safetensors"))
 

@@ -7,9 +7,20 @@ bias folding, factored-matrix refactoring) against QKLab's import of that model:
                        LN1(W_E)·W_V·W_O·diag(γ_final)·W_U: the leading singular values vs
                        circuits.csv                                                (relative 1e-5)
   composition scores   all_composition_scores("Q" / "K" / "V") vs composition.csv  (<= 1e-6)
+  logit lens           unembed(ln_final(cache["resid_post", l])) vs `forward --lens` logit_lens
+                       (the final LayerNorm recomputed on each layer's stream)        (<= 1e-5)
+  direct logit attr.   TransformerLens's own DLA pipeline on the model loaded with its default
+                       processing (fold_ln, centring: logit_attrs needs γ folded into W_U) but
+                       the value biases left in the heads, where GPT-2 and QKLab have them:
+                       logit_attrs(stack_head_results(), a, w) at every position vs
+                       head_logits[.., a] − head_logits[.., w] of `forward --lens`        (<= 1e-5)
+  head detectors       get_*_detection_pattern + compute_head_attention_similarity_score ("mul")
+                       on the cache of each of analyze's detector_sequences.json, mean over
+                       sequences as detect_head does for a list, vs head_detectors.csv  (<= 1e-6)
 from_pretrained reads GPT-2's config from the Hugging Face cache: the judge makes a cache of its
 own holding the test model's config.json (and the GPT-2 tokenizer files), so nothing is fetched."""
 import csv
+import json
 import os
 import shutil
 import sys
@@ -121,4 +132,58 @@ for mode in ("Q", "K", "V"):
     pairs = sum(H * H for a in range(L) for b in range(a + 1, L))
     jc.check(f"{mode}-composition: a score for every earlier/later head pair", len(got) == pairs, f"{len(got)} of {pairs}")
     jc.check_close(f"{mode}-composition scores = TransformerLens's all_composition_scores", got, want, 1e-6)
+
+# 5. Logit lens: every layer's stream through the recomputed final LayerNorm and the unembedding.
+lens_out = jc.qklab_forward(ck, ids.tolist(), lens=True)
+want = torch.stack([tl.unembed(tl.ln_final(cache["resid_post", l])) for l in range(L)]).detach().numpy()
+jc.check_close(f"logit lens of all {L} layers = unembed(ln_final(resid_post)) of TransformerLens", lens_out["logit_lens"], want, 1e-5)
+jc.check_close("logit lens of the last layer = the logits", lens_out["logit_lens"][L - 1], lens_out["logits"], 0.0)
+
+# 6. Direct logit attribution, TransformerLens's way: the model with its default weight processing.
+# fold_value_biases off: folded, each head's value bias moves into b_O and out of the head's result,
+# while QKLab's head output (and GPT-2's) includes it.
+tl2 = HookedTransformer.from_pretrained("gpt2", hf_model=model, fold_value_biases=False, device="cpu")
+tl2.eval()
+with torch.no_grad():
+    _, cache2 = tl2.run_with_cache(ids)
+    stack = cache2.stack_head_results(layer=-1)  # (L·H, B, T, d)
+    a = torch.randint(0, 97, ids.shape, generator=g)
+    w = (a + 1 + torch.randint(0, 96, ids.shape, generator=g)) % 97
+    attrs = cache2.logit_attrs(stack, tokens=a, incorrect_tokens=w).numpy()  # (L·H, B, T)
+hl = lens_out["head_logits"]  # (L, H, B, T, V)
+B, T = ids.shape
+mine = np.zeros((L * H, B, T))
+for l in range(L):
+    for h in range(H):
+        for b in range(B):
+            for t in range(T):
+                mine[l * H + h, b, t] = hl[l, h, b, t, a[b, t]] - hl[l, h, b, t, w[b, t]]
+jc.check_close(f"per-head attributions at all {B * T} positions = logit_attrs(stack_head_results()) of TransformerLens",
+               mine, attrs, 1e-5)
+
+# 7. Head detectors on analyze's repeated random sequences.
+from transformer_lens import head_detector as hd
+with open(os.path.join(ana, "detector_sequences.json")) as f:
+    seqs = json.load(f)
+jc.check("detector sequences: n random tokens repeated once, shorter than the context",
+         len(seqs) > 0 and all(len(s) % 2 == 0 and s[:len(s) // 2] == s[len(s) // 2:] and len(s) < 16 for s in seqs),
+         f"{len(seqs)} sequences of {len(seqs[0]) if seqs else 0}")
+det = rows("head_detectors.csv")
+for name, col in (("previous_token_head", "previous_token"), ("duplicate_token_head", "duplicate_token"),
+                  ("induction_head", "induction")):
+    ref = np.zeros((L, H))
+    for s in seqs:
+        toks = torch.tensor([s])
+        with torch.no_grad():
+            _, c = tl.run_with_cache(toks, remove_batch_dim=True)
+        pattern = getattr(hd, f"get_{name}_detection_pattern")(toks)
+        for l in range(L):
+            for h in range(H):
+                ref[l, h] += hd.compute_head_attention_similarity_score(
+                    c["pattern", l][h].clone(), pattern, exclude_bos=False, exclude_current_token=False,
+                    error_measure="mul") / len(seqs)
+    got = [float(r["score"]) for r in det if r["detector"] == col and r["sequences"] == "repeated"]
+    want = [ref[int(r["layer"]), int(r["head"])] for r in det if r["detector"] == col and r["sequences"] == "repeated"]
+    jc.check(f"{col}: a score for every head", len(got) == L * H, f"{len(got)} of {L * H}")
+    jc.check_close(f"{col} scores = TransformerLens's head_detector ({name})", got, want, 1e-6)
 jc.finish()
