@@ -43,8 +43,9 @@ class TrainingWorker : public QObject {
   void requestAttention(const QString& prompt);
   void requestSpectra(int layer, int head);
   void requestTruncation(const QList<int>& ranks);
-  // "geometry" (with spectral health), "circuits" or "ablation"; progress through analysisProgress.
-  void requestMechanisms(const QString& kind);
+  // "geometry" (with spectral health), "circuits", "ablation", "lens" (args: prompt), "attribution"
+  // (args: prompt, answer, wrong) or "detectors"; progress through analysisProgress.
+  void requestMechanisms(const QString& kind, const QStringList& args = {});
   void requestSamples(const QString& prompt, double temperature, int top_k, int max_new);
   // Everything the report shows, at the current step (attention for `prompt`; "" = the default).
   void requestReport(const QString& prompt);

@@ -53,6 +53,10 @@ struct AnalysisResult {
   std::vector<qk::EsdRecord> esd;
   std::vector<qk::CircuitsView> circuits;
   std::vector<qk::AblationView> ablation;
+  std::vector<qk::LogitLensView> logit_lens;
+  std::vector<qk::AttributionView> attribution;
+  std::vector<qk::DetectorView> detectors;
+  QString attention_prompt;  // the prompt `attention` was computed for
 };
 
 }  // namespace qkui

@@ -12,6 +12,7 @@
 #include <qcustomplot.h>
 
 #include "attention_view.h"
+#include "lens_figures.h"
 #include "loss_plot.h"
 #include "mechanism_figures.h"
 #include "plot_util.h"
@@ -155,6 +156,30 @@ QList<Figure> report_figures(const qk::ReportData& d) {
     for (const char* what : {"zero", "mean", "patch"}) out << ablation_figure(d.ablation, what, d.seed, when, {});
     out << rank_ablation_figure(d.ablation, 0, 0, d.seed, when, {});
   }
+  if (!d.logit_lens.empty()) {
+    out << lens_figure(d.logit_lens, "loss", d.seed, when,
+                       QObject::tr("each layer's residual stream through the final LayerNorm (recomputed on that "
+                                   "stream) and the unembedding, for %1").arg(prompt_label(d)));
+    if (d.logit_lens[0].positions > 0) out << lens_layers_figure(d.logit_lens, d.seed, when, {});
+  }
+  for (const char* source : {"validation", "prompt"}) {
+    bool any = false;
+    for (const auto& a : d.attribution) any = any || a.source == source;
+    if (!any) continue;
+    out << attribution_figure(d.attribution, source, d.seed, when, {});
+    out << attribution_parts_figure(d.attribution, source, d.seed, when, {});
+  }
+  if (!d.detectors.empty())
+    for (const char* kind : {"previous_token", "duplicate_token", "induction"})
+      out << detectors_figure(d.detectors, kind, "repeated", d.seed, when, {});
+  if (!d.attention.empty())
+    for (const auto& a : d.attention) {
+      ModelWindow w{0, a.layers - 1, 0, a.heads - 1, 0, a.T > 64 ? 64 : 0};
+      out << model_view_figure(a, w, d.seed, when,
+                               QObject::tr("every layer × head, queries as rows, keys as columns, for %1%2; %3")
+                                   .arg(prompt_label(d), a.T > 64 ? QObject::tr(" (its first 64 positions)") : QString(),
+                                        at_step(d)));
+    }
   if (!d.attention.empty())
     for (int l = 0; l < m.n_layers; ++l) {
       Figure f = attention_figure(d.attention, l, -1, d.seed, prompt_label(d));

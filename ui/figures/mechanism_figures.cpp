@@ -34,7 +34,10 @@ void show_legend(QCustomPlot* plot) {
   plot->legend->setTextColor(plot->palette().color(QPalette::Text));
 }
 
-// Heatmap panels sharing one colour scale: values[p] is rows × cols, row-major, NaN = no cell.
+QString head_label(int layer, int head) { return QString("L%1H%2").arg(layer).arg(head); }
+
+}  // namespace
+
 void draw_panels(QCustomPlot* plot, const QStringList& titles, const std::vector<std::vector<double>>& values, int rows,
                  int cols, const QStringList& row_labels, const QStringList& col_labels, const QString& xlabel,
                  const QString& ylabel, const QString& scale_label, bool diverging) {
@@ -85,10 +88,6 @@ void draw_panels(QCustomPlot* plot, const QStringList& titles, const std::vector
     if (p == 0) rect->axis(QCPAxis::atLeft)->setLabel(ylabel);
   }
 }
-
-QString head_label(int layer, int head) { return QString("L%1H%2").arg(layer).arg(head); }
-
-}  // namespace
 
 void draw_eigen_plane(QCustomPlot* plot, const std::vector<qk::GeometryView>& views, int layer, int head) {
   plot->clearGraphs();

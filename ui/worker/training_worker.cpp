@@ -344,7 +344,10 @@ template <class F> void TrainingWorker::analyse(F&& f) {
 }
 
 void TrainingWorker::requestAttention(const QString& prompt) {
-  analyse([&](AnalysisResult& r) { r.attention = inspector_->attention(prompt.toStdString()); });
+  analyse([&](AnalysisResult& r) {
+    r.attention = inspector_->attention(prompt.toStdString());
+    r.attention_prompt = prompt;
+  });
 }
 
 void TrainingWorker::requestSpectra(int layer, int head) {
@@ -355,7 +358,7 @@ void TrainingWorker::requestTruncation(const QList<int>& ranks) {
   analyse([&](AnalysisResult& r) { r.truncation = inspector_->truncation(std::vector<int>(ranks.begin(), ranks.end())); });
 }
 
-void TrainingWorker::requestMechanisms(const QString& kind) {
+void TrainingWorker::requestMechanisms(const QString& kind, const QStringList& args) {
   analyse([&](AnalysisResult& r) {
     auto progress = [this, &kind](int done, int total) {
       if (stop_) throw qk::Error(kind.toStdString() + " cancelled: the window is closing");
@@ -369,6 +372,13 @@ void TrainingWorker::requestMechanisms(const QString& kind) {
       r.circuits = inspector_->circuits(progress);
     } else if (kind == "ablation") {
       r.ablation = inspector_->ablation(progress);
+    } else if (kind == "lens") {
+      r.logit_lens = inspector_->logit_lens(args.value(0).toStdString());
+    } else if (kind == "attribution") {
+      r.attribution = inspector_->attribution(args.value(0).toStdString(), args.value(1).toStdString(),
+                                              args.value(2).toStdString());
+    } else if (kind == "detectors") {
+      r.detectors = inspector_->detectors(progress);
     }
     Q_EMIT analysisProgress(1, 1, kind);
   });

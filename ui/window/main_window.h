@@ -1,6 +1,6 @@
 // QKLab ui — the main window: a composition root. It owns the training worker's thread, the
-// experiment panel, the list of views (LabView: loss, attention, spectra, rank analysis,
-// samples), menus, status bar and settings, and wires them together; the widgets and the worker
+// experiment panel, the list of views (LabView, views/), menus (main_menus.cpp), status bar and
+// settings, and wires them together; the widgets and the worker
 // do the work. Commands reach the worker as queued functor calls; results come back as values.
 #pragma once
 #include <QElapsedTimer>
@@ -24,7 +24,11 @@ namespace qkui {
 
 class AblationView;
 class AttentionView;
+class AttributionView;
 class CircuitsView;
+class DetectorsView;
+class LensView;
+class ModelView;
 class ExperimentPanel;
 class GeometryView;
 class LabView;
@@ -48,6 +52,10 @@ class MainWindow : public QMainWindow {
   GeometryView* geometryView() const { return geometry_; }
   CircuitsView* circuitsView() const { return circuits_; }
   AblationView* ablationView() const { return ablation_; }
+  LensView* lensView() const { return lens_; }
+  AttributionView* attributionView() const { return attribution_; }
+  DetectorsView* detectorsView() const { return detectors_; }
+  ModelView* modelView() const { return model_; }
   SamplesView* samplesView() const { return samples_; }
   ExperimentPanel* experimentPanel() const { return panel_; }
   QTabWidget* tabs() const { return tabs_; }
@@ -124,6 +132,10 @@ class MainWindow : public QMainWindow {
   GeometryView* geometry_;
   CircuitsView* circuits_;
   AblationView* ablation_;
+  LensView* lens_;
+  AttributionView* attribution_;
+  DetectorsView* detectors_;
+  ModelView* model_;
   SamplesView* samples_;
   SweepView* sweep_;
   QPlainTextEdit* log_;

@@ -166,7 +166,10 @@ void AttentionView::setExperiment(const ExperimentInfo& info) {
 }
 
 void AttentionView::takeAnalysis(const AnalysisResult& r) {
-  if (!r.attention.empty()) setAttention(r.attention);
+  if (r.attention.empty()) return;
+  // The Model view asks for maps too: both show the prompt they were computed for.
+  if (!r.attention_prompt.isNull() && !prompt_->hasFocus()) prompt_->setText(r.attention_prompt);
+  setAttention(r.attention);
 }
 
 Figure attention_figure(const std::vector<qk::AttentionView>& views, int layer, int head, int seed,

@@ -52,6 +52,8 @@ QString human(double v, const char* unit) {
 ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   auto* form = new QFormLayout;
+  form->setRowWrapPolicy(QFormLayout::WrapLongRows);
+  form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
   preset_ = new QComboBox(this);
   preset_->setObjectName("preset");
   for (const auto& p : qk::presets()) preset_->addItem(QString::fromStdString(p.name));
@@ -87,16 +89,20 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Context"), context_);
   form->addRow(tr("qk_head_dim"), qk_);
   form->addRow(tr("Dropout"), dropout_);
-  auto* vrow = new QGridLayout;  // two columns: the list grows without widening the panel
+  // The variants in a box of the panel's full width, two columns: the list grows downwards, never
+  // wider than the panel, and every name stays whole (tests/ui: "the experiment panel…").
+  auto* vbox = new QGroupBox(tr("Variants"), this);
+  auto* vrow = new QGridLayout(vbox);
+  vrow->setContentsMargins(6, 4, 6, 4);
   for (const auto& v : qk::all_variants()) {  // one checkbox per variant of the list
-    auto* box = new QCheckBox(v.name, this);
+    auto* box = new QCheckBox(v.name, vbox);
     box->setObjectName(QString("variant_%1").arg(v.name));
     box->setToolTip(QString::fromUtf8(v.summary));
     const int i = static_cast<int>(variant_boxes_.size());
     variant_boxes_.push_back({v.variant, box});
     vrow->addWidget(box, i / 2, i % 2);
   }
-  form->addRow(tr("Variants"), vrow);
+  form->addRow(vbox);
   lr_ = dspin(this, 1e-6, 1e6, 6, 1e-4);
   wd_ = dspin(this, 0, 10, 3, 0.01);
   warmup_ = spin(this, 0, 1000000);
@@ -115,7 +121,8 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   eval_every_ = spin(this, 1, 1000000);
   seeds_ = spin(this, 1, 64);
   seed_ = spin(this, 0, 2147483647);
-  twin_ = new QCheckBox(tr("twin start (merged = standard's S at step 0)"), this);
+  twin_ = new QCheckBox(tr("twin start"), this);
+  twin_->setToolTip(tr("merged starts from standard's S = W_Kᵀ·W_Q at step 0 (the same function)"));
   form->addRow(tr("Steps"), steps_);
   form->addRow(tr("Epochs"), epochs_);
   form->addRow(tr("Batch size"), batch_);

@@ -4,6 +4,7 @@
 // composition heatmaps, head-ablation and patching heatmaps (layer × head), rank-ablation curves.
 #pragma once
 #include <QString>
+#include <QStringList>
 #include <vector>
 
 #include "figures.h"
@@ -13,6 +14,11 @@ class QCustomPlot;
 
 namespace qkui {
 
+// Heatmap panels side by side sharing one colour scale: values[p] is rows × cols, row-major, NaN =
+// no cell; diverging: blue–white–red around 0.
+void draw_panels(QCustomPlot* plot, const QStringList& titles, const std::vector<std::vector<double>>& values, int rows,
+                 int cols, const QStringList& row_labels, const QStringList& col_labels, const QString& xlabel,
+                 const QString& ylabel, const QString& scale_label, bool diverging);
 // Every variant's eigenvalues of head (layer, head) in one complex plane, in the variant's colour.
 void draw_eigen_plane(QCustomPlot* plot, const std::vector<qk::GeometryView>& views, int layer, int head);
 QString eigen_csv(const std::vector<qk::GeometryView>& views, int seed);

@@ -32,8 +32,13 @@
 
 #include "ablation_view.h"
 #include "attention_view.h"
+#include "attribution_view.h"
 #include "circuits_view.h"
+#include "detectors_view.h"
 #include "geometry_view.h"
+#include "lens_view.h"
+#include "mechanism_tab.h"
+#include "model_view.h"
 #include "config.h"
 #include "experiment_panel.h"
 #include "format.h"
@@ -74,10 +79,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   geometry_ = new GeometryView(tabs_);
   circuits_ = new CircuitsView(tabs_);
   ablation_ = new AblationView(tabs_);
+  lens_ = new LensView(tabs_);
+  attribution_ = new AttributionView(tabs_);
+  detectors_ = new DetectorsView(tabs_);
+  model_ = new ModelView(tabs_);
   samples_ = new SamplesView(tabs_);
   sweep_ = new SweepView(tabs_);
   connect(sweep_, &SweepView::openRunRequested, this, [this](const QString& d) { openRunFolder(d); });
-  views_ = {loss_, attention_, spectra_, rank_, geometry_, circuits_, ablation_, samples_, sweep_};  // a new view: one more entry here
+  // A new view: one more entry here (a mechanism tab is wired to the worker below, by its type).
+  views_ = {loss_,     attention_, model_,       spectra_,   rank_,    geometry_, circuits_,
+            ablation_, lens_,      attribution_, detectors_, samples_, sweep_};
   for (auto* v : views_) tabs_->addTab(v->widget(), v->viewTitle());
   setCentralWidget(tabs_);
 
@@ -145,9 +156,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   connect(attention_, &AttentionView::attentionRequested, worker_, &TrainingWorker::requestAttention);
   connect(spectra_, &SpectraView::spectraRequested, worker_, &TrainingWorker::requestSpectra);
   connect(rank_, &RankView::truncationRequested, worker_, &TrainingWorker::requestTruncation);
-  connect(geometry_, &GeometryView::mechanismsRequested, worker_, &TrainingWorker::requestMechanisms);
-  connect(circuits_, &CircuitsView::mechanismsRequested, worker_, &TrainingWorker::requestMechanisms);
-  connect(ablation_, &AblationView::mechanismsRequested, worker_, &TrainingWorker::requestMechanisms);
+  for (auto* v : views_)
+    if (auto* m = dynamic_cast<MechanismTab*>(v))
+      connect(m, &MechanismTab::mechanismsRequested, worker_, &TrainingWorker::requestMechanisms);
+  connect(model_, &ModelView::attentionRequested, worker_, &TrainingWorker::requestAttention);
+  connect(model_, &ModelView::headOpened, this, [this](int layer, int head) {
+    attention_->setLayerHead(layer, head);
+    tabs_->setCurrentWidget(attention_);
+  });
   connect(samples_, &SamplesView::samplesRequested, worker_, &TrainingWorker::requestSamples);
   connect(tabs_, &QTabWidget::currentChanged, this, [this] { requestViews(true); });
 
@@ -206,91 +222,6 @@ MainWindow::~MainWindow() {
   QMetaObject::invokeMethod(worker_, [w = worker_] { w->shutdown(); }, Qt::BlockingQueuedConnection);
   thread_.quit();
   thread_.wait();
-}
-
-void MainWindow::buildMenus() {
-  auto* tb = addToolBar(tr("Run"));
-  tb->setObjectName("runToolbar");
-  start_ = tb->addAction(tr("Start"), this, &MainWindow::start);
-  start_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
-  pause_ = tb->addAction(tr("Pause"), this, &MainWindow::pause);
-  pause_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
-  step_ = tb->addAction(tr("Step"), this, &MainWindow::stepOnce);
-  step_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_T));
-  reset_ = tb->addAction(tr("Reset"), this, &MainWindow::reset);
-  reset_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R));
-  stop_ = tb->addAction(tr("Stop"), this, &MainWindow::stop);
-  stop_->setShortcut(QKeySequence(Qt::Key_Escape));
-  for (auto* a : {start_, pause_, step_, reset_, stop_}) {
-    a->setObjectName(a->text().toLower());
-    a->setToolTip(QString("%1 (%2)").arg(a->text(), a->shortcut().toString()));
-  }
-  tb->addSeparator();
-  seed_box_ = new QComboBox(this);
-  seed_box_->setObjectName("seed");
-  seed_box_->setToolTip(tr("The seed whose checkpoints the analyses look at (a run folder with several seeds)"));
-  seed_action_ = tb->addWidget(seed_box_);
-  seed_action_->setVisible(false);
-  connect(seed_box_, qOverload<int>(&QComboBox::activated), this, [this](int i) {
-    if (!info_.run_dir.isEmpty()) openRunFolder(info_.run_dir, seed_box_->itemData(i).toInt());
-  });
-  tb->addSeparator();
-  tb->addAction(tr("Export report…"), this, [this] {
-    QString d = QFileDialog::getExistingDirectory(this, tr("Folder for the report"));
-    if (!d.isEmpty()) exportReport(d + "/qklab-report");
-  });
-
-  auto* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("Open experiment…"), QKeySequence::Open, this, &MainWindow::openConfig);
-  file->addAction(tr("Save experiment…"), QKeySequence::Save, this, &MainWindow::saveConfig);
-  file->addAction(tr("Open run folder…"), this, [this] {
-    QString d = QFileDialog::getExistingDirectory(this, tr("Open a run folder written by qklab-cli"));
-    if (!d.isEmpty()) openRunFolder(d);
-  });
-  file->addAction(tr("Open model checkpoint…"), this, [this] {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Open a model checkpoint (a run's, a conversion's or an import's)"),
-                                                   QString(), tr("QKLab checkpoints (*.safetensors)"));
-    if (!f.isEmpty()) openRunFolder(f);
-  });
-  resume_ = file->addAction(tr("Resume training"), this, &MainWindow::resumeRun);
-  resume_->setEnabled(false);
-  resume_->setToolTip(tr("Continue the opened run folder exactly where it stopped (its saved training state)"));
-  file->addAction(tr("Open text corpus…"), this, [this] {
-    QString f = QFileDialog::getOpenFileName(this, tr("Open a UTF-8 text file"));
-    if (!f.isEmpty()) openCorpus(f);
-  });
-  recent_ = file->addMenu(tr("Recent"));
-  rebuildRecent();
-  file->addSeparator();
-  file->addAction(tr("Export current view…"), QKeySequence(Qt::CTRL | Qt::Key_E), this, &MainWindow::exportCurrentView);
-  file->addAction(tr("Figure size for exports…"), this, [this] {
-    const ExportOptions o = exportOptions();
-    bool ok = false;
-    const QString text = QInputDialog::getText(
-        this, tr("Figure size"), tr("PNG size in pixels and pixels per point, e.g. 1600x1000@2"), QLineEdit::Normal,
-        QString("%1x%2@%3").arg(o.size.width()).arg(o.size.height()).arg(o.png_scale), &ok);
-    if (ok && !setExportSize(text)) onFailed(tr("Figure size: expected WIDTHxHEIGHT@SCALE, e.g. 1600x1000@2, got '%1'").arg(text));
-  });
-  file->addAction(tr("Export report…"), this, [this] {
-    QString d = QFileDialog::getExistingDirectory(this, tr("Folder for the report"));
-    if (!d.isEmpty()) exportReport(d + "/qklab-report");
-  });
-  file->addSeparator();
-  file->addAction(tr("Quit"), QKeySequence::Quit, this, &QWidget::close);
-  auto* run = menuBar()->addMenu(tr("&Run"));
-  for (auto* a : {start_, pause_, step_, reset_, stop_}) run->addAction(a);
-  auto* view = menuBar()->addMenu(tr("&View"));
-  for (auto* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
-  auto* help = menuBar()->addMenu(tr("&Help"));
-  help->addAction(tr("About QKLab"), this, [this] {
-    QMessageBox::about(this, tr("About QKLab"),
-                       tr("<b>QKLab %1</b><p>Does a transformer need separate query and key matrices? QKLab "
-                          "trains standard attention (W<sub>Q</sub>·W<sub>K</sub><sup>T</sup>, rank ≤ head_dim "
-                          "per head) and merged attention (one d×d S per head) side by side, fairly, and "
-                          "shows how they train.</p><p>Qt %2 · LibTorch %3</p>")
-                           .arg(QApplication::applicationVersion(), qVersion(),
-                                QString::fromStdString(libtorch_version())));
-  });
 }
 
 void MainWindow::loadExperiment(const qk::ExperimentConfig& config) {
@@ -361,27 +292,6 @@ void MainWindow::openCorpus(const QString& path) {
   } catch (const std::exception& e) {
     onFailed(QString::fromStdString(e.what()));
   }
-}
-
-void MainWindow::addRecent(const QString& path) {
-  QSettings s;
-  QStringList r = s.value("recent").toStringList();
-  r.removeAll(path);
-  r.prepend(path);
-  while (r.size() > 8) r.removeLast();
-  s.setValue("recent", r);
-  rebuildRecent();
-}
-
-void MainWindow::rebuildRecent() {
-  recent_->clear();
-  for (const QString& p : QSettings().value("recent").toStringList())
-    recent_->addAction(p, this, [this, p] {
-      QFileInfo fi(p);
-      if (fi.isDir()) openRunFolder(p);
-      else if (p.endsWith(".json", Qt::CaseInsensitive)) openExperimentFile(p);
-      else openCorpus(p);
-    });
 }
 
 void MainWindow::exportCurrentView() {

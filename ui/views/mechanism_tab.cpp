@@ -19,12 +19,17 @@ MechanismTab::MechanismTab(const QString& kind, const QString& title, const QStr
 }
 
 void MechanismTab::finishBar(const QString& picker_label) {
-  bar_->addWidget(new QLabel(picker_label, this));
   layer_ = new QSpinBox(this);
-  bar_->addWidget(layer_);
-  bar_->addWidget(new QLabel(tr("head"), this));
   head_ = new QSpinBox(this);
-  bar_->addWidget(head_);
+  if (picker_label.isEmpty()) {
+    layer_->hide();
+    head_->hide();
+  } else {
+    bar_->addWidget(new QLabel(picker_label, this));
+    bar_->addWidget(layer_);
+    bar_->addWidget(new QLabel(tr("head"), this));
+    bar_->addWidget(head_);
+  }
   auto* go = new QPushButton(tr("Compute"), this);
   go->setObjectName("compute_" + kind_);
   bar_->addWidget(go);
@@ -45,7 +50,7 @@ void MechanismTab::showStatus() {
 
 void MechanismTab::request() {
   pending_ = true;
-  Q_EMIT mechanismsRequested(kind_);
+  Q_EMIT mechanismsRequested(kind_, requestArguments());
 }
 
 void MechanismTab::setExperiment(const ExperimentInfo& info) {

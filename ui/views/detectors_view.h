@@ -1,0 +1,31 @@
+// QKLab ui — Detectors view: TransformerLens's head detectors for every variant side by side — the
+// previous-token, duplicate-token and induction score of every head (layer × head heatmaps) on
+// repeated random tokens or on validation sequences, and the strongest head of each kind.
+#pragma once
+#include "mechanism_tab.h"
+
+class QComboBox;
+class QCustomPlot;
+class QLabel;
+
+namespace qkui {
+
+class DetectorsView : public MechanismTab {
+  Q_OBJECT
+ public:
+  explicit DetectorsView(QWidget* parent = nullptr);
+  const std::vector<qk::DetectorView>& detectors() const { return views_; }
+  QString summaryText() const;
+  QList<Figure> figures() const override;
+
+ private:
+  void clear() override;
+  bool take(const AnalysisResult& r) override;
+  void redraw() override;
+  QComboBox *kind_, *on_;
+  QLabel* summary_;
+  QCustomPlot* heat_plot_;
+  std::vector<qk::DetectorView> views_;
+};
+
+}  // namespace qkui
