@@ -177,18 +177,23 @@ std::vector<AblationView> Inspector::ablation(const std::function<void(int, int)
   return out;
 }
 
-std::vector<LogitLensView> Inspector::logit_lens(const std::string& prompt) const {
+std::vector<LogitLensView> Inspector::logit_lens(const std::string& prompt,
+                                                 const std::function<void(int, int)>& on_progress) const {
   std::vector<LogitLensView> out;
   if (empty()) return out;
   const auto tokens = prompt_tokens(impl_->tokenizer.get(), impl_->probe, prompt, impl_->cfg.model.context_length);
   const Tokenizer* tok = impl_->tokenizer.get();
-  for (auto& [name, m] : impl_->models)
+  const int n = static_cast<int>(impl_->models.size());
+  for (auto& [name, m] : impl_->models) {
     out.push_back(model_logit_lens(*m, name, tokens, impl_->probe, [tok](int64_t id) { return token_label(tok, id); }));
+    if (on_progress) on_progress(int(out.size()), n);
+  }
   return out;
 }
 
 std::vector<AttributionView> Inspector::attribution(const std::string& prompt, const std::string& answer,
-                                                    const std::string& wrong) const {
+                                                    const std::string& wrong,
+                                                    const std::function<void(int, int)>& on_progress) const {
   std::vector<AttributionView> out;
   if (empty()) return out;
   const Tokenizer* tok = impl_->tokenizer.get();
@@ -197,9 +202,12 @@ std::vector<AttributionView> Inspector::attribution(const std::string& prompt, c
   t.answer = named_token(tok, answer, "attribution answer", V);
   t.wrong = named_token(tok, wrong, "attribution wrong token", V);
   const auto tokens = prompt_tokens(tok, impl_->probe, prompt, impl_->cfg.model.context_length);
+  const int n = static_cast<int>(impl_->models.size());
+  int done = 0;
   for (auto& [name, m] : impl_->models) {
     if (!impl_->probe.empty()) out.push_back(attribution_validation(*m, name, impl_->probe));
     out.push_back(attribution_prompt(*m, name, tokens, t, [tok](int64_t id) { return token_label(tok, id); }));
+    if (on_progress) on_progress(++done, n);
   }
   return out;
 }

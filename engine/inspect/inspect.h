@@ -46,12 +46,15 @@ class Inspector {
   // Head ablation (zero, mean, rank) and patching on the validation batches; on_progress per evaluation.
   std::vector<AblationView> ablation(const std::function<void(int, int)>& on_progress = {}) const;
   // The logit lens of the prompt's sequence (as attention) and over the validation batches.
-  std::vector<LogitLensView> logit_lens(const std::string& prompt) const;
+  std::vector<LogitLensView> logit_lens(const std::string& prompt,
+                                        const std::function<void(int, int)>& on_progress = {}) const;
   // Direct logit attribution: over the validation batches (when there are any), then for the
   // prompt's last scored position; answer / wrong as named_token (lens.h), "" = the defaults.
   std::vector<AttributionView> attribution(const std::string& prompt, const std::string& answer = "",
-                                           const std::string& wrong = "") const;
-  // Previous-token, duplicate-token and induction scores of every head; on_progress per variant.
+                                           const std::string& wrong = "",
+                                           const std::function<void(int, int)>& on_progress = {}) const;
+  // Previous-token, duplicate-token and induction scores of every head. on_progress(done, total)
+  // per variant, here and for the lens and attribution.
   std::vector<DetectorView> detectors(const std::function<void(int, int)>& on_progress = {}) const;
   // Spectral health of every weight and form now, and of the forms at every step of `history`.
   std::vector<EsdRecord> esd(const std::vector<SpectraRecord>& history) const;

@@ -373,10 +373,10 @@ void TrainingWorker::requestMechanisms(const QString& kind, const QStringList& a
     } else if (kind == "ablation") {
       r.ablation = inspector_->ablation(progress);
     } else if (kind == "lens") {
-      r.logit_lens = inspector_->logit_lens(args.value(0).toStdString());
+      r.logit_lens = inspector_->logit_lens(args.value(0).toStdString(), progress);
     } else if (kind == "attribution") {
       r.attribution = inspector_->attribution(args.value(0).toStdString(), args.value(1).toStdString(),
-                                              args.value(2).toStdString());
+                                              args.value(2).toStdString(), progress);
     } else if (kind == "detectors") {
       r.detectors = inspector_->detectors(progress);
     }
