@@ -16,6 +16,7 @@
 #include <QScrollBar>
 #include <QSpinBox>
 #include <QTabWidget>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
 #include <qcustomplot.h>
@@ -27,6 +28,7 @@
 #include "figure_export.h"
 #include "lens_view.h"
 #include "model_view.h"
+#include "variants.h"
 #include "ui_helpers.h"
 
 using namespace qkt_ui;
@@ -110,6 +112,9 @@ TEST_CASE("a run folder's Lens, Attribution and Detectors tabs compute, show and
   auto* det = w.detectorsView();
   REQUIRE(wait_until([&] { return !det->detectors().empty(); }, 60000));
   CHECK(det->summaryText().contains("strongest"));
+  auto* table = det->findChild<QTableWidget*>("detectorTable");
+  REQUIRE(table);
+  CHECK(table->rowCount() == 2 * L * H);
   for (const auto& v : det->detectors()) {
     CHECK(v.prev_rep.size() == size_t(L * H));
     CHECK(v.validation_sequences > 0);
@@ -189,4 +194,26 @@ TEST_CASE("the experiment panel shows every label whole at the default window si
   CHECK(checked >= 8);
   CHECK(panel->findChild<QCheckBox*>("variant_merged-lowrank"));
   CHECK(panel->findChild<QCheckBox*>("variant_identity-query"));
+}
+
+TEST_CASE("a figure whose legend wraps (all six variants) exports: the report of a six-variant run", "[ui][report]") {
+  // The report of a run with every variant crashed here: a wrapped legend's empty cells.
+  std::vector<qk::SpectrumView> spectra;
+  for (const auto& vi : qk::all_variants())
+    for (int h = 0; h < 4; ++h) {
+      qk::SpectrumView s;
+      s.variant = vi.name;
+      s.matrix = vi.matrix_key;
+      s.head = h;
+      for (int i = 0; i < 16; ++i) s.sigma.push_back(1.0 / (i + 1));
+      spectra.push_back(s);
+    }
+  qkui::Figure f;
+  f.name = "spectra_L0";
+  f.title = "six variants";
+  f.draw = [spectra](QCustomPlot* p) { qkui::draw_spectra_grid(p, spectra, 0, 4, 4, 16); };
+  QTemporaryDir out;
+  const auto r = qkui::export_figure(f, out.filePath("six.png"));
+  CHECK(r.error.isEmpty());
+  CHECK(QImage(out.filePath("six.png")).width() == 1600);
 }

@@ -109,8 +109,11 @@ QList<ExportResult> export_figure(const Figure& f, const QStringList& paths, con
   plot->replot(QCustomPlot::rpImmediateRefresh);
   if (plot->legend && plot->legend->visible())
     for (auto* rect : plot->axisRects())
-      for (int i = 0; i < plot->legend->itemCount(); ++i)
-        if (rect->rect().intersects(plot->legend->item(i)->outerRect())) ++laid.legend_overlaps;
+      for (int i = 0; i < plot->legend->itemCount(); ++i) {
+        // A wrapped legend's grid has empty cells (6 variants in rows of 4): item() is null there.
+        const auto* item = plot->legend->item(i);
+        if (item && rect->rect().intersects(item->outerRect())) ++laid.legend_overlaps;
+      }
   for (const QString& path : paths) {
     ExportResult res = laid;
     const QString suffix = QFileInfo(path).suffix().toLower();

@@ -27,16 +27,14 @@ QStringList position_labels(const std::vector<std::string>& tokens) {
   return out;
 }
 
-QStringList layer_labels(int L) {
+// Plain numbers: the axis label names them, and twelve heads fit a narrow panel.
+QStringList numbers(int n) {
   QStringList out;
-  for (int l = 0; l < L; ++l) out << QObject::tr("layer %1").arg(l);
+  for (int i = 0; i < n; ++i) out << QString::number(i);
   return out;
 }
-QStringList head_labels(int H) {
-  QStringList out;
-  for (int h = 0; h < H; ++h) out << QObject::tr("head %1").arg(h);
-  return out;
-}
+QStringList layer_labels(int L) { return numbers(L); }
+QStringList head_labels(int H) { return numbers(H); }
 
 void legend_on(QCustomPlot* plot) {
   plot->legend->setVisible(true);
@@ -75,13 +73,13 @@ void draw_logit_lens(QCustomPlot* plot, const std::vector<qk::LogitLensView>& vi
       else m[size_t(i)] = v.top_probs[size_t(i)].empty() ? std::nan("") : v.top_probs[size_t(i)][0];
     }
     values.push_back(std::move(m));
-    titles << QObject::tr("%1: logit lens").arg(q(v.variant));
+    titles << q(v.variant);
   }
   const QString scale = what == "loss" ? QObject::tr("−log p(next token)")
                         : what == "rank" ? QObject::tr("log10(1 + rank of the next token)")
                                          : QObject::tr("probability of the top token");
   draw_panels(plot, titles, values, L, T, layer_labels(L), position_labels(views[0].tokens), QObject::tr("position (input token)"),
-              QObject::tr("stream after block"), scale, false);
+              QObject::tr("after block"), scale, false);
 }
 
 void draw_lens_layers(QCustomPlot* plot, const std::vector<qk::LogitLensView>& views) {
@@ -93,7 +91,7 @@ void draw_lens_layers(QCustomPlot* plot, const std::vector<qk::LogitLensView>& v
     const QColor c = variant_color(q(v.variant));
     g->setPen(QPen(c, 2));
     g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, c, c, 6));
-    g->setName(QObject::tr("%1 (%2 positions)").arg(q(v.variant)).arg(v.positions));
+    g->setName(q(v.variant));
     for (size_t l = 0; l < v.mean_loss.size(); ++l)
       if (std::isfinite(v.mean_loss[l])) {
         g->addData(double(l), v.mean_loss[l]);
@@ -155,8 +153,7 @@ void draw_attribution(QCustomPlot* plot, const std::vector<qk::AttributionView>&
     values.push_back(v.head);
     titles << (source == "prompt" ? QObject::tr("%1: «%2» vs «%3», Δlogit %4").arg(q(v.variant), q(v.answer), q(v.wrong))
                                         .arg(v.logit_diff, 0, 'f', 2)
-                                  : QObject::tr("%1: mean over %2 positions, Δlogit %3").arg(q(v.variant)).arg(v.positions)
-                                        .arg(v.logit_diff, 0, 'f', 2));
+                                  : QObject::tr("%1: Δlogit %2").arg(q(v.variant)).arg(v.logit_diff, 0, 'f', 2));
   }
   if (values.empty()) {
     plot->clearPlottables();
@@ -244,10 +241,7 @@ void draw_detectors(QCustomPlot* plot, const std::vector<qk::DetectorView>& view
     L = v.layers;
     H = v.heads;
     values.push_back(*detector_values(v, kind, on));
-    titles << (on == "repeated" ? QObject::tr("%1: %2 (%3 repeated random tokens)").arg(q(v.variant), detector_name(kind))
-                                      .arg(v.repeated_len)
-                                : QObject::tr("%1: %2 (%3 validation sequences)").arg(q(v.variant), detector_name(kind))
-                                      .arg(v.validation_sequences));
+    titles << q(v.variant);
   }
   if (values.empty() || values[0].empty()) {
     plot->clearPlottables();
@@ -349,6 +343,7 @@ Figure lens_figure(const std::vector<qk::LogitLensView>& v, const QString& what,
   f.caption = caption.isEmpty() ? QObject::tr("each layer's residual stream through the final LayerNorm (recomputed on "
                                               "that stream) and the unembedding; every variant side by side")
                                 : caption;
+  f.height_factor = panel_height_factor(int(v.size()));
   f.draw = [v, what](QCustomPlot* p) { draw_logit_lens(p, v, what); };
   f.csv = [v, seed] { return logit_lens_csv(v, seed); };
   return f;
@@ -371,6 +366,9 @@ Figure attribution_figure(const std::vector<qk::AttributionView>& v, const QStri
   f.title = (source == "prompt" ? QObject::tr("Direct logit attribution of every head, the prompt's answer%1")
                                 : QObject::tr("Direct logit attribution of every head, validation mean%1")).arg(when);
   f.caption = caption.isEmpty() ? attribution_check_text(v, source) : caption;
+  int n = 0;
+  for (const auto& a : v) n += q(a.source) == source;
+  f.height_factor = panel_height_factor(n);
   f.draw = [v, source](QCustomPlot* p) { draw_attribution(p, v, source); };
   f.csv = [v, seed] { return attribution_csv(v, seed); };
   return f;
@@ -392,7 +390,13 @@ Figure detectors_figure(const std::vector<qk::DetectorView>& v, const QString& k
                         const QString& when, const QString& caption) {
   Figure f;
   f.name = "detectors_" + kind + "_" + on;
-  f.title = QObject::tr("Head detector: %1 score of every head%2").arg(detector_name(kind), when);
+  const int seqs = v.empty() ? 0 : on == "repeated" ? int(v[0].repeated.size()) : v[0].validation_sequences;
+  const int len = v.empty() ? 0 : v[0].repeated_len;
+  f.title = (on == "repeated" ? QObject::tr("Head detector: %1 score of every head, %2 sequences of %3 repeated random tokens%4")
+                                    .arg(detector_name(kind)).arg(seqs).arg(len).arg(when)
+                              : QObject::tr("Head detector: %1 score of every head, %2 validation sequences%3")
+                                    .arg(detector_name(kind)).arg(seqs).arg(when));
+  f.height_factor = panel_height_factor(int(v.size()));
   f.caption = caption.isEmpty() ? detectors_text(v) : caption;
   f.draw = [v, kind, on](QCustomPlot* p) { draw_detectors(p, v, kind, on); };
   f.csv = [v, seed] { return detectors_csv(v, seed); };

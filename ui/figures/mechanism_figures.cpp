@@ -38,6 +38,10 @@ QString head_label(int layer, int head) { return QString("L%1H%2").arg(layer).ar
 
 }  // namespace
 
+int panel_columns(int n) { return n <= 3 ? std::max(n, 1) : n == 4 ? 2 : 3; }
+
+double panel_height_factor(int n) { return std::max(1.0, double((n + panel_columns(n) - 1) / panel_columns(n))); }
+
 void draw_panels(QCustomPlot* plot, const QStringList& titles, const std::vector<std::vector<double>>& values, int rows,
                  int cols, const QStringList& row_labels, const QStringList& col_labels, const QString& xlabel,
                  const QString& ylabel, const QString& scale_label, bool diverging) {
@@ -45,7 +49,8 @@ void draw_panels(QCustomPlot* plot, const QStringList& titles, const std::vector
   plot->clearPlottables();
   const int n = static_cast<int>(values.size());
   if (n == 0) return;
-  auto rects = make_panels(plot, n, n, titles);
+  const int grid = panel_columns(n);
+  auto rects = make_panels(plot, n, grid, titles);
   double lo = 0, hi = 0;
   for (const auto& v : values)
     for (double x : v)
@@ -84,8 +89,8 @@ void draw_panels(QCustomPlot* plot, const QStringList& titles, const std::vector
     rect->axis(QCPAxis::atBottom)->setRange(-0.5, cols - 0.5);
     rect->axis(QCPAxis::atLeft)->setRange(-0.5, rows - 0.5);
     rect->axis(QCPAxis::atLeft)->setRangeReversed(true);  // first row on top
-    rect->axis(QCPAxis::atBottom)->setLabel(xlabel);
-    if (p == 0) rect->axis(QCPAxis::atLeft)->setLabel(ylabel);
+    if (p / grid == (n - 1) / grid) rect->axis(QCPAxis::atBottom)->setLabel(xlabel);
+    if (p % grid == 0) rect->axis(QCPAxis::atLeft)->setLabel(ylabel);
   }
 }
 
@@ -375,6 +380,7 @@ Figure composition_figure(const std::vector<qk::CircuitsView>& circ, const QStri
   f.caption = caption.isEmpty() ? QObject::tr("‖OV_a·M_b‖ (Q), ‖OV_a·M_bᵀ‖ (K), ‖OV_a·OV_b‖ (V) over the product of "
                                               "the norms; the CSV has every kind")
                                 : caption;
+  f.height_factor = panel_height_factor(int(circ.size()));
   f.draw = [circ, kind](QCustomPlot* p) { draw_composition(p, circ, kind); };
   f.csv = [circ, seed] { return composition_csv(circ, seed); };
   return f;
@@ -388,6 +394,7 @@ Figure ablation_figure(const std::vector<qk::AblationView>& abl, const QString& 
             : what == "mean" ? QObject::tr("Validation loss change when each head is mean-ablated%1").arg(when)
                              : QObject::tr("Validation loss change when each head is zero-ablated%1").arg(when);
   f.caption = caption.isEmpty() ? QObject::tr("every variant side by side; layers as rows, heads as columns") : caption;
+  f.height_factor = panel_height_factor(int(abl.size()));
   f.draw = [abl, what](QCustomPlot* p) { draw_ablation(p, abl, what); };
   f.csv = [abl, seed] { return ablation_csv(abl, seed); };
   return f;

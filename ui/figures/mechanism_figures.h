@@ -14,6 +14,10 @@ class QCustomPlot;
 
 namespace qkui {
 
+// Panels per row for n side-by-side panels (one row up to 3, then rows of 2 or 3), and the export
+// height factor that keeps them legible.
+int panel_columns(int n);
+double panel_height_factor(int n);
 // Heatmap panels side by side sharing one colour scale: values[p] is rows × cols, row-major, NaN =
 // no cell; diverging: blue–white–red around 0.
 void draw_panels(QCustomPlot* plot, const QStringList& titles, const std::vector<std::vector<double>>& values, int rows,

@@ -1,12 +1,14 @@
 // QKLab ui — Detectors view: TransformerLens's head detectors for every variant side by side — the
 // previous-token, duplicate-token and induction score of every head (layer × head heatmaps) on
-// repeated random tokens or on validation sequences, and the strongest head of each kind.
+// repeated random tokens or on validation sequences, a table of every head's three scores, and the
+// strongest head of each kind.
 #pragma once
 #include "mechanism_tab.h"
 
 class QComboBox;
 class QCustomPlot;
 class QLabel;
+class QTableWidget;
 
 namespace qkui {
 
@@ -25,6 +27,7 @@ class DetectorsView : public MechanismTab {
   QComboBox *kind_, *on_;
   QLabel* summary_;
   QCustomPlot* heat_plot_;
+  QTableWidget* table_;  // every head: its three scores on the chosen sequences
   std::vector<qk::DetectorView> views_;
 };
 
