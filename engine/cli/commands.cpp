@@ -171,8 +171,10 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
   if (o.stop_at < 0) throw Error("train: --stop-at: expected a step count >= 0");
 
   std::optional<LoadedModel> init;
+  std::unique_ptr<FolderLock> held;  // resume: the folder is ours before its state is read
   if (resume) {
     if (!std::filesystem::is_directory(dir)) throw Error(dir + ": not a run folder (no such directory)");
+    held = std::make_unique<FolderLock>(dir);
     cfg = load_config_file(dir + "/" + run_files::kConfig);
     const auto before = config_keys(cfg);
     for (const auto& s : o.overrides) apply_override(cfg, s);
@@ -202,7 +204,7 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
   Experiment exp(cfg, [&](const std::string& s, int64_t d, int64_t t) { prep(s, d, t); });
   check_disk_space(dir, exp);
   if (init) exp.set_initial_weights(*init->model, o.init_file);
-  if (resume) writer = std::make_unique<RunWriter>(dir, load_run_state(dir, exp));
+  if (resume) writer = std::make_unique<RunWriter>(dir, load_run_state(dir, exp), std::move(held));
   const auto& rc = exp.config();
   writer->write_config(rc);
   if (!resume && !exp.tokenizer_json().empty()) writer->write_text("tokenizer.json", exp.tokenizer_json() + "\n");

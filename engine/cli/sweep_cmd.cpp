@@ -389,7 +389,9 @@ int cmd_sweep(const SweepOptions& o, std::ostream& out, std::ostream& err) {
   }
   const SweepSpec spec = parse_sweep_spec(text, source);
   const auto runs = expand_sweep(spec);  // every run's config is validated before anything starts
+  std::unique_ptr<FolderLock> lock;  // one sweep command per sweep folder (its runs lock their own)
   if (fs::exists(spec_file)) {
+    lock = std::make_unique<FolderLock>(dir);
     const auto had = parse_json(read_file_bytes(spec_file.string(), "sweep spec"), spec_file.string());
     if (had != parse_json(text, source))
       throw Error(dir + ": holds a different sweep (its sweep.json differs from " + source +
@@ -398,6 +400,7 @@ int cmd_sweep(const SweepOptions& o, std::ostream& out, std::ostream& err) {
     if (fs::exists(dir) && !fs::is_empty(dir))
       throw Error(dir + ": exists and is not a sweep folder (no sweep.json); give an empty or new --out");
     fs::create_directories(dir);
+    lock = std::make_unique<FolderLock>(dir);
     write_file_atomic(spec_file.string(), text.back() == '\n' ? text : text + "\n");
   }
   fs::create_directories(fs::path(dir) / sweep_files::kRuns);

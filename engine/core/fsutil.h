@@ -10,4 +10,20 @@ void write_file_atomic(const std::string& path, const std::string& data);
 std::string read_file_bytes(const std::string& path, const std::string& what);
 void make_dirs(const std::string& path);  // mkdir -p; throws naming the path
 
+// One writer per run or sweep folder: an exclusive flock on DIR/.qklab.lock, held while the object
+// lives. A second writer is refused at once with one line naming the owner's process id and
+// command. The kernel drops the lock when its process ends — killed with -9 too — so a stale lock
+// file is taken over by the next writer; the descriptor is close-on-exec, so child processes (a
+// sweep's runs) do not keep their parent's lock alive.
+class FolderLock {
+ public:
+  explicit FolderLock(const std::string& dir);  // throws qk::Error naming the folder and the owner
+  ~FolderLock();
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace qk

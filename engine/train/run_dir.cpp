@@ -48,10 +48,13 @@ RunWriter::RunWriter(const std::string& dir, bool overwrite) : dir_(dir) {
   if (!overwrite && fs::exists(dir + "/" + run_files::kConfig))
     throw Error(dir + ": already holds a run (config.json); choose another --out or pass --overwrite");
   make_dirs(dir);
+  lock_ = std::make_unique<FolderLock>(dir);
 }
 
-RunWriter::RunWriter(const std::string& dir, const LogMarks& m) : dir_(dir) {
+RunWriter::RunWriter(const std::string& dir, const LogMarks& m, std::unique_ptr<FolderLock> held)
+    : dir_(dir), lock_(std::move(held)) {
   if (!fs::exists(dir + "/" + run_files::kConfig)) throw Error(dir + ": not a run folder (no config.json)");
+  if (!lock_) lock_ = std::make_unique<FolderLock>(dir);
   auto path = [&](const char* name) { return dir + "/" + name; };
   auto cut = [&](const char* name, int64_t bytes) -> std::string {
     if (!fs::exists(path(name))) {

@@ -57,12 +57,18 @@ struct LogMarks {
 class Experiment;
 class RunTensorBoard;
 
+class FolderLock;  // fsutil.h
+
 class RunWriter : public TrainerObserver {
  public:
+  // Both take the folder's lock first (FolderLock): a folder another process writes is refused
+  // before anything in it changes.
   // Creates `dir`; refuses a folder that already holds a run unless overwrite is set.
   RunWriter(const std::string& dir, bool overwrite);
-  // Continues the run in `dir`: the logs are cut back to `marks` and then appended to.
-  RunWriter(const std::string& dir, const LogMarks& marks);
+  // Continues the run in `dir`: the logs are cut back to `marks` and then appended to. `held`: the
+  // folder's lock when the caller took it before reading the state (a second lock of the same
+  // folder in one process would refuse itself).
+  RunWriter(const std::string& dir, const LogMarks& marks, std::unique_ptr<FolderLock> held = {});
   ~RunWriter() override;
   LogMarks marks() const;
   void write_config(const ExperimentConfig& cfg);
@@ -83,6 +89,7 @@ class RunWriter : public TrainerObserver {
   int64_t spectra_bytes_ = 0;
   int64_t tb_keep_ = -1;                 // resume: the event file's size to cut back to
   std::unique_ptr<RunTensorBoard> tb_;   // opened by write_config (it needs the variants and seeds)
+  std::unique_ptr<FolderLock> lock_;     // one writer per run folder (fsutil.h), taken first
 };
 
 // Writes the experiment's full training state into dir/state, replacing an earlier one whole.

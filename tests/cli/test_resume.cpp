@@ -9,7 +9,11 @@
 #include <chrono>
 #include <thread>
 
+#include <algorithm>
+#include <fstream>
+
 #include "cli_run.h"
+#include "fsutil.h"
 #include "helpers.h"
 #include "run_dir.h"
 #include "safetensors.h"
@@ -174,4 +178,62 @@ TEST_CASE("resume: killed -9 five times at random moments (also mid-write) — t
   CHECK(metrics_without_time(dir + "/a") == metrics_without_time(b));
   CHECK(qkt::slurp(dir + "/a/spectra_history.csv") == qkt::slurp(b + "/spectra_history.csv"));
   CHECK(qkt::slurp(dir + "/a/divergence.csv") == qkt::slurp(b + "/divergence.csv"));
+}
+
+TEST_CASE("two writers: a run folder a running process owns is refused naming its pid; a killed one's lock is taken over",
+          "[resume][lock]") {
+  auto dir = qkt::temp_dir("two-writers");
+  const std::string run = dir + "/r";
+  // The first writer trains "forever", autosaving every 10 steps.
+  const std::string cmd = std::string(QKLAB_CLI) + " train --preset default --set train.steps=100000 " +
+                          "--set train.autosave_steps=10 --quiet --out " + run + " > /dev/null 2>&1 & echo $!";
+  FILE* p = popen(cmd.c_str(), "r");
+  int pid = 0;
+  REQUIRE(fscanf(p, "%d", &pid) == 1);
+  pclose(p);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (qk::run_state_step(run) < 10 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(qk::run_state_step(run) >= 10);
+  const std::string metrics_before = qkt::slurp(run + "/metrics.csv");
+  // A second writer — resume, or a new run over it — is refused at once, naming the owner.
+  for (const std::string second : {"train --resume " + run, "train --preset default --overwrite --out " + run}) {
+    INFO(second);
+    const auto t1 = std::chrono::steady_clock::now();
+    auto r = cli(second, dir);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains(run + ": in use by process " + std::to_string(pid) + " (") && Contains("train"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(std::chrono::steady_clock::now() - t1 < std::chrono::seconds(20));  // at once: nothing was trained
+  }
+  // The owner's files are untouched by the refused writers (it keeps appending).
+  CHECK(qkt::slurp(run + "/metrics.csv").compare(0, metrics_before.size(), metrics_before) == 0);
+  // Killed -9, the owner's lock goes with it: the next writer takes the folder over.
+  kill(pid, SIGKILL);
+  for (int i = 0; i < 5000 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const int64_t at = qk::run_state_step(run);
+  auto r = cli("train --resume " + run + " --set train.steps=" + std::to_string(at + 5) + " --quiet", dir);
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(qk::run_state_step(run) == at + 5);
+}
+
+TEST_CASE("two writers: a sweep folder another process owns is refused naming its pid", "[cli][sweep][lock]") {
+  auto dir = qkt::temp_dir("two-sweeps");
+  const std::string sw = dir + "/sw";
+  std::filesystem::create_directories(sw);
+  std::ofstream(sw + "/sweep.json") << R"({"name": "lock", "preset": "default", "set": {"train.steps": 2},
+                                            "variants": ["standard"], "seeds": [1]})";
+  {
+    qk::FolderLock owner(sw);  // this test process holds it, as a running `sweep` would
+    auto r = cli("sweep --out " + sw, dir);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains(sw + ": in use by process " + std::to_string(::getpid())));
+    CHECK(!qkt::exists(sw + "/runs"));  // refused before anything was written
+  }
+  // Released (the owner ended): the same command runs the sweep.
+  auto r = cli("sweep --out " + sw, dir);
+  INFO(r.out << r.err);
+  CHECK(r.code == 0);
+  CHECK(qkt::exists(sw + "/summary.csv"));
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "fsutil.h"
 #include "inspect.h"
 #include "run_dir.h"
 #include "trainer.h"
@@ -170,9 +171,11 @@ void TrainingWorker::resumeRun(const QString& run_dir) {
   closeCurrent();
   try {
     const std::string dir = run_dir.toStdString();
+    auto held = std::make_unique<qk::FolderLock>(dir);  // a folder another process trains into is refused first
     const auto cfg = qk::load_config_file(dir + "/" + qk::run_files::kConfig);
     exp_ = std::make_unique<qk::Experiment>(cfg);
-    writer_ = std::make_unique<qk::RunWriter>(dir, qk::load_run_state(dir, *exp_));  // logs cut back to the state
+    // logs cut back to the state
+    writer_ = std::make_unique<qk::RunWriter>(dir, qk::load_run_state(dir, *exp_), std::move(held));
     saved_at_ = autosaved_at_ = exp_->steps_done();
     autosave_clock_.start();
     config_ = exp_->config();
