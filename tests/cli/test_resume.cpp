@@ -180,7 +180,7 @@ TEST_CASE("resume: killed -9 five times at random moments (also mid-write) — t
   CHECK(qkt::slurp(dir + "/a/divergence.csv") == qkt::slurp(b + "/divergence.csv"));
 }
 
-TEST_CASE("two writers: a run folder a running process owns is refused naming its pid; a killed one's lock is taken over",
+TEST_CASE("two writers: a run folder a running process owns is refused naming its pid — a killed one's lock is taken over",
           "[resume][lock]") {
   auto dir = qkt::temp_dir("two-writers");
   const std::string run = dir + "/r";
