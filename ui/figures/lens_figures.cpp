@@ -13,11 +13,6 @@ namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 QString num(double v) { return std::isfinite(v) ? QString::number(v, 'g', 9) : QString(); }
-QString csv_q(const std::string& s) {
-  QString t = q(s);
-  t.replace('"', "\"\"");
-  return "\"" + t + "\"";
-}
 
 // Position labels: every position up to 16, else every k-th (the rest empty).
 QStringList position_labels(const std::vector<std::string>& tokens) {
@@ -36,11 +31,6 @@ QStringList numbers(int n) {
 QStringList layer_labels(int L) { return numbers(L); }
 QStringList head_labels(int H) { return numbers(H); }
 
-void legend_on(QCustomPlot* plot) {
-  plot->legend->setVisible(true);
-  plot->legend->setBrush(QBrush(plot->palette().color(QPalette::Base)));
-  plot->legend->setTextColor(plot->palette().color(QPalette::Text));
-}
 
 const std::vector<double>* detector_values(const qk::DetectorView& v, const QString& kind, const QString& on) {
   const bool rep = on == "repeated";
@@ -106,7 +96,7 @@ void draw_lens_layers(QCustomPlot* plot, const std::vector<qk::LogitLensView>& v
   plot->yAxis->setLabel(QObject::tr("mean validation loss (nats)"));
   plot->xAxis->setRange(-0.3, L - 0.7);
   plot->yAxis->setRange(0, hi * 1.08 + 1e-6);
-  if (plot->graphCount() > 0) legend_on(plot);
+  if (plot->graphCount() > 0) show_legend(plot);
 }
 
 QString logit_lens_csv(const std::vector<qk::LogitLensView>& views, int seed) {
@@ -122,8 +112,8 @@ QString logit_lens_csv(const std::vector<qk::LogitLensView>& views, int seed) {
           probs += (k ? " " : "") + num(v.top_probs[i][k]);
         }
         s += QString("%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12\n").arg(q(v.variant)).arg(seed).arg(l).arg(t)
-                 .arg(csv_q(v.tokens[size_t(t)]), csv_q(v.targets[size_t(t)]), num(v.loss[i]),
-                      v.rank[i] < 0 ? QString() : QString::number(v.rank[i]), csv_q(toks), probs,
+                 .arg(csv_quoted(v.tokens[size_t(t)]), csv_quoted(v.targets[size_t(t)]), num(v.loss[i]),
+                      v.rank[i] < 0 ? QString() : QString::number(v.rank[i]), csv_quoted(toks), probs,
                       num(v.mean_loss[size_t(l)]), num(v.top1[size_t(l)]));
       }
   return s;
@@ -202,7 +192,7 @@ void draw_attribution_parts(QCustomPlot* plot, const std::vector<qk::Attribution
   plot->xAxis->setRange(-0.7, double(ticks->ticks().size()) - 0.3);
   const double pad = 0.08 * (hi - lo + 1e-6);
   plot->yAxis->setRange(lo - pad, hi + pad);
-  if (n > 0) legend_on(plot);
+  if (n > 0) show_legend(plot);
 }
 
 QString attribution_csv(const std::vector<qk::AttributionView>& views, int seed) {
@@ -211,7 +201,7 @@ QString attribution_csv(const std::vector<qk::AttributionView>& views, int seed)
     auto put = [&](const QString& part, int l, int h, double x) {
       s += QString("%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12\n").arg(q(v.variant)).arg(seed).arg(q(v.source), part)
                .arg(l < 0 ? QString() : QString::number(l), h < 0 ? QString() : QString::number(h), num(x),
-                    num(v.logit_diff)).arg(v.positions).arg(csv_q(v.answer), csv_q(v.wrong), num(v.max_error));
+                    num(v.logit_diff)).arg(v.positions).arg(csv_quoted(v.answer), csv_quoted(v.wrong), num(v.max_error));
     };
     put("embed", -1, -1, v.embed);
     for (int l = 0; l < v.layers; ++l) {

@@ -13,11 +13,6 @@ namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 QString num(double v) { return std::isfinite(v) ? QString::number(v, 'g', 9) : QString(); }
-QString csv_quoted(const std::string& s) {
-  QString t = q(s);
-  t.replace('"', "\"\"");
-  return "\"" + t + "\"";
-}
 
 QCPGraph* scatter(QCustomPlot* plot, QCPAxis* x, QCPAxis* y, const QColor& c, double size, const QString& name) {
   auto* g = plot->addGraph(x, y);
@@ -28,11 +23,6 @@ QCPGraph* scatter(QCustomPlot* plot, QCPAxis* x, QCPAxis* y, const QColor& c, do
   return g;
 }
 
-void show_legend(QCustomPlot* plot) {
-  plot->legend->setVisible(true);
-  plot->legend->setBrush(QBrush(plot->palette().color(QPalette::Base)));
-  plot->legend->setTextColor(plot->palette().color(QPalette::Text));
-}
 
 QString head_label(int layer, int head) { return QString("L%1H%2").arg(layer).arg(head); }
 

@@ -112,4 +112,16 @@ QString save_text(const QString& path, const QString& text) {
   return f.commit() ? QString() : QString("%1: write failed").arg(path);
 }
 
+void show_legend(QCustomPlot* plot) {
+  plot->legend->setVisible(true);
+  plot->legend->setBrush(QBrush(plot->palette().color(QPalette::Base)));
+  plot->legend->setTextColor(plot->palette().color(QPalette::Text));
+}
+
+QString csv_quoted(const std::string& s) {
+  QString t = QString::fromStdString(s);
+  t.replace('"', "\"\"");
+  return "\"" + t + "\"";
+}
+
 }  // namespace qkui

@@ -4,6 +4,7 @@
 #include <QColor>
 #include <QList>
 #include <QString>
+#include <string>
 
 class QCustomPlot;
 class QCPAxisRect;
@@ -21,6 +22,11 @@ void style_axes(QCPAxisRect* rect);  // one axis rect's axes, as style_plot does
 QCPColorGradient diverging_gradient();
 // A colour map filling the plot, with a colour scale on the right; range fixed when lo < hi.
 QCPColorMap* make_heatmap(QCustomPlot* plot, bool diverging, double lo, double hi);
+
+// The plot's own legend shown, in the palette's colours.
+void show_legend(QCustomPlot* plot);
+// A CSV cell for free text: quoted, inner quotes doubled (RFC 4180).
+QString csv_quoted(const std::string& s);
 
 // Writes text atomically (QSaveFile); returns "" or an error naming the file.
 QString save_text(const QString& path, const QString& text);
