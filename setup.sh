@@ -25,7 +25,8 @@ packages=(build-essential cmake ninja-build ccache pkg-config
           catch2 nlohmann-json3-dev libcli11-dev libpcre2-dev
           python3-torch xvfb xauth imagemagick clang libclang-rt-14-dev
           slurm-wlm munge libtcmalloc-minimal4
-          libprotobuf-dev protobuf-compiler libboost-dev python3-venv)
+          libprotobuf-dev protobuf-compiler libboost-dev python3-venv zlib1g-dev
+          bible-kjv stress-ng)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -90,6 +91,12 @@ case "$mode" in
     if ! wait "$peers_pid"; then cat build/peers-setup.log; echo "setup: the peers' environment failed" >&2; exit 1; fi
     cat build/peers-setup.log
     cp "$peers_venv/qklab-versions.txt" build/peers-versions.txt
+    # The language study's corpus (tools/corpus/kjv.sh): the King James Bible from bible-kjv-text,
+    # prepared as GPT-2 tokens into ~/.cache/qklab/corpora (kept between runs).
+    if [ -n "${QKLAB_DATA_DIR:-}" ]; then
+      stage "corpus: the King James Bible as GPT-2 tokens"
+      bash tools/corpus/kjv.sh "${QKLAB_CORPUS_DIR:-$peers_root/corpora}" build/app/qklab-cli "$QKLAB_DATA_DIR"
+    fi
     # Tests read the book's corpus and GPT-2 files from QKLAB_DATA_DIR when set (.ci/run sets it);
     # without them those tests report themselves skipped (never in CI: there they fail).
     stage "tests (LibTorch 1.13, the judges included)"

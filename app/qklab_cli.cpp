@@ -8,6 +8,7 @@
 
 #include "analyze.h"
 #include "commands.h"
+#include "prepare.h"
 #include "presets.h"
 #include "error.h"
 #include "budget.h"
@@ -88,6 +89,16 @@ int main(int argc, char** argv) {
 
   std::string bpe_text, bpe_out;
   int bpe_vocab = 1024;
+  auto* prep = app.add_subcommand("prepare", "text files -> a tokens folder (train.bin, val.bin, meta.json) to train on");
+  qk::PrepareOptions popt;
+  prep->add_option("text", popt.inputs, "UTF-8 text files")->required();
+  prep->add_option("--tokenizer", popt.tokenizer, "gpt2 | char | bpe:N (train a BPE of vocabulary N) | bpe:FILE")
+      ->capture_default_str();
+  prep->add_option("--val-fraction", popt.val_fraction, "the last part of every file kept for validation")
+      ->capture_default_str();
+  prep->add_option("--out", popt.out_dir, "the folder to write")->required();
+  prep->add_option("--gpt2-dir", popt.gpt2_dir, "folder with gpt2-encoder.json and gpt2-vocab.bpe (default: the first text's)");
+  prep->add_option("--threads", popt.threads, "encoding threads (0 = every core)")->capture_default_str();
   auto* bpe = app.add_subcommand("bpe-train", "train a byte-level BPE tokenizer on a text file");
   bpe->add_option("--vocab-size", bpe_vocab, "target vocabulary (>= 256)")->capture_default_str();
   bpe->add_option("--out", bpe_out, "tokenizer JSON to write")->required();
@@ -194,6 +205,7 @@ int main(int argc, char** argv) {
     }
 #endif
     if (*tokc) return qk::cmd_tokenize(kopt, std::cout, std::cerr);
+    if (*prep) return qk::cmd_prepare(popt, std::cout, std::cerr);
     if (*bpe) return qk::cmd_bpe_train(bpe_text, bpe_vocab, bpe_out, std::cout, std::cerr);
   } catch (const qk::Error& e) {
     std::cerr << "qklab-cli: error: " << e.what() << "\n";

@@ -2,6 +2,7 @@
 // checkpoint (variant × seed) of the run; the per-model maths is shared with the Inspector
 // (analysis.h: truncation_curve, prompt_tokens, attention_view).
 #include "analyze.h"
+#include "names.h"
 
 #include <unistd.h>
 
@@ -92,7 +93,7 @@ void write_spectra(Analysis& a, std::ostream& out) {
 
 void write_truncation(Analysis& a, const std::vector<int>& ranks, int layer, std::ostream& err) {
   const bool tty = isatty(fileno(stderr));
-  const bool acc = a.cfg.data.kind != "text";
+  const bool acc = !qk::is_language_kind(a.cfg.data.kind);
   std::string csv = "variant,seed,rank,val_loss,val_acc\n";
   for (auto& m : a.models) {
     if (tty) err << "\rtruncation " << m.name << " seed " << m.seed << "\033[K" << std::flush;
@@ -267,7 +268,7 @@ Analysis load_analysis(const AnalyzeOptions& o) {
   for (int r : o.truncate)
     if (r < 0 || r > a.cfg.model.emb_dim)
       throw Error("--truncate: rank " + S(r) + " outside [0, " + S(a.cfg.model.emb_dim) + "]");
-  if (a.cfg.data.kind == "text") {
+  if (is_language_kind(a.cfg.data.kind)) {
     auto corpus = load_run_corpus(a.cfg, o.run_dir);
     a.tokenizer = corpus.tokenizer;
     a.val = probe_batches(a.cfg, &corpus);

@@ -28,6 +28,7 @@
 #include "error.h"
 #include "lens.h"
 #include "fsutil.h"
+#include "prepare.h"
 #include "presets.h"
 #include "format.h"
 #include "names.h"
@@ -218,10 +219,10 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
     out << "  " << names[i] << ": " << counts[i] << " parameters\n";
   out << std::flush;
 
-  if (!resume && rc.train.mode == "book" && rc.data.kind == "text") {
+  if (!resume && rc.train.mode == "book" && is_language_kind(rc.data.kind)) {
     // The book's notebook prints the untrained model's loss over the whole loaders first (on a
     // large corpus: over eval_batches batches of each, and says so).
-    const bool whole = exp.batches_per_epoch() <= 100;
+    const bool whole = exp.batches_per_epoch() > 0 && exp.batches_per_epoch() <= 100;
     if (!whole) out << "untrained losses over the first " << rc.train.eval_batches << " batches of each loader:\n";
     for (const auto& r : exp.evaluate_now(whole ? INT32_MAX : rc.train.eval_batches))
       out << "untrained " << r.variant << ": train loss " << std::fixed << std::setprecision(3)
@@ -363,6 +364,18 @@ int cmd_tokenize(const TokenizeOptions& o, std::ostream& out, std::ostream& err)
   out << o.text_file << ": " << ids.size() << " tokens (" << tok->kind() << ", vocabulary "
       << tok->vocab_size() << ", " << fmt(text.size() / std::max(secs, 1e-9) / 1e6, 2) << " MB/s)\n";
   if (!o.ids_out.empty()) write_file_atomic(o.ids_out, nlohmann::json(ids).dump() + "\n");
+  return 0;
+}
+
+int cmd_prepare(const PrepareOptions& o, std::ostream& out, std::ostream& err) {
+  PrepProgress prep(err);
+  const auto r = prepare_tokens(o, [&](const std::string& s, int64_t d, int64_t t) { prep(s, d, t); });
+  out << o.out_dir << ": " << r.train_tokens << " training + " << r.val_tokens << " validation tokens ("
+      << r.tokenizer << ", vocabulary " << r.vocab_size << ", " << r.dtype << ") from " << o.inputs.size()
+      << (o.inputs.size() == 1 ? " file, " : " files, ") << fmt(r.input_bytes / 1e6, 2) << " MB in "
+      << fmt(r.seconds, 2) << " s (" << fmt(r.input_bytes / std::max(r.seconds, 1e-9) / 1e6, 1) << " MB/s on "
+      << r.threads << (r.threads == 1 ? " thread" : " threads") << ")\n"
+      << "train on it: qklab-cli train --set data.kind=tokens --set data.path=" << o.out_dir << "\n";
   return 0;
 }
 

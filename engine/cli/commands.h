@@ -29,6 +29,9 @@ struct TokenizeOptions {
   std::string tokenizer = "gpt2", encoder, vocab, ids_out, text_file;
 };
 int cmd_tokenize(const TokenizeOptions& o, std::ostream& out, std::ostream& err);
+struct PrepareOptions;  // prepare.h
+// Text files -> a tokens folder (train.bin, val.bin, meta.json) with a progress line (rate, ETA).
+int cmd_prepare(const PrepareOptions& o, std::ostream& out, std::ostream& err);
 int cmd_bpe_train(const std::string& text_file, int vocab_size, const std::string& out_path,
                   std::ostream& out, std::ostream& err);
 // --to merged: exact. --to standard: from a merged checkpoint at rank r (0 = d), qk_head_dim = r.

@@ -222,12 +222,17 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
   if (m.dtype != "float32" && m.dtype != "float64")
     fail("model.dtype", "expected 'float32' or 'float64', got '" + m.dtype + "'");
   const auto& d = c.data;
-  if (d.kind != "text" && !is_task_kind(d.kind)) {
-    std::string known = "text";
+  if (!is_language_kind(d.kind) && !is_task_kind(d.kind)) {
+    std::string known = "text, tokens";
     for (const auto& k : task_kinds()) known += ", " + k;
     fail("data.kind", "expected one of " + known + ", got '" + d.kind + "'");
   }
-  if (d.kind == "text") {
+  if (d.kind == "tokens") {
+    if (d.path.empty() && need_data) fail("data.path", "token data needs a folder with train.bin and val.bin (qklab-cli prepare)");
+    if (d.max_length < 0) fail("data.max_length", "must be >= 0 (0 = model.context_length)");
+    if (d.max_length > m.context_length)
+      fail("data.max_length", "must not exceed model.context_length");
+  } else if (d.kind == "text") {
     if (d.path.empty() && need_data) fail("data.path", "a text corpus needs a file path");
     try {
       parse_tokenizer_spec(d.tokenizer, "data.tokenizer");

@@ -17,6 +17,8 @@ bool is_task_kind(const std::string& kind) {
   return std::find(k.begin(), k.end(), kind) != k.end();
 }
 
+bool is_language_kind(const std::string& kind) { return kind == "text" || kind == "tokens"; }
+
 TaskShape task_shape(const DataConfig& d) {
   auto need = [](bool ok, const std::string& key, const std::string& what) {
     if (!ok) throw Error("config: " + key + ": " + what);

@@ -13,6 +13,8 @@ namespace qk {
 
 const std::vector<std::string>& task_kinds();  // copy, reverse, sort, recall, induction, modadd, bilinear
 bool is_task_kind(const std::string& kind);
+// Language data, with a tokenizer and a corpus: "text" (a text file) or "tokens" (a prepared folder).
+bool is_language_kind(const std::string& kind);
 
 // The sizes a task's parameters give (the task generators take them from here).
 struct TaskShape {

@@ -14,6 +14,7 @@
 #include "bpe_tokenizer.h"
 #include "fsutil.h"
 #include "gpt2_tokenizer.h"
+#include "token_files.h"
 
 namespace qk {
 
@@ -179,6 +180,7 @@ void write_cache(const std::string& path, const std::vector<int64_t>& train, con
 }  // namespace
 
 TextCorpus load_text_corpus(const DataConfig& d, int max_length, const ProgressFn& progress) {
+  if (d.kind == "tokens") return load_token_corpus(d, max_length, progress);
   const std::string text = read_text_file(d.path);
   TextCorpus c;
   c.tokenizer = make_tokenizer(d, text);
@@ -286,6 +288,7 @@ class TextSource : public DataSource {
 }  // namespace
 
 std::unique_ptr<DataSource> make_text_source(const TextCorpus& corpus, int batch_size, at::Generator gen) {
+  if (corpus.train_file) return make_token_source(corpus, batch_size, std::move(gen));
   return std::make_unique<TextSource>(corpus, batch_size, std::move(gen));
 }
 

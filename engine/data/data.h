@@ -54,11 +54,16 @@ class DataLoader {
   bool started_ = false, active_ = false;
 };
 
-// The text corpus of a run: read, validated, split by characters, tokenised once and shared by
-// every variant's loaders.
+class TokenFile;  // token_files.h
+
+// The language data of a run, shared by every variant's loaders: a text file read, validated,
+// split by characters and tokenised once into windows (data.kind = text), or a prepared tokens
+// folder, memory-mapped (data.kind = tokens, token_files.h).
 struct TextCorpus {
   std::shared_ptr<Tokenizer> tokenizer;
-  std::shared_ptr<const WindowDataset> train, val;
+  std::shared_ptr<const WindowDataset> train, val;        // text
+  std::shared_ptr<const TokenFile> train_file, val_file;  // tokens
+  int max_length = 0;                                     // tokens: the window length
   int64_t train_tokens = 0, val_tokens = 0;
 };
 std::string read_text_file(const std::string& path);  // throws naming the file (missing, binary, UTF-8)
@@ -70,7 +75,8 @@ using ProgressFn = std::function<void(const std::string& stage, int64_t done, in
 // follows a printable ASCII character), so the ids equal encode(text); reports progress.
 std::vector<int64_t> encode_chunked(const Tokenizer& t, const std::string& text, const ProgressFn& progress);
 // Reads, validates, splits by characters and tokenises; with d.cache_dir set, token ids are cached
-// there (keyed by file path, size, mtime, tokenizer and split) and reused.
+// there (keyed by file path, size, mtime, tokenizer and split) and reused. For data.kind = tokens:
+// load_token_corpus (token_files.h).
 TextCorpus load_text_corpus(const DataConfig& d, int max_length, const ProgressFn& progress = {});
 
 // What a trainer needs from any data: a training stream and evaluation batches.
@@ -93,6 +99,7 @@ class DataSource {
 torch::Tensor generator_state(at::Generator g);
 void set_generator_state(at::Generator& g, const torch::Tensor& s);
 
+// The batch source of either kind of corpus (tokens: make_token_source).
 std::unique_ptr<DataSource> make_text_source(const TextCorpus& corpus, int batch_size, at::Generator gen);
 
 }  // namespace qk

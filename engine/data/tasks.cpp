@@ -239,7 +239,7 @@ std::unique_ptr<DataSource> make_task_source(const DataConfig& d, int batch_size
 
 std::vector<Batch> probe_batches(const ExperimentConfig& c, const TextCorpus* corpus) {
   const auto seed = static_cast<uint64_t>(c.train.seed);
-  auto src = c.data.kind == "text"
+  auto src = is_language_kind(c.data.kind)
                  ? make_text_source(*corpus, c.train.batch_size, at::make_generator<at::CPUGeneratorImpl>(seed))
                  : make_task_source(c.data, c.train.batch_size, seed);
   return src->eval_batches(true, c.train.eval_batches);

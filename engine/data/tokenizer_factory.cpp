@@ -5,6 +5,9 @@
 
 #include "bpe_tokenizer.h"
 #include "error.h"
+#include "fsutil.h"
+
+#include <fstream>
 #include "gpt2_tokenizer.h"
 
 namespace qk {
@@ -16,6 +19,16 @@ int64_t known_vocab_size(const TokenizerSpec& spec) {
     case TokenizerSpec::Kind::Bpe: return BpeTokenizer::load(spec.file).vocab_size();
   }
   return 0;
+}
+
+int64_t tokens_folder_vocab_size(const std::string& dir) {
+  const std::string meta = dir + "/meta.json";
+  std::ifstream probe(meta);
+  if (!probe) return kGpt2VocabSize;  // nanoGPT's folders
+  const auto j = parse_json(read_file_bytes(meta, "tokens meta.json"), meta);
+  if (!j.is_object() || !j.contains("vocab_size") || !j["vocab_size"].is_number_integer() || j["vocab_size"].get<int64_t>() < 1)
+    throw Error(meta + ": vocab_size: expected a positive integer");
+  return j["vocab_size"].get<int64_t>();
 }
 
 std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {

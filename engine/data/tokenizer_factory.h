@@ -19,6 +19,8 @@ constexpr int64_t kGpt2VocabSize = 50257;  // OpenAI's encoder.json: 50,000 merg
 // The vocabulary size a tokenizer will have when the corpus does not decide it: GPT-2's 50,257,
 // a BPE file's own size (read from the file); 0 for char.
 int64_t known_vocab_size(const TokenizerSpec& spec);
+// The vocabulary of a tokens folder (token_files.h): meta.json's vocab_size, GPT-2's without one.
+int64_t tokens_folder_vocab_size(const std::string& dir);
 // The tokenizer of a config's data section (char: its vocabulary built from `corpus`).
 std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus);
 // Reads a tokenizer's JSON (Tokenizer::to_json), of any kind.

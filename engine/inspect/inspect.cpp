@@ -1,5 +1,6 @@
 // QKLab engine — Inspector and run-folder reading (see inspect.h).
 #include "inspect.h"
+#include "names.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -77,9 +78,9 @@ void Inspector::attach_run(const std::string& run_dir, const RunContents& rc, in
   // defaults, LibTorch's and OpenBLAS's pools oversubscribe two cores and spin (10× slower analyses).
   const auto [torch_threads, blas_threads] = resolved_threads(impl->cfg.train);
   configure_threads(torch_threads, blas_threads);
-  if (impl->cfg.data.kind == "text" && impl->cfg.data.path.empty()) {
+  if (is_language_kind(impl->cfg.data.kind) && impl->cfg.data.path.empty()) {
     // An imported model without a corpus: prompts through its tokenizer, no validation batches.
-  } else if (impl->cfg.data.kind == "text") {
+  } else if (is_language_kind(impl->cfg.data.kind)) {
     auto corpus = load_run_corpus(impl->cfg, run_dir);
     impl->probe = probe_batches(impl->cfg, &corpus);
     if (!impl->tokenizer) impl->tokenizer = corpus.tokenizer;
@@ -127,7 +128,7 @@ std::vector<TruncationView> Inspector::truncation(
   if (impl_->probe.empty())
     throw Error("truncation: this model came without validation data (an import has no corpus); train on it with "
                 "`qklab-cli train --init FILE --set data.path=…` to get a run folder with one");
-  const bool acc = impl_->cfg.data.kind != "text";
+  const bool acc = !qk::is_language_kind(impl_->cfg.data.kind);
   for (auto& [name, m] : impl_->models) {
     const std::string variant = name;
     out.push_back(truncation_curve(*m, name, impl_->probe, ranks, -1, acc, [&](int r) {
@@ -161,7 +162,7 @@ std::vector<AblationView> Inspector::ablation(const std::function<void(int, int)
   std::vector<AblationView> out;
   const auto pairs = patch_pairs(impl_->probe, 16);
   AblationOptions o;
-  o.accuracy = impl_->cfg.data.kind != "text";
+  o.accuracy = !qk::is_language_kind(impl_->cfg.data.kind);
   const Tokenizer* tok = impl_->tokenizer.get();
   const int n = static_cast<int>(impl_->models.size());
   for (int i = 0; i < n; ++i) {

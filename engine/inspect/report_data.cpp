@@ -1,5 +1,6 @@
 // QKLab engine — collecting a report's data (see report_data.h).
 #include "report_data.h"
+#include "names.h"
 
 #include <map>
 
@@ -69,7 +70,7 @@ ReportData collect_report(const Inspector& inspector, const RunContents& history
   d.spectra_history = history.spectra;
   d.epoch_samples = history.samples;
   d.summary = summarise(d.config, d.metrics);
-  const bool text = d.config.data.kind == "text";
+  const bool text = qk::is_language_kind(d.config.data.kind);
   d.prompt = !prompt.empty() ? prompt : text ? d.config.data.prompt : "0";
   if (inspector.empty()) return d;
 

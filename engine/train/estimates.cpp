@@ -30,7 +30,7 @@ SizeEstimate estimate(const ExperimentConfig& c, Variant v, int64_t vocab) {
 }
 
 int64_t task_vocab_size(const DataConfig& d) {
-  return d.kind == "text" ? 0 : task_shape(d).vocab_size;
+  return is_language_kind(d.kind) ? 0 : task_shape(d).vocab_size;
 }
 
 }  // namespace qk

@@ -1,5 +1,6 @@
 // QKLab engine — the paired trainer (see trainer.h).
 #include "trainer.h"
+#include "names.h"
 #include "trainer_impl.h"
 
 #include "attention.h"
@@ -102,11 +103,13 @@ Experiment::Experiment(const ExperimentConfig& input,
   configure_threads(cfg.train.threads, cfg.train.blas_threads);
 
   int64_t data_vocab = 0;
-  if (cfg.data.kind == "text") {
+  if (is_language_kind(cfg.data.kind)) {
     if (cfg.data.max_length == 0) cfg.data.max_length = cfg.model.context_length;
     if (cfg.data.stride == 0) cfg.data.stride = cfg.data.max_length;
     I.corpus = std::make_shared<TextCorpus>(load_text_corpus(cfg.data, cfg.data.max_length, progress));
     data_vocab = I.corpus->tokenizer->vocab_size();
+    if (cfg.data.kind == "tokens" && cfg.train.epochs > 0)
+      throw Error("config: train.epochs: token files are read as random windows (an endless stream); use train.steps");
   } else {
     data_vocab = make_task(cfg.data)->vocab_size();
     if (cfg.train.epochs > 0)

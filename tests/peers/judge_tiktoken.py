@@ -136,5 +136,40 @@ for name, raw in {"lone continuation byte": b"abc\x80def", "invalid lead byte": 
     m = re.search(r"byte offset (\d+)", msg)
     jc.check(f"invalid UTF-8 ({name}): refused at the byte Python's decoder names", m is not None and int(m.group(1)) == at,
              f"QKLab: '{msg}'; Python: offset {at}")
+
+# `prepare`: the token files nanoGPT's own prepare scripts would write. openwebtext/prepare.py:
+# ids = enc.encode_ordinary(text); ids.append(enc.eot_token), written as np.uint16, one document
+# after another. QKLab's train.bin / val.bin must be those bytes: for each input file its first
+# part (cut before a space or newline after printable ASCII) and its last 10 %, each ending with <|endoftext|>. Two files, the 1 MB
+# text cut into ~1 MB pieces on two threads, and the verdict.
+import numpy as np
+
+docs = {"verdict.txt": verdict, "mixed.txt": big + big[:300_000]}  # 1.3 MB: two pieces
+for name, text in docs.items():
+    with open(os.path.join(work, name), "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+prep = os.path.join(work, "prepared")
+out = jc.cli("prepare", *[os.path.join(work, n) for n in docs], "--tokenizer", "gpt2", "--gpt2-dir", data,
+             "--val-fraction", "0.1", "--out", prep, "--threads", "2")
+meta = json.load(open(os.path.join(prep, "meta.json")))
+train_want, val_want = [], []
+for name, text in docs.items():
+    raw = text.encode("utf-8")
+    cut = int(0.9 * len(raw))
+    while cut < len(raw) and not (raw[cut:cut + 1] in (b" ", b"\n") and 0x20 < raw[cut - 1] < 0x7F):
+        cut += 1
+    for part, dest in ((raw[:cut], train_want), (raw[cut:], val_want)):
+        ids = enc.encode_ordinary(part.decode("utf-8"))  # nanoGPT: no special tokens in the text
+        ids.append(enc.eot_token)
+        dest.extend(ids)
+for fname, want in (("train.bin", train_want), ("val.bin", val_want)):
+    got = np.memmap(os.path.join(prep, fname), dtype=np.uint16, mode="r")
+    want = np.array(want, dtype=np.uint16)
+    same = got.shape == want.shape and bool((got == want).all())
+    jc.check(f"prepare: {fname} = nanoGPT's encode_ordinary + eot per document, uint16", same,
+             f"{len(want)} tokens" if same else f"QKLab {got.shape[0]} / reference {want.shape[0]} tokens")
+jc.check("prepare: meta.json counts the tokens, GPT-2 vocabulary, uint16",
+         meta["train_tokens"] == len(train_want) and meta["val_tokens"] == len(val_want) and
+         meta["vocab_size"] == 50257 and meta["dtype"] == "uint16", json.dumps({k: meta[k] for k in ("train_tokens", "val_tokens")}))
 tiktoken.load.read_file = real_read
 jc.finish()

@@ -1,5 +1,6 @@
 // QKLab ui — the exported report (see report.h).
 #include "report.h"
+#include "names.h"
 
 #include <QCoreApplication>
 #include <QDateTime>
@@ -50,7 +51,7 @@ QString at_step(const qk::ReportData& d) {
 }
 
 QString prompt_label(const qk::ReportData& d) {
-  return d.config.data.kind == "text" ? QObject::tr("the prompt '%1'").arg(q(d.prompt))
+  return qk::is_language_kind(d.config.data.kind) ? QObject::tr("the prompt '%1'").arg(q(d.prompt))
                                       : QObject::tr("validation sequence %1").arg(q(d.prompt));
 }
 
@@ -192,7 +193,7 @@ QList<Figure> report_figures(const qk::ReportData& d) {
 namespace {
 
 QString summary_table(const qk::ReportData& d) {
-  const bool acc = d.config.data.kind != "text";
+  const bool acc = !qk::is_language_kind(d.config.data.kind);
   QString h = "<table><tr><th>variant</th><th>parameters</th><th>training FLOPs / token</th><th>of which attention</th>"
               "<th>memory (est.)</th><th>steps</th><th>tokens seen</th><th>wall time</th><th>tokens/s</th>"
               "<th>train loss</th><th>val loss</th>";
@@ -348,7 +349,7 @@ ReportResult write_report(const qk::ReportData& d, const QString& dir, const Exp
               .arg(d.config.model.emb_dim).arg(d.config.model.n_layers).arg(d.config.model.n_heads)
               .arg(d.config.model.head_dim()).arg(d.config.model.effective_qk_head_dim())
               .arg(d.config.model.context_length).arg(d.config.model.vocab_size)
-              .arg(esc(q(d.config.data.kind == "text" ? "text " + d.config.data.path : "task " + d.config.data.kind)))
+              .arg(esc(q(qk::is_language_kind(d.config.data.kind) ? "text " + d.config.data.path : "task " + d.config.data.kind)))
               .arg(d.config.train.batch_size);
   html += "<h2>Summary</h2>\n" + summary_table(d);
   html += "<p>FLOPs: matmul FLOPs per trained token (forward + backward ≈ 3× forward); memory: weights, gradients, "

@@ -61,6 +61,7 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   kind_ = new QComboBox(this);
   kind_->setObjectName("dataKind");
   kind_->addItem("text");
+  kind_->addItem("tokens");
   for (const auto& k : qk::task_kinds()) kind_->addItem(QString::fromStdString(k));
   form->addRow(tr("Data"), kind_);
   auto* pathRow = new QHBoxLayout;
@@ -161,7 +162,7 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
     setConfig(c);
   });
   connect(browse, &QPushButton::clicked, this, [this] {
-    QString f = QFileDialog::getOpenFileName(this, tr("Open a UTF-8 text file"));
+    QString f = QFileDialog::getOpenFileName(this, tr("Open a UTF-8 text file, or a prepared folder's train.bin or meta.json"));
     if (!f.isEmpty()) setCorpus(f);
   });
   connect(apply_, &QPushButton::clicked, this, [this] {
@@ -198,7 +199,16 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   setConfig(qk::preset_config("default"));
 }
 
-void ExperimentPanel::setCorpus(const QString& path) {
+QString ExperimentPanel::tokensFolderOf(const QString& path) {
+  const QFileInfo fi(path);
+  const QString dir = fi.isDir() ? fi.absoluteFilePath() : fi.absolutePath();
+  if (!fi.isDir() && !QStringList{"train.bin", "val.bin", "meta.json"}.contains(fi.fileName())) return {};
+  return QFileInfo(dir + "/train.bin").isFile() ? dir : QString();
+}
+
+void ExperimentPanel::setCorpus(const QString& picked) {
+  const QString folder = tokensFolderOf(picked);
+  const QString path = folder.isEmpty() ? picked : folder;
   auto c = base_;
   try {
     c = config();
@@ -206,7 +216,19 @@ void ExperimentPanel::setCorpus(const QString& path) {
     Q_EMIT notice(tr("The panel's settings were not valid (%1); the corpus starts from the last applied experiment")
                       .arg(QString::fromStdString(e.what())));
   }
-  if (c.data.kind != "text") {  // a corpus turns the experiment into a character-level text run
+  if (!folder.isEmpty()) {  // a prepared folder: its tokenizer and vocabulary are the folder's
+    if (!qk::is_language_kind(c.data.kind)) {
+      c.model.context_length = std::max(c.model.context_length, 64);
+      c.model.drop_rate = 0.1;
+      c.train.batch_size = 16;
+      c.train.steps = 1000;
+      c.train.spectra_every = 0;
+    }
+    c.data.kind = "tokens";
+    c.train.epochs = 0;  // random windows: an endless stream, measured in steps
+    Q_EMIT notice(tr("A prepared tokens folder: windows of %1 tokens drawn at random positions, %2 steps "
+                     "(change them in the panel and Apply)").arg(c.model.context_length).arg(c.train.steps));
+  } else if (c.data.kind != "text") {  // a corpus turns the experiment into a character-level text run
     c.data.kind = "text";
     c.data.tokenizer = "char";
     c.model.context_length = std::max(c.model.context_length, 64);
@@ -303,7 +325,14 @@ void ExperimentPanel::updateEstimates() {
   }
   int64_t vocab = c.model.vocab_size;
   if (vocab == 0) {
-    if (c.data.kind == "text") {
+    if (c.data.kind == "tokens") {
+      try {
+        vocab = qk::tokens_folder_vocab_size(c.data.path);
+      } catch (const std::exception& e) {
+        error_->setText(QString::fromStdString(e.what()));
+        vocab = 0;
+      }
+    } else if (c.data.kind == "text") {
       try {
         vocab = qk::known_vocab_size(qk::parse_tokenizer_spec(c.data.tokenizer, "data.tokenizer"));
       } catch (const std::exception& e) {  // e.g. a bpe: file that cannot be read

@@ -29,7 +29,10 @@ class ExperimentPanel : public QWidget {
   QString estimateText() const;
 
  public Q_SLOTS:
+  // A text file, or a prepared tokens folder (the folder, or its train.bin / val.bin / meta.json).
   void setCorpus(const QString& path);
+  // The tokens folder `path` names (itself, or the folder of its train.bin / val.bin / meta.json); "" if none.
+  static QString tokensFolderOf(const QString& path);
 
  Q_SIGNALS:
   void applyRequested(const qk::ExperimentConfig& config);

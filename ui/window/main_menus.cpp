@@ -1,5 +1,6 @@
 // QKLab ui — the main window's toolbar, menus and recent files (see main_window.h).
 #include "main_window.h"
+#include "experiment_panel.h"
 
 #include <QAction>
 #include <QApplication>
@@ -69,6 +70,13 @@ void MainWindow::buildMenus() {
     QString f = QFileDialog::getOpenFileName(this, tr("Open a UTF-8 text file"));
     if (!f.isEmpty()) openCorpus(f);
   });
+  file->addAction(tr("Open prepared tokens folder…"), this, [this] {
+    const QString d = QFileDialog::getExistingDirectory(this, tr("A folder with train.bin and val.bin (qklab-cli prepare, or nanoGPT's)"));
+    if (d.isEmpty()) return;
+    if (ExperimentPanel::tokensFolderOf(d).isEmpty())
+      return onFailed(tr("%1: not a tokens folder (expected train.bin and val.bin; qklab-cli prepare writes them)").arg(d));
+    openCorpus(d);
+  });
   recent_ = file->addMenu(tr("Recent"));
   rebuildRecent();
   file->addSeparator();
@@ -118,7 +126,8 @@ void MainWindow::rebuildRecent() {
   for (const QString& p : QSettings().value("recent").toStringList())
     recent_->addAction(p, this, [this, p] {
       QFileInfo fi(p);
-      if (fi.isDir()) openRunFolder(p);
+      if (!ExperimentPanel::tokensFolderOf(p).isEmpty()) openCorpus(p);
+      else if (fi.isDir()) openRunFolder(p);
       else if (p.endsWith(".json", Qt::CaseInsensitive)) openExperimentFile(p);
       else openCorpus(p);
     });

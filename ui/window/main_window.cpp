@@ -511,6 +511,7 @@ void MainWindow::dropEvent(QDropEvent* e) {
   const auto urls = e->mimeData()->urls();
   if (urls.isEmpty()) return;
   const QString f = urls.first().toLocalFile();
+  if (!ExperimentPanel::tokensFolderOf(f).isEmpty()) return openCorpus(f);
   if (QFileInfo(f).isDir() || f.endsWith(".safetensors", Qt::CaseInsensitive)) return openRunFolder(f);
   if (f.endsWith(".json", Qt::CaseInsensitive)) openExperimentFile(f);
   else openCorpus(f);

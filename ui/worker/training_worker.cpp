@@ -1,5 +1,6 @@
 // QKLab ui — training worker (see training_worker.h).
 #include "training_worker.h"
+#include "names.h"
 
 #include <QFileInfo>
 
@@ -66,7 +67,7 @@ static ExperimentInfo info_of(const qk::ExperimentConfig& c) {
   info.heads = c.model.n_heads;
   info.emb_dim = c.model.emb_dim;
   info.head_dim = c.model.effective_qk_head_dim();
-  info.text = c.data.kind == "text";
+  info.text = qk::is_language_kind(c.data.kind);
   info.seed = c.train.seed;
   return info;
 }
