@@ -205,7 +205,10 @@ int cmd_train(const TrainOptions& o, std::ostream& out, std::ostream& err) {
   Experiment exp(cfg, [&](const std::string& s, int64_t d, int64_t t) { prep(s, d, t); });
   check_disk_space(dir, exp);
   if (init) exp.set_initial_weights(*init->model, o.init_file);
-  if (resume) writer = std::make_unique<RunWriter>(dir, load_run_state(dir, exp), std::move(held));
+  if (resume) {
+    writer = std::make_unique<RunWriter>(dir, load_run_state(dir, exp), std::move(held));
+    if (!writer->resume_note().empty()) err << "qklab-cli: warning: " << writer->resume_note() << "\n";
+  }
   const auto& rc = exp.config();
   writer->write_config(rc);
   if (!resume && !exp.tokenizer_json().empty()) writer->write_text("tokenizer.json", exp.tokenizer_json() + "\n");

@@ -73,10 +73,8 @@ AtomicFileWriter::AtomicFileWriter(const std::string& path)
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(tmp_.c_str());
-  }
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
 }
 
 void AtomicFileWriter::write(const void* data, size_t n) {
@@ -102,7 +100,8 @@ void AtomicFileWriter::flush() {
   buf_.clear();
 }
 
-void AtomicFileWriter::commit() {
+void AtomicFileWriter::sync() {
+  if (synced_) return;
   flush();
   int why = 0;
   if (::fsync(fd_) != 0) why = errno;  // delayed allocation: a full disk may show only here
@@ -112,11 +111,17 @@ void AtomicFileWriter::commit() {
     ::unlink(tmp_.c_str());
     write_failed(path_, why);
   }
+  synced_ = true;
+}
+
+void AtomicFileWriter::commit() {
+  sync();
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int why = errno;
     ::unlink(tmp_.c_str());
     throw Error(path_ + ": cannot replace the file (" + std::strerror(why) + ")");
   }
+  committed_ = true;
 }
 
 void write_file_atomic(const std::string& path, const std::string& data) {

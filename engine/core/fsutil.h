@@ -22,7 +22,8 @@ class AtomicFileWriter {
   AtomicFileWriter(const AtomicFileWriter&) = delete;
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
   void write(const void* data, size_t n);
-  void commit();
+  void sync();    // every byte on the disk (flush, fsync, close): the step that meets a full disk
+  void commit();  // sync, then rename over PATH
   int64_t bytes() const { return bytes_; }
   const std::string& path() const { return path_; }
 
@@ -32,6 +33,7 @@ class AtomicFileWriter {
   int fd_ = -1;
   std::string buf_;
   int64_t bytes_ = 0;
+  bool synced_ = false, committed_ = false;
 };
 
 // "12 kB free on its file system" for the file system holding `path` (or its folder).

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -52,6 +53,7 @@ class IdWriter {
     w_.write(buf_.data(), buf_.size());
     n_ += static_cast<int64_t>(ids.size());
   }
+  void sync() { w_.sync(); }
   void commit() { w_.commit(); }
   int64_t tokens() const { return n_; }
   int64_t bytes() const { return n_ * width_; }
@@ -191,17 +193,26 @@ PrepareResult prepare_tokens(const PrepareOptions& o, const ProgressFn& progress
                 " tokens (no place to cut the last " + std::to_string(o.val_fraction) +
                 " of the text: raise --val-fraction or give more text)");
 
-  // Tokenizer files, then the token files, then meta.json: a folder with meta.json is complete.
+  // Every new file complete on the disk first (a full disk shows here, before anything of an old
+  // folder is touched), then all renamed into place, meta.json last: a folder with meta.json is whole.
+  std::vector<std::unique_ptr<AtomicFileWriter>> extra;
+  auto add = [&](const std::string& name, const std::string& bytes) {
+    extra.push_back(std::make_unique<AtomicFileWriter>(o.out_dir + "/" + name));
+    extra.back()->write(bytes.data(), bytes.size());
+  };
+  std::error_code same;
   if (kind == "gpt2") {
-    std::error_code same;
     if (!fs::equivalent(gpt2_dir, o.out_dir, same))
-      for (const char* f : {"gpt2-encoder.json", "gpt2-vocab.bpe"})
-        write_file_atomic(o.out_dir + "/" + f, read_file_bytes(gpt2_dir + "/" + f, "GPT-2 tokenizer file"));
+      for (const char* f : {"gpt2-encoder.json", "gpt2-vocab.bpe"}) add(f, read_file_bytes(gpt2_dir + "/" + f, "GPT-2 tokenizer file"));
   } else {
-    write_file_atomic(o.out_dir + "/" + token_files::kTokenizer, tok->to_json().dump() + "\n");
+    add(token_files::kTokenizer, tok->to_json().dump() + "\n");
   }
+  train.sync();
+  val.sync();
+  for (auto& w : extra) w->sync();
   std::error_code ec;
   fs::remove(o.out_dir + "/" + token_files::kMeta, ec);  // the old meta.json no longer describes the folder
+  for (auto& w : extra) w->commit();
   train.commit();
   val.commit();
   const std::string dtype = width == 2 ? "uint16" : "uint32";

@@ -50,7 +50,11 @@ void save_safetensors(const std::string& path, const TensorFile& f) {
     offset += bytes;
     blobs.push_back(c);
   }
-  if (!f.metadata.empty()) header["__metadata__"] = f.metadata;
+  // The file's CRC-32 (its own 8 digits taken as zeros) in the metadata: any flipped or lost byte
+  // is found when it is read (load_safetensors).
+  auto meta = f.metadata;
+  meta[kChecksumKey] = "00000000";
+  header["__metadata__"] = meta;
   std::string hs = header.dump();
   while ((8 + hs.size()) % 8 != 0) hs += ' ';
   std::string out(8, '\0');
@@ -59,6 +63,9 @@ void save_safetensors(const std::string& path, const TensorFile& f) {
   out += hs;
   out.reserve(out.size() + offset);
   for (auto& c : blobs) out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  const size_t at = 8 + hs.find("\"" + std::string(kChecksumKey) + "\":\"") + std::strlen(kChecksumKey) + 4;
+  const std::string crc = crc32_hex(crc32_of(out.data(), out.size()));
+  out.replace(at, 8, crc);
   write_file_atomic(path, out);
 }
 
@@ -135,6 +142,21 @@ TensorFile load_safetensors(const std::string& path) {
     throw bad("malformed JSON header (a number out of range)");
   }
   if (!header.is_object()) throw bad("header is not a JSON object");
+  // The checksum QKLab wrote (files from elsewhere have none): over the file with its digits as zeros.
+  if (header.contains("__metadata__") && header["__metadata__"].is_object() &&
+      header["__metadata__"].contains(kChecksumKey) && header["__metadata__"][kChecksumKey].is_string()) {
+    const std::string want = header["__metadata__"][kChecksumKey].get<std::string>();
+    const size_t key = hs.find("\"" + std::string(kChecksumKey) + "\":\"");
+    if (want.size() != 8 || key == std::string::npos) throw bad(std::string(kChecksumKey) + ": expected 8 hex digits");
+    const size_t at = 8 + key + std::strlen(kChecksumKey) + 4;
+    uint32_t crc = crc32_of(map.data(), at);
+    crc = crc32_of("00000000", 8, crc);
+    crc = crc32_of(map.data() + at + 8, map.size() - at - 8, crc);
+    if (crc32_hex(crc) != want)
+      throw Error(path + ": checksum " + crc32_hex(crc) + ", the file recorded " + escape_name(want) +
+                  " when it was written: it was damaged or cut short since");
+    header["__metadata__"].erase(kChecksumKey);
+  }
   const size_t base = 8 + n, avail = map.size() - base;
   TensorFile f;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -172,7 +173,11 @@ void EventFileWriter::flush() {
   if (pending_.empty()) return;
   out_.write(pending_.data(), static_cast<std::streamsize>(pending_.size()));
   out_.flush();
-  if (!out_) throw Error(path_ + ": cannot write");
+  if (!out_) {
+    const int why = errno;
+    pending_.clear();  // the record is lost; a resume cuts the file back to the state's length
+    throw Error(path_ + ": write failed: " + std::strerror(why ? why : EIO) + " (" + free_space_text(path_) + ")");
+  }
   pending_.clear();
 }
 

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -69,12 +72,38 @@ RunWriter::RunWriter(const std::string& dir, const LogMarks& m, std::unique_ptr<
     write_file_atomic(path(name), text);
     return text;
   };
-  if (fs::exists(path(run_files::kMetrics))) rows_ = read_metrics_csv(path(run_files::kMetrics));
-  if (static_cast<int64_t>(rows_.size()) < m.metrics_rows)
-    throw Error(path(run_files::kMetrics) + ": has " + std::to_string(rows_.size()) + " rows, the training state records " +
-                std::to_string(m.metrics_rows));
-  rows_.resize(static_cast<size_t>(m.metrics_rows));
-  write_file_atomic(path(run_files::kMetrics), metrics_csv(rows_));
+  resume_note_ = m.note;
+  // metrics.csv: its first metrics_rows rows must be those the state recorded (their CRC-32); when
+  // they are not (a damaged or cut file), the state's own copy of them is put back.
+  const std::string mpath = path(run_files::kMetrics);
+  std::string problem;
+  std::string text = fs::exists(mpath) ? read_file_bytes(mpath, "metrics log") : "";
+  size_t end = 0;
+  for (int64_t line = 0; line <= m.metrics_rows; ++line) {
+    const size_t nl = text.find('\n', end);
+    if (nl == std::string::npos) {
+      problem = text.empty() ? "missing" : "has fewer rows than the " + std::to_string(m.metrics_rows) + " the training state records";
+      break;
+    }
+    end = nl + 1;
+  }
+  if (problem.empty()) {
+    text.resize(end);
+    if (!m.metrics_crc32.empty() && crc32_hex(crc32_of(text.data(), text.size())) != m.metrics_crc32)
+      problem = "its first " + std::to_string(m.metrics_rows) + " rows differ from those the training state recorded (checksum)";
+  }
+  if (!problem.empty()) {
+    const std::string copy = m.state_dir + "/" + run_files::kMetrics;
+    std::string saved = !m.state_dir.empty() && fs::exists(copy) ? read_file_bytes(copy, "metrics copy") : "";
+    if (m.metrics_crc32.empty() || saved.empty() || crc32_hex(crc32_of(saved.data(), saved.size())) != m.metrics_crc32)
+      throw Error(mpath + ": " + problem + ", and the training state holds no good copy of it");
+    text = saved;
+    resume_note_ += (resume_note_.empty() ? "" : "\n") + mpath + ": " + problem + "; its " +
+                    std::to_string(m.metrics_rows) + " rows were restored from the training state's copy";
+  }
+  write_file_atomic(mpath, text);
+  rows_ = read_metrics_csv(mpath);
+  metrics_text_ = text;
   divergence_ = cut(run_files::kDivergence, m.divergence_bytes);
   samples_ = cut(run_files::kSamples, m.samples_bytes);
   if (fs::exists(path(run_files::kHalted))) halted_ = read_file_bytes(path(run_files::kHalted), "halted log");
@@ -100,8 +129,10 @@ LogMarks RunWriter::marks() const {
     tb_->flush();  // the state records the log as it is on disk
     tb = tb_->bytes();
   }
-  return {static_cast<int64_t>(rows_.size()), static_cast<int64_t>(divergence_.size()), spectra_bytes_,
-          static_cast<int64_t>(samples_.size()), tb};
+  LogMarks m{static_cast<int64_t>(rows_.size()), static_cast<int64_t>(divergence_.size()), spectra_bytes_,
+             static_cast<int64_t>(samples_.size()), tb};
+  m.metrics_crc32 = crc32_hex(crc32_of(metrics_text_.data(), metrics_text_.size()));
+  return m;
 }
 
 void RunWriter::write_config(const ExperimentConfig& cfg) {
@@ -119,7 +150,8 @@ void RunWriter::write_text(const std::string& name, const std::string& text) {
 
 void RunWriter::on_eval(const EvalRecord& r) {
   rows_.push_back(r);
-  write_file_atomic(dir_ + "/" + run_files::kMetrics, metrics_csv(rows_));
+  metrics_text_ = metrics_csv(rows_);
+  write_file_atomic(dir_ + "/" + run_files::kMetrics, metrics_text_);
   if (tb_) tb_->on_eval(r);
 }
 
@@ -139,13 +171,15 @@ void RunWriter::on_spectra(const SpectraRecord& s) {
   // Append-only log (it grows with the run); a new run folder starts it afresh.
   const std::string path = dir_ + "/" + run_files::kSpectraHistory;
   std::ofstream out(path, spectra_started_ ? std::ios::app : std::ios::trunc);
-  if (!out) throw Error(path + ": cannot write");
+  if (!out) throw Error(path + ": cannot write (" + free_space_text(path) + ")");
   std::string text = spectra_history_csv({s});
   if (spectra_started_) text.erase(0, text.find('\n') + 1);
   spectra_started_ = true;
   out << text;
   out.flush();
-  if (!out) throw Error(path + ": cannot write");
+  if (!out)
+    throw Error(path + ": write failed: " + std::strerror(errno ? errno : EIO) + " (" + free_space_text(path) +
+                "); a resume cuts it back to the saved state");
   spectra_bytes_ += static_cast<int64_t>(text.size());
   if (tb_) tb_->on_spectra(s);
 }
@@ -175,18 +209,27 @@ void save_run_state(const RunWriter& writer, const Experiment& exp) {
   std::error_code ec;
   fs::remove_all(partial, ec);
   const LogMarks m = writer.marks();
-  exp.save_state(partial, {{"metrics_rows", m.metrics_rows},
-                           {"divergence_bytes", m.divergence_bytes},
-                           {"spectra_bytes", m.spectra_bytes},
-                           {"samples_bytes", m.samples_bytes},
-                           {"tb_bytes", m.tb_bytes}});
+  try {
+    exp.save_state(partial, {{"metrics_rows", m.metrics_rows},
+                             {"divergence_bytes", m.divergence_bytes},
+                             {"spectra_bytes", m.spectra_bytes},
+                             {"samples_bytes", m.samples_bytes},
+                             {"tb_bytes", m.tb_bytes},
+                             {"metrics_crc32", m.metrics_crc32}});
+    write_file_atomic(partial + "/" + run_files::kMetrics, writer.metrics_text());
+  } catch (const Error&) {  // a full disk: the complete states stay; the partial one goes
+    fs::remove_all(partial, ec);
+    throw;
+  }
+  // The state before stays as state.old/: the fallback when this one is found damaged.
   fs::remove_all(old, ec);
   if (fs::exists(cur)) fs::rename(cur, old);
   fs::rename(partial, cur);
-  fs::remove_all(old, ec);
 }
 
 void check_disk_space(const std::string& dir, const Experiment& exp, double available) {
+  // QKLAB_DISK_GUARD=off: no estimate up front (tests/cli/test_disk_full.sh meets the full disk itself).
+  if (const char* g = std::getenv("QKLAB_DISK_GUARD"); g && std::string(g) == "off") return;
   if (available < 0) {
     std::error_code ec;
     const auto sp = fs::space(dir, ec);
@@ -223,11 +266,9 @@ int64_t run_state_step(const std::string& dir) {
   return -1;
 }
 
-LogMarks load_run_state(const std::string& dir, Experiment& exp) {
-  const std::string s = complete_state(dir);
-  if (s.empty())
-    throw Error(dir + ": no training state to resume from (state/state.json); it is written when a run stops, "
-                "finishes, pauses in the GUI, and every train.autosave_steps steps / train.autosave_minutes minutes");
+namespace {
+
+LogMarks load_one_state(const std::string& s, Experiment& exp) {
   const nlohmann::json note = exp.load_state(s);
   auto get = [&](const char* k) -> int64_t {
     if (!note.contains(k) || !note[k].is_number_integer() || note[k].get<int64_t>() < 0)
@@ -240,7 +281,34 @@ LogMarks load_run_state(const std::string& dir, Experiment& exp) {
     if (!note["tb_bytes"].is_number_integer()) throw Error(s + "/state.json: note.tb_bytes: expected an integer");
     tb = note["tb_bytes"].get<int64_t>();
   }
-  return {get("metrics_rows"), get("divergence_bytes"), get("spectra_bytes"), get("samples_bytes"), tb};
+  LogMarks m{get("metrics_rows"), get("divergence_bytes"), get("spectra_bytes"), get("samples_bytes"), tb};
+  if (note.contains("metrics_crc32") && note["metrics_crc32"].is_string()) m.metrics_crc32 = note["metrics_crc32"];
+  m.state_dir = s;
+  return m;
+}
+
+}  // namespace
+
+LogMarks load_run_state(const std::string& dir, Experiment& exp) {
+  std::vector<std::string> states;
+  for (const char* suffix : kCompleteStates)
+    if (fs::exists(state_dir(dir, suffix) + "/state.json")) states.push_back(state_dir(dir, suffix));
+  if (states.empty())
+    throw Error(dir + ": no training state to resume from (state/state.json); it is written when a run stops, "
+                "finishes, pauses in the GUI, and every train.autosave_steps steps / train.autosave_minutes minutes");
+  std::string problems;
+  for (const auto& s : states) {
+    try {
+      LogMarks m = load_one_state(s, exp);  // a state that fails leaves `exp` as it was
+      if (!problems.empty())
+        m.note = problems + "; resumed from " + s + ", the state saved before it (step " +
+                 std::to_string(exp.steps_done()) + ")";
+      return m;
+    } catch (const Error& e) {
+      problems += (problems.empty() ? "" : "; and ") + std::string(e.what());
+    }
+  }
+  throw Error(problems);
 }
 
 void RunWriter::on_halt(const HaltRecord& h) {

@@ -52,6 +52,9 @@ std::vector<RunCheckpoint> find_checkpoints(const std::string& dir, const Experi
 struct LogMarks {
   int64_t metrics_rows = 0, divergence_bytes = 0, spectra_bytes = 0, samples_bytes = 0;
   int64_t tb_bytes = -1;  // the TensorBoard event file's size; -1: a state saved before tb/ existed
+  std::string metrics_crc32;  // of metrics.csv's first metrics_rows rows ("" in older states)
+  std::string state_dir;      // the state these marks came from (it holds a copy of metrics.csv)
+  std::string note;           // what resuming had to repair, for the user ("" when nothing)
 };
 
 class Experiment;
@@ -71,6 +74,9 @@ class RunWriter : public TrainerObserver {
   RunWriter(const std::string& dir, const LogMarks& marks, std::unique_ptr<FolderLock> held = {});
   ~RunWriter() override;
   LogMarks marks() const;
+  const std::string& metrics_text() const { return metrics_text_; }  // metrics.csv as last written
+  // What resuming had to repair (a damaged state or metrics.csv), one line each; "" when nothing.
+  const std::string& resume_note() const { return resume_note_; }
   void write_config(const ExperimentConfig& cfg);
   void write_text(const std::string& name, const std::string& text);
   void on_eval(const EvalRecord& r) override;
@@ -84,19 +90,21 @@ class RunWriter : public TrainerObserver {
  private:
   std::string dir_;
   std::vector<EvalRecord> rows_;
+  std::string metrics_text_, resume_note_;
   std::string samples_, divergence_, halted_;
   bool spectra_started_ = false;
   int64_t spectra_bytes_ = 0;
-  int64_t tb_keep_ = -1;                 // resume: the event file's size to cut back to
   std::unique_ptr<RunTensorBoard> tb_;   // opened by write_config (it needs the variants and seeds)
   std::unique_ptr<FolderLock> lock_;     // one writer per run folder (fsutil.h), taken first
 };
 
-// Writes the experiment's full training state into dir/state, replacing an earlier one whole.
+// Writes the experiment's full training state into dir/state (with a copy of metrics.csv),
+// replacing an earlier one whole; the one before stays as state.old/, the fallback for a damaged one.
 void save_run_state(const RunWriter& writer, const Experiment& exp);
 // Restores the newest complete state of the run folder `dir` into `exp` (built from the run's
-// config); returns the log marks to resume the writer with. Throws naming the folder when there
-// is none ("train.autosave_* or a stop writes one").
+// config); returns the log marks to resume the writer with. A state that fails its checksums or
+// cannot be read gives way to state.old/, and the marks' note says so. Throws naming the folder
+// when there is none ("train.autosave_* or a stop writes one"), or every state's problem.
 LogMarks load_run_state(const std::string& dir, Experiment& exp);
 bool has_run_state(const std::string& dir);
 // The disk guard: refuses (one line) to start a run whose checkpoints and training state — about

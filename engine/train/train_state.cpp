@@ -5,7 +5,9 @@
 //   rng                        the lane's global-generator state (uint8)
 //   data.<key>                 its data stream's position (data.h: DataSource::state)
 //   __metadata__: qklab.variant, qklab.seed, qklab.tokens_seen, qklab.seconds (exact decimal)
-// and state.json: {"format", "version", "step", "total", "lanes": [{variant, seed, file}], "note"}.
+// and state.json: {"format", "version", "step", "total", "lanes": [{variant, seed, file}], "note",
+// "crc32"} (crc32: of the compact JSON without it). The lane files carry their own checksum
+// (safetensors.h), so a damaged or cut state is found before anything is installed.
 #include "trainer_impl.h"
 
 #include <cstdio>
@@ -64,6 +66,8 @@ void Experiment::save_state(const std::string& dir, const nlohmann::json& note) 
   }
   nlohmann::json j = {{"format", kFormat}, {"version", kVersion}, {"step", I.done},
                       {"total", I.total}, {"lanes", lanes}, {"note", note}};
+  const std::string body = j.dump();
+  j["crc32"] = crc32_hex(crc32_of(body.data(), body.size()));  // of the JSON without this key, compact
   write_file_atomic(dir + "/state.json", j.dump(2) + "\n");
 }
 
@@ -78,7 +82,15 @@ nlohmann::json Experiment::load_state(const std::string& dir) {
 nlohmann::json Experiment::load_state_checked(const std::string& dir) {
   auto& I = *impl_;
   const std::string sj = dir + "/state.json";
-  const nlohmann::json j = parse_json(read_file_bytes(sj, "training state"), sj);
+  nlohmann::json jm = parse_json(read_file_bytes(sj, "training state"), sj);
+  if (jm.is_object() && jm.contains("crc32")) {
+    const auto want = jm["crc32"];
+    jm.erase("crc32");
+    const std::string body = jm.dump();
+    if (!want.is_string() || want.get<std::string>() != crc32_hex(crc32_of(body.data(), body.size())))
+      throw Error(sj + ": checksum mismatch: the file was damaged after it was written");
+  }
+  const nlohmann::json& j = jm;
   if (!j.is_object() || j.value("format", "") != kFormat)
     throw Error(sj + ": not a QKLab training state (format is not '" + std::string(kFormat) + "')");
   if (j.value("version", 0) != kVersion)

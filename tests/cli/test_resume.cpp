@@ -237,3 +237,82 @@ TEST_CASE("two writers: a sweep folder another process owns is refused naming it
   CHECK(r.code == 0);
   CHECK(qkt::exists(sw + "/summary.csv"));
 }
+
+namespace {
+
+void flip_byte(const std::string& path, int64_t from_end) {
+  std::string b = qkt::slurp(path);
+  REQUIRE(static_cast<int64_t>(b.size()) > from_end);
+  b[b.size() - from_end] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << b;  // in place, as a failing disk would
+}
+
+}  // namespace
+
+TEST_CASE("corruption on resume: a damaged state, state file or metrics.csv is found by its checksum and the last good one used",
+          "[resume][corrupt]") {
+  auto dir = qkt::temp_dir("resume-corrupt");
+  // Autosaves at 7, 14, 21, 28 and the stop at 30: state/ is step 30, state.old/ step 28.
+  const std::string args = "--preset default --set train.eval_every=5 --set train.steps=40 --set train.autosave_steps=7 --quiet";
+  auto a = cli("train " + args + " --out " + dir + "/a", dir);
+  REQUIRE(a.code == 0);
+  auto fresh = [&](const std::string& name) {
+    auto r = cli("train " + args + " --stop-at 30 --out " + dir + "/" + name, dir);
+    REQUIRE(r.code == 0);
+    REQUIRE(qk::run_state_step(dir + "/" + name) == 30);
+    return dir + "/" + name;
+  };
+  auto resume_ok = [&](const std::string& run, const std::vector<std::string>& needles) {
+    auto r = cli("train --resume " + run, dir);
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    for (const auto& n : needles) CHECK_THAT(r.err, Contains(n));
+    CHECK(metrics_without_time(dir + "/a") == metrics_without_time(run));  // still one straight run
+  };
+  SECTION("a flipped byte in a lane file of the newest state") {
+    const auto run = fresh("flip");
+    flip_byte(run + "/state/standard-seed123.safetensors", 100);
+    resume_ok(run, {"standard-seed123.safetensors: checksum", "damaged or cut short", "resumed from " + run + "/state.old",
+                    "(step 28)"});
+  }
+  SECTION("a lane file cut short") {
+    const auto run = fresh("cut");
+    const auto f = run + "/state/merged-seed123.safetensors";
+    std::filesystem::resize_file(f, std::filesystem::file_size(f) - 1000);
+    resume_ok(run, {"merged-seed123.safetensors", "resumed from " + run + "/state.old"});
+  }
+  SECTION("a changed digit in state.json") {
+    const auto run = fresh("json");
+    std::string j = qkt::slurp(run + "/state/state.json");
+    const auto at = j.find("\"metrics_rows\": ");
+    REQUIRE(at != std::string::npos);
+    j[at + 16] = j[at + 16] == '1' ? '2' : '1';
+    std::ofstream(run + "/state/state.json", std::ios::trunc) << j;
+    resume_ok(run, {"state/state.json: checksum mismatch", "resumed from " + run + "/state.old"});
+  }
+  SECTION("metrics.csv damaged: its rows come back from the state's copy") {
+    const auto run = fresh("metrics");
+    std::string m = qkt::slurp(run + "/metrics.csv");
+    m[m.find('\n') + 3] ^= 0x01;  // a digit of the first row's step
+    std::ofstream(run + "/metrics.csv", std::ios::trunc) << m;
+    resume_ok(run, {"metrics.csv: its first ", "rows differ from those the training state recorded (checksum)", "restored from the training state's copy"});
+  }
+  SECTION("both states damaged: one line naming both, nothing changed") {
+    const auto run = fresh("both");
+    flip_byte(run + "/state/standard-seed123.safetensors", 100);
+    flip_byte(run + "/state.old/standard-seed123.safetensors", 200);
+    const std::string before = qkt::slurp(run + "/metrics.csv");
+    auto r = cli("train --resume " + run, dir);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("state/standard-seed123.safetensors: checksum") &&
+                          Contains("and " + run + "/state.old/standard-seed123.safetensors: checksum"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(qkt::slurp(run + "/metrics.csv") == before);
+  }
+  SECTION("a damaged checkpoint is named by analyze") {
+    flip_byte(dir + "/a/merged.safetensors", 10);
+    auto r = cli("analyze " + dir + "/a", dir);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("merged.safetensors: checksum") && Contains("damaged"));
+  }
+}

@@ -288,7 +288,7 @@ TEST_CASE("tokens: every bad folder or file gets one line naming it", "[data][to
   }
 }
 
-TEST_CASE("tokens: the CLI prepares a folder, trains on it, stops and resumes bit-identically; bad folders exit 2",
+TEST_CASE("tokens: the CLI prepares a folder, trains on it, stops and resumes bit-identically — bad folders exit 2",
           "[data][tokens][resume]") {
   const auto dir = qkt::temp_dir("tokens-cli");
   qk::write_file_atomic(dir + "/t.txt", sample_text());

@@ -429,6 +429,7 @@ void MainWindow::onConfigured(const ExperimentInfo& info) {
     log_->appendPlainText(info.resumed_at >= 0
                               ? tr("Resumed %1 after step %2 of %3: press Start").arg(info.save_dir).arg(info.resumed_at).arg(info.total_steps)
                               : tr("Experiment '%1' ready: %2").arg(info.name, parts.join(", ")));
+    if (!info.resume_note.isEmpty()) log_->appendPlainText(tr("Warning: %1").arg(info.resume_note));
     if (!info.save_dir.isEmpty())
       log_->appendPlainText(tr("This run is saved to %1 (metrics, config; checkpoints on pause, finish and close)")
                                 .arg(info.save_dir));

@@ -36,6 +36,7 @@ struct ExperimentInfo {
   QString save_dir;                    // where this live run is being saved
   bool resumable = false;              // run_dir holds a training state (File → Resume training)
   qint64 resumed_at = -1;              // a resumed run: the step its state was saved at
+  QString resume_note;                 // what resuming had to repair (a damaged state or metrics.csv)
   int layers = 0, heads = 0, emb_dim = 0, head_dim = 0;
   int seed = 0;  // the seed of the models the analyses look at (the first)
   QList<int> seeds;  // a run folder's seeds with checkpoints

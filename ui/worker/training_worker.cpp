@@ -186,6 +186,7 @@ void TrainingWorker::resumeRun(const QString& run_dir) {
     ExperimentInfo info = info_of(exp_->config());
     info.save_dir = run_dir;
     info.resumed_at = exp_->steps_done();
+    info.resume_note = QString::fromStdString(writer_->resume_note());
     source_ = tr("run folder %1, resumed").arg(run_dir);
     for (auto& n : exp_->lane_names()) info.variants << QString::fromStdString(n);
     for (auto c : exp_->parameter_counts()) info.parameters.push_back(c);
