@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "main_window.h"
+#include "openmp_policy.h"
 #include "presets.h"
 
 // Saves the window's picture; then quits, or exports the report first when one was asked for.
@@ -27,6 +28,7 @@ void shoot(qkui::MainWindow& w, const QString& file, const QString& report_dir) 
 }
 
 int main(int argc, char** argv) {
+  qkui::ensure_passive_openmp(argv);  // the training worker's threads must not spin against the GUI thread
   QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
   QApplication app(argc, argv);
   Q_INIT_RESOURCE(qklab);

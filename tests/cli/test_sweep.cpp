@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <cmath>
 #include <thread>
 
@@ -17,6 +19,7 @@
 #include "estimates.h"
 #include "helpers.h"
 #include "presets.h"
+#include "run_dir.h"
 #include "sweep.h"
 
 using Catch::Matchers::Contains;
@@ -253,4 +256,92 @@ TEST_CASE("match and train --match: the proposals — and matched runs with equa
   std::set<std::string> params;
   for (auto& [_, r] : rows) params.insert(r["params"]);
   CHECK(params.size() == 1);  // equal counts
+}
+
+namespace {
+
+// Process ids of this sweep folder's local jobs (`qklab-cli sweep --run-index I ... --out DIR`).
+std::vector<pid_t> sweep_jobs(const std::string& sweep_dir) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd = qkt::slurp(e.path().string() + "/cmdline");
+    for (auto& c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.find("--run-index") != std::string::npos && cmd.find("--out " + sweep_dir + " ") != std::string::npos)
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sweep: killed -9 — one local job, then the whole sweep — the same command finishes exactly the missing runs",
+          "[cli][sweep][crash]") {
+  auto dir = qkt::temp_dir("sweepkill");
+  const std::string spec = R"({"name": "k", "preset": "default",
+    "set": {"train.steps": 240, "train.eval_every": 40, "train.eval_batches": 2, "train.autosave_steps": 30},
+    "variants": ["standard", "merged"], "seeds": [5, 6]})";
+  std::ofstream(dir + "/s.json") << spec;
+  auto full = cli("sweep " + dir + "/s.json --out " + dir + "/full --jobs 2", dir);
+  REQUIRE(full.code == 0);
+  const std::string part = dir + "/part";
+  // Its own process group (setsid), so that the whole sweep can be killed at once.
+  const std::string cmd = "exec setsid " + std::string(QKLAB_CLI) + " sweep " + dir + "/s.json --out " + part +
+                          " --jobs 2 > " + dir + "/part.txt 2>&1";
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  auto state_past = [&](int step) {  // a running job whose state is past `step`
+    for (const char* r : {"standard_seed5", "merged_seed5", "standard_seed6", "merged_seed6"})
+      if (qk::run_state_step(part + "/runs/" + r) >= step && !qkt::exists(part + "/runs/" + r + "/" + qk::sweep_files::kFinished))
+        return true;
+    return false;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto wait_for = [&](const std::function<bool()>& f) {
+    while (!f() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(300))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return f();
+  };
+  // 1. kill -9 one local job once it has saved a state: the sweep goes on without it.
+  REQUIRE(wait_for([&] { return state_past(30) && !sweep_jobs(part).empty(); }));
+  const auto jobs = sweep_jobs(part);
+  REQUIRE(!jobs.empty());
+  kill(jobs.front(), SIGKILL);
+  // 2. then, once another state is saved, kill -9 the sweep and every job it runs.
+  REQUIRE(wait_for([&] { return state_past(60); }));
+  const int finished_before = [&] {
+    int n = 0;
+    for (const char* r : {"standard_seed5", "merged_seed5", "standard_seed6", "merged_seed6"})
+      n += qkt::exists(part + "/runs/" + r + "/" + qk::sweep_files::kFinished);
+    return n;
+  }();
+  kill(-pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  for (int i = 0; i < 200 && !sweep_jobs(part).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(sweep_jobs(part).empty());
+  const std::string log = qkt::slurp(dir + "/part.txt");
+  INFO(log);
+  CHECK_THAT(log, Contains("failed (exit 137)"));  // the job killed in step 1
+  CHECK(!qkt::exists(part + "/summary.csv"));
+  // The same command: finished runs are skipped, interrupted ones resume from their states.
+  auto rest = cli("sweep " + dir + "/s.json --out " + part + " --jobs 2", dir);
+  INFO(rest.out << rest.err);
+  REQUIRE(rest.code == 0);
+  CHECK_THAT(rest.out, Contains(std::to_string(finished_before) + " already finished"));
+  const auto a = qk::read_csv_table(dir + "/full/summary.csv"), b = qk::read_csv_table(part + "/summary.csv");
+  REQUIRE(a.rows.size() == 4);
+  REQUIRE(b.header == a.header);
+  auto ra = by_run(a), rb = by_run(b);
+  for (auto& [run, row] : ra)
+    for (const auto& col : a.header) {
+      if (col == "wall_s" || col == "wall_to_target") continue;  // measured time: the one thing that may differ
+      INFO(run << " " << col);
+      CHECK(rb[run][col] == row[col]);
+    }
 }

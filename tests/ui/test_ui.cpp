@@ -35,11 +35,13 @@
 #include "samples_view.h"
 #include <QPlainTextEdit>
 #include "main_window.h"
+#include "openmp_policy.h"
 #include "ui_helpers.h"
 #include "figure_export.h"
 #include "plot_util.h"
 #include "report.h"
 #include "presets.h"
+#include "fsutil.h"
 #include "run_dir.h"
 #include "trainer.h"
 
@@ -275,6 +277,7 @@ TEST_CASE("CSV data converts to JSON records with quoted cells", "[ui]") {
 }
 
 int main(int argc, char** argv) {
+  qkui::ensure_passive_openmp(argv);  // as qklab itself (openmp_policy.h)
   qputenv("QT_QPA_PLATFORM", "offscreen");
   QApplication app(argc, argv);
   QApplication::setOrganizationName("QKLab-tests");
@@ -631,4 +634,37 @@ TEST_CASE("the experiment panel proposes budget-matched sizes for the later vari
   QRegularExpression flops("merged at standard's FLOPs: (n_layers|emb_dim|n_heads)=\\d+ \\([+-]\\d+\\.\\d%\\)");
   CHECK(params.match(text).hasMatch());
   CHECK(flops.match(text).hasMatch());
+}
+
+TEST_CASE("a prepared tokens folder opens from its folder, its meta.json or a drop, and trains", "[ui][tokens]") {
+  QTemporaryDir tmp;
+  const std::string dir = tmp.path().toStdString();
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += (i % 7 ? "query key " : "merged form\n");
+  qk::write_file_atomic(dir + "/t.txt", text);
+  const std::string out_dir = dir + "/tok";  // as a user would: qklab-cli prepare
+  REQUIRE(std::system((std::string(QKLAB_CLI) + " prepare " + dir + "/t.txt --tokenizer char --out " + out_dir + " > /dev/null").c_str()) == 0);
+  const int64_t vocab = nlohmann::json::parse(qk::read_file_bytes(out_dir + "/meta.json", "meta"))["vocab_size"];
+  const QString folder = QString::fromStdString(out_dir);
+  CHECK(qkui::ExperimentPanel::tokensFolderOf(folder) == folder);
+  CHECK(qkui::ExperimentPanel::tokensFolderOf(folder + "/meta.json") == folder);
+  CHECK(qkui::ExperimentPanel::tokensFolderOf(folder + "/train.bin") == folder);
+  CHECK(qkui::ExperimentPanel::tokensFolderOf(QString::fromStdString(dir + "/t.txt")).isEmpty());
+  CHECK(qkui::ExperimentPanel::tokensFolderOf(tmp.path()).isEmpty());  // a folder without train.bin
+  MainWindow w;
+  w.show();
+  ready(w);
+  // The corpus picker hands over the folder's meta.json: the experiment becomes a tokens run.
+  w.experimentPanel()->setCorpus(folder + "/meta.json");
+  const auto c = w.experimentPanel()->config();
+  CHECK(c.data.kind == "tokens");
+  CHECK(c.data.path == out_dir);
+  CHECK(c.train.epochs == 0);
+  w.openCorpus(folder);
+  REQUIRE(wait_until([&] { return w.info().config.data.kind == "tokens" && w.info().total_steps > 0; }, 20000));
+  CHECK(w.info().config.model.vocab_size == vocab);
+  w.findChild<QAction*>("step")->trigger();
+  REQUIRE(wait_until([&] { return w.stepsDone() == 1; }, 20000));
+  // A folder that is not one: the menu's check names it (the panel keeps its experiment).
+  CHECK(qkui::ExperimentPanel::tokensFolderOf(QString::fromStdString(dir + "/nowhere")).isEmpty());
 }
