@@ -44,10 +44,15 @@ declare -A seen
 levels="0 12 $((state_kb / 2)) $((state_kb - 8))"
 # Then with autosaves off for the rest of the run: the first write that needs room is a checkpoint at the end.
 for k in 2 3 4; do levels="$levels ckpt:$((k * ckpt_kb / 10))"; done
+# And with no spectra log, no evaluation until the end and no autosave: the event file's flush.
+levels="$levels tb:0 tb:4 tb:8"
 for level in $levels; do
-  leave_kb=${level#ckpt:}
+  leave_kb=${level#*:}
   extra=""
-  [ "$level" != "$leave_kb" ] && extra="--set train.autosave_steps=0 --set train.autosave_minutes=0"
+  case "$level" in
+    ckpt:*) extra="--set train.autosave_steps=0 --set train.autosave_minutes=0" ;;
+    tb:*) extra="--set train.autosave_steps=0 --set train.autosave_minutes=0 --set train.spectra_every=0 --set train.eval_every=1000" ;;
+  esac
   rm -rf "$mnt/run" "$mnt/filler"
   "$cli" train $args --stop-at 30 --out "$mnt/run" > /dev/null 2>&1 || { bad "setup run ($leave_kb kB)"; continue; }
   fill_to $((leave_kb * 1024))
@@ -72,7 +77,8 @@ for level in $levels; do
   fi
   ls "$mnt/run" | grep -q partial && bad "$leave_kb kB free: a partial file was left: $(ls "$mnt/run" | grep partial)"
   rm -f "$mnt/filler"
-  if "$cli" train --resume "$mnt/run" --quiet > /dev/null 2>&1 && [ "$(metrics "$mnt/run")" = "$(metrics "$work/straight")" ] &&
+  if "$cli" train --resume "$mnt/run" --set train.eval_every=5 --set train.spectra_every=5 --quiet > /dev/null 2>&1 &&
+     [ "$(metrics "$mnt/run")" = "$(metrics "$work/straight")" ] &&
      cmp -s "$mnt/run/spectra_history.csv" "$work/straight/spectra_history.csv"; then
     pass "$leave_kb kB free: after freeing space the resumed run equals the straight one"
   else
@@ -80,9 +86,26 @@ for level in $levels; do
   fi
 done
 echo "the writes that met the full disk: ${!seen[*]}"
-for f in metrics.csv state checkpoint spectra_history.csv; do
+for f in metrics.csv state checkpoint spectra_history.csv "event file"; do
   [ -n "${seen[$f]:-}" ] && pass "a full disk was met writing the $f, and handled" || bad "no level made the $f write fail"
 done
+
+# report: an earlier report in the folder stays whole when the new one cannot be written.
+if "$cli" report --help > /dev/null 2>&1; then
+  rm -rf "$mnt"/* 2>/dev/null
+  "$cli" train --preset default --set train.steps=20 --set train.eval_every=10 --quiet --out "$mnt/r2" > /dev/null 2>&1 || bad "report: setup run"
+  "$cli" report "$mnt/r2" --out "$mnt/rep" > /dev/null 2>&1 || bad "report: the first report"
+  before=$(cat "$mnt/rep/index.html" | md5sum)
+  fill_to 300000
+  err=$("$cli" report "$mnt/r2" --out "$mnt/rep" 2>&1 > /dev/null); rc=$?
+  if [ $rc -eq 2 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && grep -qE "(could not write|write failed).*free on its file system" <<< "$err"; then
+    pass "report on a full disk: exit 2, one line: ${err#qklab-cli: error: }"
+  else
+    bad "report on a full disk: exit $rc: $err"
+  fi
+  [ "$(cat "$mnt/rep/index.html" | md5sum)" = "$before" ] && pass "the earlier report is unchanged" || bad "the earlier report changed"
+  rm -f "$mnt/filler"
+fi
 
 # prepare: a tokens folder replaced on a full disk stays whole.
 rm -rf "$mnt"/* 2>/dev/null

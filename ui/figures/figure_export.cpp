@@ -1,6 +1,13 @@
 // QKLab ui — figure export (see figure_export.h).
 #include "figure_export.h"
 
+#include <QBuffer>
+#include <QFile>
+#include <QSaveFile>
+#include <algorithm>
+
+#include "fsutil.h"
+
 #include <QFileInfo>
 #include <QFontMetrics>
 #include <QSvgGenerator>
@@ -10,6 +17,22 @@
 #include "plot_util.h"
 
 namespace qkui {
+
+namespace {
+
+// Whether the file at `path` ends as a complete file of its type does (see the export loop).
+bool ends_complete(const QString& path, const QString& suffix) {
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly) || f.size() < 8) return false;
+  f.seek(std::max<qint64>(0, f.size() - 64));
+  const QByteArray tail = f.readAll();
+  if (suffix == "png") return tail.endsWith(QByteArray::fromHex("49454e44ae426082"));
+  if (suffix == "svg") return tail.trimmed().endsWith("</svg>");
+  if (suffix == "pdf") return tail.trimmed().endsWith("%%EOF");
+  return true;
+}
+
+}  // namespace
 
 QSize figure_points(const Figure& f, const ExportOptions& o) {
   const double s = o.png_scale > 0 ? o.png_scale : 1.0;
@@ -118,15 +141,28 @@ QList<ExportResult> export_figure(const Figure& f, const QStringList& paths, con
     ExportResult res = laid;
     const QString suffix = QFileInfo(path).suffix().toLower();
     bool ok = false;
+    QString why;
+    // PNG and SVG are made in memory and written by QSaveFile (whole, or not at all: a full disk
+    // is an error with the file's name, never a truncated picture nor libpng's own line).
+    auto write_bytes = [&](const QByteArray& bytes) {
+      QSaveFile file(path);
+      if (file.open(QIODevice::WriteOnly) && file.write(bytes) == bytes.size() && file.commit()) return true;
+      why = file.errorString();
+      return false;
+    };
     if (suffix == "png") {
-      ok = plot->savePng(path, pts.width(), pts.height(), o.png_scale);
+      QBuffer buf;
+      buf.open(QIODevice::WriteOnly);
+      ok = plot->toPixmap(pts.width(), pts.height(), o.png_scale).save(&buf, "PNG") && write_bytes(buf.data());
       res.image_size = QSize(int(pts.width() * o.png_scale + 0.5), int(pts.height() * o.png_scale + 0.5));
     } else if (suffix == "pdf") {
       ok = plot->savePdf(path, pts.width(), pts.height(), QCP::epNoCosmetic, "QKLab", f.title);
       res.image_size = pts;
     } else {
+      QBuffer svg;
+      svg.open(QIODevice::WriteOnly);
       QSvgGenerator gen;
-      gen.setFileName(path);
+      gen.setOutputDevice(&svg);
       gen.setSize(pts);
       gen.setViewBox(QRect(QPoint(0, 0), pts));
       gen.setTitle(f.title);
@@ -136,10 +172,17 @@ QList<ExportResult> export_figure(const Figure& f, const QStringList& paths, con
       if (ok) {
         plot->toPainter(&painter, pts.width(), pts.height());
         painter.end();
+        ok = write_bytes(svg.data());
       }
       res.image_size = pts;
     }
-    if (!ok) res.error = QString("%1: could not write the %2 file").arg(path, suffix.toUpper());
+    // Qt's image, SVG and PDF writers do not all report a short write (a full disk): a file is
+    // complete when it ends as its format ends (PNG's IEND chunk, SVG's </svg>, PDF's %%EOF).
+    if (ok && !ends_complete(path, suffix)) ok = false;
+    if (!ok)
+      res.error = QString("%1: could not write the %2 file%3 (%4)")
+                      .arg(path, suffix.toUpper(), why.isEmpty() || why == "Unknown error" ? QString() : ": " + why,
+                           QString::fromStdString(qk::free_space_text(path.toStdString())));
     out << res;
     if (!ok) break;
   }

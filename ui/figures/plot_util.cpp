@@ -1,6 +1,8 @@
 // QKLab ui — plot helpers (see plot_util.h).
 #include "plot_util.h"
 
+#include "fsutil.h"
+
 #include <QApplication>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -109,7 +111,8 @@ QString save_text(const QString& path, const QString& text) {
   QSaveFile f(path);
   if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return QString("%1: cannot write").arg(path);
   f.write(text.toUtf8());
-  return f.commit() ? QString() : QString("%1: write failed").arg(path);
+  if (f.commit()) return QString();
+  return QString("%1: write failed: %2 (%3)").arg(path, f.errorString(), QString::fromStdString(qk::free_space_text(path.toStdString())));
 }
 
 void show_legend(QCustomPlot* plot) {

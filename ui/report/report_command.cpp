@@ -25,6 +25,9 @@ namespace {
 // the user's concern; everything else Qt says goes to stderr as usual.
 void quiet_platform_notes(QtMsgType type, const QMessageLogContext& ctx, const QString& msg) {
   if (type == QtWarningMsg && (msg.contains("XDG_RUNTIME_DIR") || msg.contains("propagateSizeHints"))) return;
+  // Qt's PNG writer prints libpng's own line when a write fails ("libpng error: Write Error"); the
+  // report's one line names the file and the space left, so it is not repeated.
+  if (msg.startsWith("libpng ")) return;
   std::fprintf(stderr, "%s\n", qPrintable(qFormatLogMessage(type, ctx, msg)));
 }
 
