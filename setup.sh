@@ -8,9 +8,10 @@
 #        while stage 2 compiles; its tests carry the CTest label `peers`;
 #     2. build/ against Debian's LibTorch 1.13 (the default) and every test, the judges included;
 #     3. build-torch2/ against the peers' LibTorch 2.x with clang, AddressSanitizer +
-#        UndefinedBehaviorSanitizer and libFuzzer coverage (the engine, qklab-cli, qklab-bench, the
-#        tests that need no Qt, a fuzz target per file parser), those tests, and every parser
-#        fuzzed for a bounded time (QKLAB_FUZZ_SECONDS each, default 30).
+#        UndefinedBehaviorSanitizer and libFuzzer coverage (everything: the engine, qklab-cli,
+#        qklab-bench, the GUI and every test, a fuzz target per file parser), those tests — the
+#        GUI's with LeakSanitizer on, Qt's own allocations suppressed — and every parser fuzzed for
+#        a bounded time (QKLAB_FUZZ_SECONDS each, default 30).
 #   bash setup.sh peers  makes the peers' environment only and prints its python.
 # Run it as root or as a user with sudo.
 set -euo pipefail
@@ -102,17 +103,17 @@ case "$mode" in
     stage "tests (LibTorch 1.13, the judges included)"
     ctest --test-dir build --output-on-failure -j 2 --timeout 900
 
-    # Stage 3, one build for two purposes: the engine, qklab-cli, qklab-bench, every test that needs
-    # no Qt and a libFuzzer target per file parser, built against the peers' LibTorch 2.x
-    # (CUDA-enabled: its CUDA paths compile and link here, and run where a GPU is) with clang,
-    # AddressSanitizer + UndefinedBehaviorSanitizer and libFuzzer coverage; then those tests, and
-    # each fuzz target for QKLAB_FUZZ_SECONDS from tests/fuzz/seeds. GUI off: Qt is not
-    # instrumented (its tests ran in stage 2). LibTorch's zip reader leaks a few hundred bytes when
-    # it rejects a corrupt archive, so leak detection is off.
+    # Stage 3, one build for two purposes: everything (the GUI and its tests too) and a libFuzzer
+    # target per file parser, built against the peers' LibTorch 2.x (CUDA-enabled: its CUDA paths
+    # compile and link here, and run where a GPU is) with clang, AddressSanitizer +
+    # UndefinedBehaviorSanitizer and libFuzzer coverage; then every test, and each fuzz target for
+    # QKLAB_FUZZ_SECONDS from tests/fuzz/seeds. Qt itself is not instrumented; the GUI tests turn
+    # LeakSanitizer on with Qt's own allocations suppressed (tests/ui/lsan_qt.supp). Elsewhere leak
+    # detection is off: LibTorch's zip reader leaks a few hundred bytes when it rejects a corrupt archive.
     stage "build: LibTorch 2.x (the peers' torch), clang + ASan + UBSan + libFuzzer"
     mapfile -t torch2_args < <(bash tools/torch2-cmake.sh "$peers_venv/bin/python")
     cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only" "${torch2_args[@]}" \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only" "${torch2_args[@]}" -DQKLAB_GUI=ON \
       -DQKLAB_SANITIZE=ON -DQKLAB_FUZZ=ON -DQKLAB_FUZZ_SECONDS="${QKLAB_FUZZ_SECONDS:-30}" \
       > build/torch2-configure.log 2>&1 || { cat build/torch2-configure.log; exit 1; }
     grep -E "LibTorch|protobuf" build/torch2-configure.log || true
