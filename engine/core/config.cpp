@@ -151,6 +151,21 @@ nlohmann::json parse_json(const std::string& text, const std::string& source) {
   }
 }
 
+std::string json_string(const json& j, const char* key, const std::string& source, const std::string& fallback) {
+  if (!j.is_object() || !j.contains(key)) return fallback;
+  const auto& v = j[key];
+  if (!v.is_string()) throw Error(source + ": " + key + ": expected a string, got " + escape_name(v.dump()));
+  return v.get<std::string>();
+}
+
+int64_t json_int(const json& j, const char* key, const std::string& source, int64_t fallback) {
+  if (!j.is_object() || !j.contains(key)) return fallback;
+  const auto& v = j[key];
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
+    throw Error(source + ": " + key + ": expected an integer, got " + escape_name(v.dump()));
+  return v.get<int64_t>();
+}
+
 ExperimentConfig load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open config file");

@@ -134,6 +134,12 @@ struct ExperimentConfig {
 // Parses JSON text; any failure (syntax, a number out of range) becomes one qk::Error line
 // "SOURCE: malformed JSON (byte N): ..." with the file's bytes never echoed raw.
 nlohmann::json parse_json(const std::string& text, const std::string& source);
+// Field readers for files QKLab reads back (never json::value, whose type_error is no user line):
+// the field, or `fallback` when absent or `j` is no object; a field of another type is one
+// qk::Error "SOURCE: KEY: expected a string (an integer), got …".
+std::string json_string(const nlohmann::json& j, const char* key, const std::string& source,
+                        const std::string& fallback = "");
+int64_t json_int(const nlohmann::json& j, const char* key, const std::string& source, int64_t fallback);
 
 // JSON <-> config. `source` names the file (or "--set") in error messages.
 ExperimentConfig config_from_json(const nlohmann::json& j, const std::string& source);

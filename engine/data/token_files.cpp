@@ -114,16 +114,16 @@ TextCorpus load_token_corpus(const DataConfig& d, int max_length, const Progress
   nlohmann::json files = nlohmann::json::object();
   if (fs::exists(meta_path)) {
     const auto m = parse_json(read_file_bytes(meta_path, "tokens meta.json"), meta_path);
-    if (!m.is_object() || m.value("format", "") != token_files::kFormat)
+    if (!m.is_object() || json_string(m, "format", meta_path) != token_files::kFormat)
       throw Error(meta_path + ": format: expected \"" + std::string(token_files::kFormat) + "\"");
-    const std::string dtype = m.value("dtype", "");
+    const std::string dtype = json_string(m, "dtype", meta_path);
     if (dtype != "uint16" && dtype != "uint32")
       throw Error(meta_path + ": dtype: expected \"uint16\" or \"uint32\", got " + m.value("dtype", nlohmann::json()).dump());
     width = dtype == "uint16" ? 2 : 4;
     vocab = meta_int(m, "vocab_size", meta_path);
     if (vocab < 1 || (width == 2 && vocab > 65536))
       throw Error(meta_path + ": vocab_size: " + std::to_string(vocab) + " does not fit " + dtype);
-    const std::string kind = m.value("tokenizer", "");
+    const std::string kind = json_string(m, "tokenizer", meta_path);
     if (kind == "gpt2") {
       c.tokenizer = gpt2_from({dir, d.gpt2_dir}, dir);
     } else if (kind == "char" || kind == "bpe") {
@@ -153,7 +153,7 @@ TextCorpus load_token_corpus(const DataConfig& d, int max_length, const Progress
       if (bytes != f->bytes())
         throw Error(f->path() + ": " + std::to_string(f->bytes()) + " bytes, meta.json recorded " + std::to_string(bytes) +
                     " when it was written: the file was truncated or replaced");
-      const std::string want = e.value("crc32", "");
+      const std::string want = json_string(e, "crc32", meta_path + ": files." + name);
       if (!want.empty() && want != crc32_hex(s.crc32))
         throw Error(f->path() + ": checksum " + crc32_hex(s.crc32) + ", meta.json recorded " + want +
                     " when it was written: the file is damaged (prepare it again)");

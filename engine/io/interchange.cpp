@@ -44,7 +44,7 @@ struct HfFile {
   }
 };
 
-int json_int(const nlohmann::json& j, const std::string& key, const std::string& src, int fallback = -1) {
+int positive_int(const nlohmann::json& j, const std::string& key, const std::string& src, int fallback = -1) {
   if (!j.contains(key) || j[key].is_null()) {
     if (fallback >= 0) return fallback;
     throw Error(src + ": missing '" + key + "'");
@@ -88,18 +88,20 @@ LoadedModel import_hf_gpt2_checked(const std::string& file) {
   cfg.name = "hf-gpt2:" + fs::path(dir).filename().string();
   cfg.variants = {Variant::Standard};
   ModelConfig& m = cfg.model;
-  m.emb_dim = json_int(c, "n_embd", cj);
-  m.n_heads = json_int(c, "n_head", cj);
-  m.n_layers = json_int(c, "n_layer", cj);
-  m.context_length = json_int(c, "n_positions", cj, c.contains("n_ctx") ? json_int(c, "n_ctx", cj) : -1);
-  m.vocab_size = json_int(c, "vocab_size", cj);
+  m.emb_dim = positive_int(c, "n_embd", cj);
+  m.n_heads = positive_int(c, "n_head", cj);
+  m.n_layers = positive_int(c, "n_layer", cj);
+  m.context_length = positive_int(c, "n_positions", cj, c.contains("n_ctx") ? positive_int(c, "n_ctx", cj) : -1);
+  m.vocab_size = positive_int(c, "vocab_size", cj);
   m.qkv_bias = true;
   m.qk_head_dim = 0;
   m.drop_rate = 0.0;
+  if (c.contains("layer_norm_epsilon") && !c["layer_norm_epsilon"].is_number())
+    throw Error(cj + ": layer_norm_epsilon: expected a number, got " + escape_name(c["layer_norm_epsilon"].dump()));
   const double eps = c.value("layer_norm_epsilon", 1e-5);
   if (std::abs(eps - 1e-5) > 1e-12)
     throw Error(cj + ": layer_norm_epsilon " + std::to_string(eps) + ": QKLab's LayerNorm (the book's) uses 1e-5");
-  const std::string act = c.value("activation_function", "gelu_new");
+  const std::string act = json_string(c, "activation_function", cj, "gelu_new");
   if (act != "gelu_new")
     throw Error(cj + ": activation_function '" + act + "': QKLab's GPT uses GPT-2's tanh GELU ('gelu_new')");
   if (c.contains("n_inner") && !c["n_inner"].is_null() && c["n_inner"] != 4 * m.emb_dim)
@@ -282,9 +284,10 @@ void export_hf_gpt2(const LoadedModel& lm, const std::string& out_dir) {
   write_file_atomic(out_dir + "/config.json", c.dump(2) + "\n");
   if (!lm.tokenizer_json.empty()) {
     auto tj = parse_json(lm.tokenizer_json, "the checkpoint's qklab.tokenizer");
-    if (tj.value("kind", "") == "gpt2") {
-      write_file_atomic(out_dir + "/vocab.json", read_file_bytes(tj.value("encoder", ""), "GPT-2 encoder file"));
-      write_file_atomic(out_dir + "/merges.txt", read_file_bytes(tj.value("vocab", ""), "GPT-2 merges file"));
+    const std::string src = "the checkpoint's qklab.tokenizer";
+    if (json_string(tj, "kind", src) == "gpt2") {
+      write_file_atomic(out_dir + "/vocab.json", read_file_bytes(json_string(tj, "encoder", src), "GPT-2 encoder file"));
+      write_file_atomic(out_dir + "/merges.txt", read_file_bytes(json_string(tj, "vocab", src), "GPT-2 merges file"));
     }
   }
 }

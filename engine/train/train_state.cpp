@@ -91,9 +91,9 @@ nlohmann::json Experiment::load_state_checked(const std::string& dir) {
       throw Error(sj + ": checksum mismatch: the file was damaged after it was written");
   }
   const nlohmann::json& j = jm;
-  if (!j.is_object() || j.value("format", "") != kFormat)
+  if (!j.is_object() || json_string(j, "format", sj) != kFormat)
     throw Error(sj + ": not a QKLab training state (format is not '" + std::string(kFormat) + "')");
-  if (j.value("version", 0) != kVersion)
+  if (json_int(j, "version", sj, 0) != kVersion)
     throw Error(sj + ": training state version " + j.value("version", nlohmann::json()).dump() + ", this QKLab reads " +
                 std::to_string(kVersion));
   if (!j.contains("step") || !j["step"].is_number_integer() || j["step"].get<int64_t>() < 0)
@@ -105,9 +105,12 @@ nlohmann::json Experiment::load_state_checked(const std::string& dir) {
                 " (variants and train.seeds must not change on resume)");
   for (size_t i = 0; i < I.lanes.size(); ++i) {
     Lane& l = I.lanes[i];
-    if (lanes[i].value("variant", "") != variant_name(l.variant) || lanes[i].value("seed", -1) != l.seed)
-      throw Error(sj + ": lane " + std::to_string(i) + " is " + lanes[i].value("variant", "?") + " seed " +
-                  std::to_string(lanes[i].value("seed", -1)) + ", the config builds " + variant_name(l.variant) +
+    const std::string where = sj + ": lanes." + std::to_string(i);
+    const std::string lv = json_string(lanes[i], "variant", where, "?");
+    const int64_t ls = json_int(lanes[i], "seed", where, -1);
+    if (lv != variant_name(l.variant) || ls != l.seed)
+      throw Error(sj + ": lane " + std::to_string(i) + " is " + escape_name(lv) + " seed " +
+                  std::to_string(ls) + ", the config builds " + variant_name(l.variant) +
                   " seed " + std::to_string(l.seed));
   }
   // Read every lane first, then install: a state that fails to load leaves the experiment as it was.
@@ -118,7 +121,7 @@ nlohmann::json Experiment::load_state_checked(const std::string& dir) {
   };
   std::vector<Loaded> loaded;
   for (size_t i = 0; i < I.lanes.size(); ++i) {
-    const std::string file = dir + "/" + lanes[i].value("file", "");
+    const std::string file = dir + "/" + json_string(lanes[i], "file", sj + ": lanes." + std::to_string(i));
     TensorFile f = load_safetensors(file);
     Loaded L{{f.tensors.begin(), f.tensors.end()}, f.metadata, file};
     const auto params = I.lanes[i].model->named_parameters();

@@ -253,9 +253,18 @@ TEST_CASE("tokens: every bad folder or file gets one line naming it", "[data][to
     qk::write_file_atomic(d + "/meta.json", m.dump());
     CHECK_THAT(load(d), Contains("meta.json: dtype: expected \"uint16\" or \"uint32\""));
     m["dtype"] = "uint16";
+    const auto vocab = m["vocab_size"];
     m["vocab_size"] = 12;
     qk::write_file_atomic(d + "/meta.json", m.dump());
     CHECK_THAT(load(d), Contains("meta.json: vocab_size 12, its tokenizer has"));
+    m["vocab_size"] = vocab;  // a field of another type (the fuzzer's find): one line naming it
+    m["format"] = 1;
+    qk::write_file_atomic(d + "/meta.json", m.dump());
+    CHECK_THAT(load(d), Contains("meta.json: format: expected a string, got 1"));
+    m["format"] = "qklab-tokens";
+    m["files"]["train.bin"]["crc32"] = 7;
+    qk::write_file_atomic(d + "/meta.json", m.dump());
+    CHECK_THAT(load(d), Contains("meta.json: files.train.bin: crc32: expected a string, got 7"));
   }
   SECTION("too short for one window") { CHECK_THAT(load(dir + "/good", 100000), Contains("one window needs 100001")); }
   SECTION("a nanoGPT folder without the GPT-2 files") {
