@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
   qk::SweepOptions sopt;
   auto* sw = app.add_subcommand("sweep", "run a grid of variants x config keys x seeds as run folders, then summarise");
   sw->add_option("spec", sopt.spec_path, "SWEEP.json (see README: Sweeps); omit to continue the sweep in --out");
-  sw->add_option("--preset", sopt.preset, "built-in sweep: sweep-bilinear-rank | sweep-recall-heads");
+  sw->add_option("--preset", sopt.preset, "built-in sweep or study: sweep-bilinear-rank | sweep-recall-heads | sweep-language");
+  sw->add_option("--set", sopt.overrides, "KEY=VALUE added to the spec's set (e.g. data.path=DIR), recorded in the folder");
+  sw->add_option("--scale", sopt.scale, "studies: every stage's steps x F (default 1; a larger machine: 4, 8, ...)");
   sw->add_option("--out", sopt.out_dir, "sweep folder (rerun the same command to finish an interrupted sweep)")->required();
   sw->add_option("--jobs", sopt.jobs, "runs at a time (default 1); threads per run = cores / jobs");
   sw->add_option("--threads", sopt.threads, "threads per run (default cores / jobs)");

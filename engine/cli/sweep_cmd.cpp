@@ -27,10 +27,12 @@
 #include "commands.h"
 #include "error.h"
 #include "estimates.h"
+#include "tokenizer_factory.h"
 #include "format.h"
 #include "fsutil.h"
 #include "presets.h"
 #include "run_dir.h"
+#include "study.h"
 #include "sweep.h"
 #include "sweep_tensorboard.h"
 #include "variants.h"
@@ -384,8 +386,37 @@ int cmd_sweep(const SweepOptions& o, std::ostream& out, std::ostream& err) {
   } else if (fs::exists(spec_file)) {
     text = read_file_bytes(spec_file.string(), "sweep spec");  // `sweep --out DIR`: continue that sweep
     source = spec_file.string();
+  } else if (is_study_dir(dir)) {  // `sweep --out DIR` of a study: continue it at its recorded scale
+    const std::string sf = (fs::path(dir) / study_files::kStudy).string();
+    const json rec = parse_json(read_file_bytes(sf, "study"), sf);
+    if (!rec.is_object() || !rec.contains("study") || !rec.contains("scale") || !rec["scale"].is_number())
+      throw Error(sf + ": expected {\"study\": …, \"scale\": F} (written by qklab-cli sweep)");
+    SweepOptions so = o;
+    if (so.scale <= 0) so.scale = rec["scale"].get<double>();
+    if (!so.overrides.empty()) throw Error("sweep: --set changes a study; give it with the study's spec or preset");
+    return run_study(so, rec["study"], sf, out, err);
   } else {
     throw Error("sweep: give a SWEEP.json, --preset NAME, or --out of an existing sweep folder");
+  }
+  {
+    json j = parse_json(text, source);
+    if (!o.overrides.empty()) {
+      if (!j.is_object()) throw Error(source + ": expected a JSON object at top level");
+      for (const auto& a : o.overrides) {
+        const auto eq = a.find('=');
+        if (eq == std::string::npos || eq == 0) throw Error("sweep: --set " + a + ": expected KEY=VALUE");
+        json v;
+        try {
+          v = json::parse(a.substr(eq + 1));
+        } catch (const json::exception&) {
+          v = a.substr(eq + 1);  // a bare string, as train --set takes it
+        }
+        j["set"][a.substr(0, eq)] = v;
+      }
+      text = j.dump(2) + "\n";
+    }
+    if (is_study_json(j)) return run_study(o, j, source, out, err);
+    if (o.scale > 0 && o.scale != 1.0) throw Error("sweep: --scale applies to studies (a spec with \"stages\")");
   }
   const SweepSpec spec = parse_sweep_spec(text, source);
   const auto runs = expand_sweep(spec);  // every run's config is validated before anything starts
@@ -440,8 +471,8 @@ int cmd_match(const MatchOptions& o, std::ostream& out) {
     for (auto v : cfg.variants)
       if (v != ref) targets.push_back(v);
   if (targets.empty()) throw Error("match: no variant to match against " + variant_name(ref) + " (give --target)");
-  const int64_t vocab = cfg.model.vocab_size > 0 ? cfg.model.vocab_size : task_vocab_size(cfg.data);
-  if (vocab <= 0) throw Error("match: text data's vocabulary is known only after tokenizing: --set model.vocab_size=N");
+  const int64_t vocab = cfg.model.vocab_size > 0 ? cfg.model.vocab_size : data_vocab_size(cfg.data);
+  if (vocab <= 0) throw Error("match: the vocabulary of char-level text is known only after tokenizing: --set model.vocab_size=N");
   const auto re = estimate(cfg, ref, vocab);
   out << "reference " << variant_name(ref) << ": " << re.parameters << " parameters, " << std::fixed
       << std::setprecision(0) << re.flops_per_token << " training FLOPs/token (attention " << re.attention_flops_per_token

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "config.h"
 
 namespace qk {
@@ -18,9 +20,16 @@ struct SweepOptions {
   std::string slurm_args;              // extra sbatch options, e.g. "--partition=cpu --time=1:00:00"
   int run_index = -1;                  // internal: run this one run of the sweep folder --out
   std::string exe;                     // the qklab-cli the runs are started with (default: this one)
+  std::vector<std::string> overrides;  // --set KEY=VALUE: added to the spec's "set" (recorded in it)
+  double scale = 0;                    // studies: steps x scale (0 = as recorded, or 1 for a new study)
 };
 // Exit codes: 0 every run finished; 1 some failed or are missing; 130 stopped (rerun to finish).
+// A spec with "stages" is a study (study.h): run_study.
 int cmd_sweep(const SweepOptions& o, std::ostream& out, std::ostream& err);
+// Runs a study's stages in order into o.out_dir (study_cmd.cpp), each through cmd_sweep; stops at
+// the first stage that is not complete. `study` is the study's JSON as given (with --set applied).
+int run_study(const SweepOptions& o, const nlohmann::json& study, const std::string& source, std::ostream& out,
+              std::ostream& err);
 
 struct MatchOptions {
   std::string config_path, preset, by = "params", reference, target;

@@ -31,6 +31,12 @@ int64_t tokens_folder_vocab_size(const std::string& dir) {
   return j["vocab_size"].get<int64_t>();
 }
 
+int64_t data_vocab_size(const DataConfig& d) {
+  if (d.kind == "tokens") return tokens_folder_vocab_size(d.path);
+  if (d.kind == "text") return known_vocab_size(parse_tokenizer_spec(d.tokenizer, "data.tokenizer"));
+  return task_shape(d).vocab_size;
+}
+
 std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
   const std::string kind = j.is_object() && j.contains("kind") && j["kind"].is_string() ? j["kind"].get<std::string>() : "";
   if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_json(j));

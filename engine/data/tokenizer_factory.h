@@ -21,6 +21,10 @@ constexpr int64_t kGpt2VocabSize = 50257;  // OpenAI's encoder.json: 50,000 merg
 int64_t known_vocab_size(const TokenizerSpec& spec);
 // The vocabulary of a tokens folder (token_files.h): meta.json's vocab_size, GPT-2's without one.
 int64_t tokens_folder_vocab_size(const std::string& dir);
+// The vocabulary a model of this data section needs when model.vocab_size is 0: a task's, a tokens
+// folder's, a text tokenizer's known size (GPT-2, a BPE file); 0 for char text (the corpus decides).
+// Throws naming the file when a folder's meta.json or a BPE file cannot be read.
+int64_t data_vocab_size(const DataConfig& d);
 // The tokenizer of a config's data section (char: its vocabulary built from `corpus`).
 std::shared_ptr<Tokenizer> make_tokenizer(const DataConfig& d, const std::string& corpus);
 // Reads a tokenizer's JSON (Tokenizer::to_json), of any kind.

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "estimates.h"
+#include "tokenizer_factory.h"
 #include "fsutil.h"
 #include "observer.h"
 #include "presets.h"
@@ -53,6 +54,31 @@ const std::vector<SweepPreset>& sweep_presets() {
            "grid": {"model.n_heads": [1, 2, 4, 8]},
            "match": {"by": "params", "reference": "merged", "knobs": ["model.qk_head_dim"]},
            "seeds": [1, 2], "target_loss": 1.0})"},
+      {"sweep-language",
+       "a study on real language (a tokens folder: --set data.path=DIR, e.g. the King James Bible in a 4,096-token "
+       "BPE): a learning-rate sweep per variant (4 rates, 2 seeds, d=128), then standard, merged, merged-lowrank "
+       "(d/H), shared-qk and identity-query at each one's best rate, matched in parameters and separately in "
+       "FLOPs/token, at d=128 x 4 layers and d=192 x 6 layers, 3 seeds, 819,200 tokens each (--scale F: F x the "
+       "steps); about 2 hours per size on 2 cores with --jobs 2",
+       R"({"name": "sweep-language",
+           "set": {"data.kind": "tokens", "data.path": "", "model.vocab_size": 0, "model.context_length": 128,
+                   "model.emb_dim": 128, "model.n_heads": 4, "model.n_layers": 4, "model.drop_rate": 0.0,
+                   "train.batch_size": 16, "train.steps": 400, "train.eval_every": 50, "train.eval_batches": 10,
+                   "train.warmup_steps": 40, "train.cosine": true, "train.min_lr": 0.0, "train.beta2": 0.95,
+                   "train.weight_decay": 0.1, "train.grad_clip": 1.0, "train.track_kl": false},
+           "variants": ["standard", "merged", "merged-lowrank", "shared-qk", "identity-query"],
+           "stages": [
+             {"name": "lr", "grid": {"train.lr": [0.00125, 0.0025, 0.005, 0.01]}, "seeds": [1, 2]},
+             {"name": "small-params", "tune": {"from": "lr", "key": "train.lr"},
+              "match": {"by": "params", "reference": "standard"}, "seeds": [11, 12, 13]},
+             {"name": "small-flops", "tune": {"from": "lr", "key": "train.lr"},
+              "match": {"by": "flops", "reference": "standard"}, "seeds": [11, 12, 13]},
+             {"name": "large-params", "tune": {"from": "lr", "key": "train.lr"},
+              "set": {"model.emb_dim": 192, "model.n_heads": 6, "model.n_layers": 6},
+              "match": {"by": "params", "reference": "standard"}, "seeds": [11, 12, 13]},
+             {"name": "large-flops", "tune": {"from": "lr", "key": "train.lr"},
+              "set": {"model.emb_dim": 192, "model.n_heads": 6, "model.n_layers": 6},
+              "match": {"by": "flops", "reference": "standard"}, "seeds": [11, 12, 13]}]})"},
   };
   return list;
 }
@@ -119,11 +145,14 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& source) {
   const json j = parse_json(text, source);
   if (!j.is_object()) throw Error(source + ": expected a JSON object at top level");
   static const std::set<std::string> known{"name", "preset", "config", "set", "variants", "grid",
-                                           "applies_to", "seeds", "match", "target_loss"};
+                                           "applies_to", "seeds", "match", "target_loss", "variant_set"};
+  if (j.contains("stages"))
+    throw Error(source + ": a study (it has stages): run it with `qklab-cli sweep`, which runs each stage as a sweep");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!known.count(it.key()))
       throw Error(source + ": unknown key '" + it.key() +
-                  "' (known: name, preset, config, set, variants, grid, applies_to, seeds, match, target_loss)");
+                  "' (known: name, preset, config, set, variants, grid, applies_to, seeds, match, target_loss, "
+                  "variant_set)");
   SweepSpec s;
   if (j.contains("name")) {
     if (!j["name"].is_string()) throw Error(source + ": name: expected a string");
@@ -195,6 +224,26 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& source) {
     }
   } else {
     s.seeds = {s.base.train.seed};
+  }
+  if (j.contains("variant_set")) {
+    const auto& vs = j["variant_set"];
+    if (!vs.is_object()) throw Error(source + ": variant_set: expected {VARIANT: {key: value}}");
+    for (auto it = vs.begin(); it != vs.end(); ++it) {
+      const std::string where = source + ": variant_set." + it.key();
+      const Variant v = parse_variant_list(json::array({it.key()}), where)[0];
+      if (std::find(s.variants.begin(), s.variants.end(), v) == s.variants.end())
+        throw Error(where + ": not one of the sweep's variants");
+      if (!it.value().is_object()) throw Error(where + ": expected an object of key: value");
+      for (auto kv = it.value().begin(); kv != it.value().end(); ++kv) {
+        ExperimentConfig probe = s.base;
+        try {
+          apply_override(probe, kv.key() + "=" + kv.value().dump());
+        } catch (const Error& e) {
+          throw Error(where + ": " + e.what());
+        }
+        s.variant_set[v].emplace_back(kv.key(), kv.value().dump());
+      }
+    }
   }
   if (j.contains("match")) {
     const auto& m = j["match"];
@@ -269,6 +318,8 @@ std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
         r.variant = v;
         r.seed = seed;
         r.config = spec.base;
+        if (auto vs = spec.variant_set.find(v); vs != spec.variant_set.end())
+          for (const auto& [key, val] : vs->second) apply_override(r.config, key + "=" + val);
         r.config.variants = {v};
         r.config.train.seed = seed;
         r.config.train.seeds = 1;
@@ -284,6 +335,8 @@ std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
         if (spec.match && v != spec.match->reference) {
           // The reference's model at this grid point (its own applying keys), matched by the target.
           ExperimentConfig ref = spec.base;
+          if (auto vs = spec.variant_set.find(spec.match->reference); vs != spec.variant_set.end())
+            for (const auto& [key, val] : vs->second) apply_override(ref, key + "=" + val);
           ref.variants = {spec.match->reference};
           for (const auto& [key, val] : p)
             if (!val.empty() && applies(key, spec.match->reference)) apply_override(ref, key + "=" + val);
@@ -292,9 +345,9 @@ std::vector<SweepRun> expand_sweep(const SweepSpec& spec) {
             for (const auto& k : match_knobs())
               if (std::none_of(spec.grid.begin(), spec.grid.end(), [&](const auto& g) { return g.first == k; }))
                 knobs.push_back(k);
-          const int64_t vocab = ref.model.vocab_size > 0 ? ref.model.vocab_size : task_vocab_size(ref.data);
+          const int64_t vocab = ref.model.vocab_size > 0 ? ref.model.vocab_size : data_vocab_size(ref.data);
           if (vocab <= 0)
-            throw Error("sweep: match: the vocabulary of text data is known only after tokenizing; set model.vocab_size");
+            throw Error("sweep: match: the vocabulary of char-level text is known only after tokenizing; set model.vocab_size");
           const auto props = propose_matches(ref, spec.match->reference, v, spec.match->by, vocab, knobs);
           if (props.empty())
             throw Error("sweep: match: no knob of " + variant_name(v) + " can match " + variant_name(spec.match->reference));

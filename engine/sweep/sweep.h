@@ -34,6 +34,8 @@ struct SweepSpec {
   std::vector<std::pair<std::string, std::vector<std::string>>> grid;  // key -> values (JSON text), in order
   std::map<std::string, std::vector<Variant>> applies_to;  // key -> the variants it is swept for (default all)
   std::vector<int> seeds;
+  // Per-variant settings on top of `base` (a study's tuned learning rates): variant -> key -> JSON.
+  std::map<Variant, std::vector<std::pair<std::string, std::string>>> variant_set;
   std::optional<SweepMatch> match;
   double target_loss = 0;  // > 0: steps and wall time to reach this validation loss
 };

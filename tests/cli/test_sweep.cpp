@@ -20,7 +20,10 @@
 #include "helpers.h"
 #include "presets.h"
 #include "run_dir.h"
+#include "study.h"
 #include "sweep.h"
+
+#include <nlohmann/json.hpp>
 
 using Catch::Matchers::Contains;
 using qkt::cli;
@@ -344,4 +347,74 @@ TEST_CASE("sweep: killed -9 — one local job, then the whole sweep — the same
       INFO(run << " " << col);
       CHECK(rb[run][col] == row[col]);
     }
+}
+
+TEST_CASE("study: a learning-rate stage, then each variant at its best rate — resumed — and its errors", "[cli][sweep][study]") {
+  auto dir = qkt::temp_dir("study");
+  const std::string spec = R"({"name": "st", "preset": "default",
+    "set": {"train.steps": 20, "train.eval_every": 10, "train.eval_batches": 2},
+    "variants": ["standard", "merged"],
+    "stages": [{"name": "lr", "grid": {"train.lr": [0.0001, 0.01]}, "seeds": [1]},
+               {"name": "cmp", "tune": {"from": "lr", "key": "train.lr"},
+                "match": {"by": "params", "reference": "standard"}, "seeds": [2, 3]}]})";
+  std::ofstream(dir + "/st.json") << spec;
+  auto r = cli("sweep " + dir + "/st.json --out " + dir + "/s --jobs 2", dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("study 'st': 2 stages (lr, cmp), scale 1"));
+  // The choice is the lowest final validation loss of the first stage, per variant.
+  const auto lr = by_run(qk::read_csv_table(dir + "/s/lr/summary.csv"));
+  REQUIRE(lr.size() == 4);
+  const auto tuned = qk::read_csv_table(dir + "/s/tuned.csv");
+  REQUIRE(tuned.rows.size() == 2);
+  for (const auto& row : tuned.rows) {
+    const std::string v = row[tuned.column("variant")], val = row[tuned.column("value")];
+    const double lo = std::stod(lr.at(v + "_lr-0.0001_seed1").at("final_val_loss"));
+    const double hi = std::stod(lr.at(v + "_lr-0.01_seed1").at("final_val_loss"));
+    CHECK(val == (lo < hi ? "0.0001" : "0.01"));
+    CHECK(std::stod(row[tuned.column("mean")]) == Approx(std::min(lo, hi)).epsilon(1e-6));
+    // Every run of the second stage trained at that rate.
+    for (const char* seed : {"2", "3"}) {
+      const auto c = qk::load_config_file(dir + "/s/cmp/runs/" + v + "_seed" + seed + ".json");
+      CHECK(c.train.lr == Approx(std::stod(val)));
+    }
+  }
+  const auto cmp = by_run(qk::read_csv_table(dir + "/s/cmp/summary.csv"));
+  REQUIRE(cmp.size() == 4);
+  CHECK(cmp.at("merged_seed2").at("params") == cmp.at("standard_seed2").at("params"));  // matched
+  // The same command again: nothing reruns; at another scale the folder is refused.
+  auto again = cli("sweep --out " + dir + "/s", dir);
+  INFO(again.out << again.err);
+  CHECK(again.code == 0);
+  CHECK_THAT(again.out, Contains("4 already finished"));
+  auto other = cli("sweep " + dir + "/st.json --out " + dir + "/s --scale 2", dir);
+  CHECK(other.code == 2);
+  CHECK_THAT(other.err, Contains("holds a different study or scale"));
+  // A stage tuned from one that is not before it: one line, nothing written.
+  std::string bad = spec;
+  bad.replace(bad.find("\"from\": \"lr\""), 12, "\"from\": \"xx\"");
+  std::ofstream(dir + "/bad.json") << bad;
+  auto b = cli("sweep " + dir + "/bad.json --out " + dir + "/b", dir);
+  CHECK(b.code == 2);
+  CHECK_THAT(b.err, Contains("stages[1]: tune.from: 'xx' is not an earlier stage"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/b"));
+}
+
+TEST_CASE("study: the sweep-language preset resolves all five stages", "[sweep][study]") {
+  const auto j = nlohmann::json::parse(qk::sweep_preset_json("sweep-language"));
+  const auto s = qk::parse_study(j, "sweep-language");
+  REQUIRE(s.stages.size() == 5);
+  CHECK(s.stages[0].name == "lr");
+  for (size_t i = 1; i < 5; ++i) {
+    CHECK(s.stages[i].tune_from == "lr");
+    CHECK(s.stages[i].tune_key == "train.lr");
+  }
+  const auto lr = qk::parse_sweep_spec(s.stages[0].spec.dump(), "lr");
+  CHECK(lr.variants.size() == 5);
+  REQUIRE(lr.grid.size() == 1);
+  CHECK(lr.grid[0].second.size() == 4);
+  const auto large = qk::parse_sweep_spec(s.stages[4].spec.dump(), "large-flops");
+  CHECK(large.base.model.emb_dim == 192);
+  CHECK(large.seeds.size() == 3);
+  CHECK(large.match->by == qk::MatchBy::Flops);
 }

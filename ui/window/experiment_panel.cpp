@@ -325,22 +325,12 @@ void ExperimentPanel::updateEstimates() {
   }
   int64_t vocab = c.model.vocab_size;
   if (vocab == 0) {
-    if (c.data.kind == "tokens") {
-      try {
-        vocab = qk::tokens_folder_vocab_size(c.data.path);
-      } catch (const std::exception& e) {
-        error_->setText(QString::fromStdString(e.what()));
-        vocab = 0;
-      }
-    } else if (c.data.kind == "text") {
-      try {
-        vocab = qk::known_vocab_size(qk::parse_tokenizer_spec(c.data.tokenizer, "data.tokenizer"));
-      } catch (const std::exception& e) {  // e.g. a bpe: file that cannot be read
-        error_->setText(QString::fromStdString(e.what()));
-        vocab = 0;
-      }
+    try {
+      vocab = qk::data_vocab_size(c.data);
+    } catch (const std::exception& e) {  // e.g. a tokens folder or bpe: file that cannot be read
+      error_->setText(QString::fromStdString(e.what()));
+      vocab = 0;
     }
-    else vocab = qk::task_vocab_size(c.data);
   }
   QStringList lines;
   for (auto v : c.variants) {
