@@ -2,6 +2,7 @@
 #include "study.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <map>

@@ -196,7 +196,7 @@ TEST_CASE("sweep: bad specs get one line naming the field — exit 2 — nothing
   expect("{not json", "malformed JSON");
   auto r = cli("sweep --preset sweep-nope --out " + dir + "/o", dir);
   CHECK(r.code == 2);
-  CHECK_THAT(r.err, Contains("unknown sweep preset 'sweep-nope' (known: sweep-bilinear-rank, sweep-recall-heads)"));
+  CHECK_THAT(r.err, Contains("unknown sweep preset 'sweep-nope' (known: sweep-bilinear-rank, sweep-recall-heads, sweep-language)"));
 }
 
 TEST_CASE("budget matching: equal parameter counts — and the nearest FLOPs", "[sweep][match]") {

@@ -15,6 +15,7 @@
 #include "inspect.h"
 #include "report.h"
 #include "run_dir.h"
+#include "study.h"
 #include "sweep.h"
 #include "sweep_report.h"
 
@@ -59,6 +60,18 @@ int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& e
     const auto r = write_sweep_report(QString::fromStdString(o.run_dir), QString::fromStdString(dir), opt);
     if (!r.error.isEmpty()) throw qk::Error(r.error.toStdString());
     out << "wrote " << dir << "/index.html: the sweep's figures and aggregate table (" << r.finished << " of " << r.runs
+        << " runs finished), " << r.files.size() << " files\n";
+    return 0;
+  }
+  if (qk::is_study_dir(o.run_dir)) {  // a study: a sweep report per stage and an index
+    ensure_application();
+    const std::string dir = o.out_dir.empty() ? o.run_dir + "/report" : o.out_dir;
+    ExportOptions opt;
+    opt.size = QSize(o.width, o.height);
+    opt.png_scale = o.scale;
+    const auto r = write_study_report(QString::fromStdString(o.run_dir), QString::fromStdString(dir), opt);
+    if (!r.error.isEmpty()) throw qk::Error(r.error.toStdString());
+    out << "wrote " << dir << "/index.html: the study's stages (" << r.finished << " of " << r.runs
         << " runs finished), " << r.files.size() << " files\n";
     return 0;
   }

@@ -5,7 +5,11 @@
 #include <QFileInfo>
 #include <cmath>
 
+#include "config.h"
+#include "error.h"
+#include "fsutil.h"
 #include "plot_util.h"
+#include "study.h"
 #include "sweep_view.h"
 
 namespace qkui {
@@ -166,6 +170,110 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
     return res;
   }
   res.files << "index.html";
+  const QString old = target + ".old";
+  remove_dir(old);
+  if (QFileInfo::exists(target) && !QDir().rename(target, old)) {
+    res.error = target + ": cannot replace the earlier report";
+    remove_dir(tmp);
+    return res;
+  }
+  if (!QDir().rename(tmp, target)) {
+    res.error = target + ": cannot move the report into place";
+    QDir().rename(old, target);
+    return res;
+  }
+  remove_dir(old);
+  return res;
+}
+
+SweepReportResult write_study_report(const QString& study_dir, const QString& out_dir, const ExportOptions& opt) {
+  SweepReportResult res;
+  qk::StudySpec study;
+  try {
+    const std::string sf = QDir(study_dir).filePath("study.json").toStdString();
+    const auto rec = qk::parse_json(qk::read_file_bytes(sf, "study"), sf);
+    if (!rec.is_object() || !rec.contains("study")) throw qk::Error(sf + ": expected {\"study\": …, \"scale\": F}");
+    study = qk::parse_study(rec["study"], sf);
+  } catch (const std::exception& e) {
+    res.error = QString::fromStdString(e.what());
+    return res;
+  }
+  const QString target = QDir::cleanPath(out_dir);
+  const QString tmp = target + ".partial";
+  if (!remove_dir(tmp) || !QDir().mkpath(tmp)) {
+    res.error = tmp + ": cannot create the report folder";
+    return res;
+  }
+  QString list;
+  for (const auto& st : study.stages) {
+    const QString name = q(st.name);
+    const QString sd = QDir(study_dir).filePath(name);
+    if (!qk::is_sweep_dir(sd.toStdString())) {
+      list += "<li>" + esc(name) + ": not started</li>\n";
+      continue;
+    }
+    const auto r = write_sweep_report(sd, tmp + "/" + name, opt);
+    if (!r.error.isEmpty() && r.finished == 0 && r.runs > 0) {  // started, nothing finished yet
+      list += QString("<li>%1: 0 of %2 runs finished</li>\n").arg(esc(name)).arg(r.runs);
+      res.runs += r.runs;
+      continue;
+    }
+    if (!r.error.isEmpty()) {
+      res.error = r.error;
+      remove_dir(tmp);
+      return res;
+    }
+    res.runs += r.runs;
+    res.finished += r.finished;
+    for (const auto& f : r.files) res.files << name + "/" + f;
+    list += QString("<li><a href='%1/index.html'>%1</a>: %2 of %3 runs finished</li>\n").arg(esc(name)).arg(r.finished).arg(r.runs);
+  }
+  QString tuned = "<p>No stage has been tuned yet.</p>\n";
+  const QString tf = QDir(study_dir).filePath("tuned.csv");
+  if (QFileInfo::exists(tf)) {
+    try {
+      const auto t = qk::read_csv_table(tf.toStdString());
+      tuned = "<table><tr>";
+      for (const auto& h : t.header) tuned += "<th>" + esc(q(h)) + "</th>";
+      tuned += "</tr>\n";
+      for (const auto& r : t.rows) {
+        tuned += "<tr>";
+        for (const auto& c : r) tuned += "<td>" + esc(q(c)) + "</td>";
+        tuned += "</tr>\n";
+      }
+      tuned += "</table>\n";
+    } catch (const std::exception& e) {
+      res.error = QString::fromStdString(e.what());
+      remove_dir(tmp);
+      return res;
+    }
+    QFile::copy(tf, tmp + "/tuned.csv");
+    res.files << "tuned.csv";
+  }
+  QFile::copy(QDir(study_dir).filePath("study.json"), tmp + "/study.json");
+  res.files << "study.json";
+  const QString html = "<!doctype html><html><head><meta charset='utf-8'><title>QKLab study " + esc(q(study.name)) +
+                       "</title><style>body{font-family:sans-serif;max-width:1200px;margin:auto}"
+                       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+                       "th{background:#eee}</style></head><body>\n<h1>Study " + esc(q(study.name)) + "</h1>\n" +
+                       QString("<p>%1 of %2 runs finished. Folder: %3.</p>\n")
+                           .arg(res.finished)
+                           .arg(res.runs)
+                           .arg(esc(QDir::toNativeSeparators(study_dir))) +
+                       "<h2>Stages</h2><ol>\n" + list + "</ol>\n<h2>Tuned values</h2>\n" + tuned +
+                       "<p><a href='study.json'>study.json</a></p></body></html>\n";
+  const QString e = save_text(tmp + "/index.html", html);
+  if (!e.isEmpty()) {
+    res.error = e;
+    remove_dir(tmp);
+    return res;
+  }
+  res.files << "index.html";
+  if (res.finished == 0) {
+    res.error = study_dir + ": no run of the study has finished yet (run `qklab-cli sweep --out " + study_dir + "`)";
+    remove_dir(tmp);
+    return res;
+  }
   const QString old = target + ".old";
   remove_dir(old);
   if (QFileInfo::exists(target) && !QDir().rename(target, old)) {

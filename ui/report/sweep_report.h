@@ -15,5 +15,8 @@ struct SweepReportResult {
   int runs = 0, finished = 0;
 };
 SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& out_dir, const ExportOptions& opt = {});
+// A study folder (study.h): each stage with a finished run as a sweep report in OUT/STAGE, and
+// OUT/index.html with the stages and the tuned values (tuned.csv). runs/finished: over all stages.
+SweepReportResult write_study_report(const QString& study_dir, const QString& out_dir, const ExportOptions& opt = {});
 
 }  // namespace qkui

@@ -1,6 +1,8 @@
 // QKLab ui — the Sweep view (see sweep_view.h).
 #include "sweep_view.h"
 
+#include <set>
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -110,15 +112,18 @@ SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec&
 void draw_sweep(QCustomPlot* plot, const SweepPlot& p) {
   plot->clearGraphs();
   plot->clearItems();
-  plot->xAxis->setLabel(p.x_key.isEmpty() ? QObject::tr("variant") : p.x_key + (p.log_x ? QObject::tr(" (log2)") : ""));
+  plot->xAxis->setLabel(p.x_key.isEmpty() ? QObject::tr("variant") : p.x_key + (p.log_x ? QObject::tr(" (log scale)") : ""));
   plot->yAxis->setLabel(metric_label(p.metric));
   if (p.log_x) {
     plot->xAxis->setScaleType(QCPAxis::stLogarithmic);
-    QSharedPointer<QCPAxisTickerLog> t(new QCPAxisTickerLog);
-    t->setLogBase(2);
+    // A tick at each swept value, labelled as given (0.00125, 16): powers of two would read
+    // "0" for learning rates.
+    QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
+    std::set<double> xs;
+    for (const auto& s : p.series)
+      if (!s.level) xs.insert(s.x.begin(), s.x.end());
+    for (double x : xs) t->addTick(x, QString::number(x, 'g', 6));
     plot->xAxis->setTicker(t);
-    plot->xAxis->setNumberPrecision(0);
-    plot->xAxis->setNumberFormat("f");
   } else {
     plot->xAxis->setScaleType(QCPAxis::stLinear);
     if (p.x_key.isEmpty()) {

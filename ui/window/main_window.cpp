@@ -40,6 +40,8 @@
 #include "mechanism_tab.h"
 #include "model_view.h"
 #include "config.h"
+#include "fsutil.h"
+#include "study.h"
 #include "experiment_panel.h"
 #include "format.h"
 #include "fsutil.h"
@@ -265,6 +267,26 @@ void MainWindow::saveConfig() {
 bool MainWindow::sweepOpen() const { return sweep_->isOpen(); }
 
 void MainWindow::openRunFolder(const QString& dir, int seed) {
+  if (qk::is_study_dir(dir.toStdString())) {  // a study: its latest started stage in the Sweep view
+    try {
+      const std::string sf = (dir + "/study.json").toStdString();
+      const auto rec = qk::parse_json(qk::read_file_bytes(sf, "study"), sf);
+      const auto study = qk::parse_study(rec.is_object() && rec.contains("study") ? rec["study"] : rec, sf);
+      QString stage;
+      for (const auto& st : study.stages)
+        if (qk::is_sweep_dir((dir + "/" + QString::fromStdString(st.name)).toStdString())) stage = QString::fromStdString(st.name);
+      if (stage.isEmpty()) return onFailed(dir + ": no stage of the study has started (run `qklab-cli sweep --out " + dir + "`)");
+      const QString error = sweep_->openSweep(dir + "/" + stage);
+      if (!error.isEmpty()) return onFailed(error);
+      addRecent(dir);
+      log_->appendPlainText(tr("study %1: showing stage %2 (open %1/STAGE for another; `qklab-cli report %1` for all)")
+                                .arg(dir, stage));
+      tabs_->setCurrentWidget(sweep_);
+    } catch (const std::exception& e) {
+      onFailed(QString::fromStdString(e.what()));
+    }
+    return;
+  }
   if (qk::is_sweep_dir(dir.toStdString())) {  // a sweep folder: the Sweep view, not the worker
     const QString error = sweep_->openSweep(dir);
     if (!error.isEmpty()) return onFailed(error);
