@@ -4,6 +4,8 @@
 #include "fsutil.h"
 
 #include <QApplication>
+#include <QDir>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -113,6 +115,23 @@ QString save_text(const QString& path, const QString& text) {
   f.write(text.toUtf8());
   if (f.commit()) return QString();
   return QString("%1: write failed: %2 (%3)").arg(path, f.errorString(), QString::fromStdString(qk::free_space_text(path.toStdString())));
+}
+
+bool remove_dir(const QString& path) { return !QFileInfo::exists(path) || QDir(path).removeRecursively(); }
+
+QString move_report_into_place(const QString& tmp, const QString& target) {
+  const QString old = target + ".old";
+  remove_dir(old);
+  if (QFileInfo::exists(target) && !QDir().rename(target, old)) {
+    remove_dir(tmp);
+    return QString("%1: cannot replace the earlier report").arg(target);
+  }
+  if (!QDir().rename(tmp, target)) {
+    QDir().rename(old, target);
+    return QString("%1: cannot move the report into place").arg(target);
+  }
+  remove_dir(old);
+  return QString();
 }
 
 void show_legend(QCustomPlot* plot) {

@@ -30,6 +30,12 @@ QString csv_quoted(const std::string& s);
 
 // Writes text atomically (QSaveFile); returns "" or an error naming the file.
 QString save_text(const QString& path, const QString& text);
+// Removes a folder and everything in it; true when it is gone (or was never there).
+bool remove_dir(const QString& path);
+// A report finished in `tmp` replaces `target`: the earlier one moves aside and is removed only
+// once the new one is in place (restored if that fails). Returns "" or one line naming target;
+// on failure `tmp` is removed.
+QString move_report_into_place(const QString& tmp, const QString& target);
 
 // CSV text (header + rows, RFC 4180 quoting) as a JSON array of objects, one per row.
 QString csv_to_json(const QString& csv);

@@ -250,8 +250,6 @@ QString rank_table(const qk::ReportData& d) {
   return h + "</table>\n";
 }
 
-bool remove_dir(const QString& path) { return !QFileInfo::exists(path) || QDir(path).removeRecursively(); }
-
 }  // namespace
 
 ReportResult write_report(const qk::ReportData& d, const QString& dir, const ExportOptions& opt,
@@ -371,19 +369,8 @@ ReportResult write_report(const qk::ReportData& d, const QString& dir, const Exp
     return res;
   }
   // Into place: the previous report (if any) is replaced only once the new one is complete.
-  const QString old = target + ".old";
-  remove_dir(old);
-  if (QFileInfo::exists(target) && !QDir().rename(target, old)) {
-    res.error = QString("%1: cannot replace the earlier report").arg(target);
-    remove_dir(tmp);
-    return res;
-  }
-  if (!QDir().rename(tmp, target)) {
-    res.error = QString("%1: cannot move the report into place").arg(target);
-    QDir().rename(old, target);
-    return res;
-  }
-  remove_dir(old);
+  res.error = move_report_into_place(tmp, target);
+  if (!res.error.isEmpty()) return res;
   if (progress) progress(total, total);
   return res;
 }

@@ -45,6 +45,13 @@ void ensure_application() {
   QApplication::setApplicationVersion("0.1.0");
 }
 
+ExportOptions export_options(const ReportCommandOptions& o) {
+  ExportOptions opt;
+  opt.size = QSize(o.width, o.height);
+  opt.png_scale = o.scale;
+  return opt;
+}
+
 }  // namespace
 
 int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& err) {
@@ -54,10 +61,7 @@ int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& e
   if (qk::is_sweep_dir(o.run_dir)) {  // a sweep folder: its plots and aggregate table
     ensure_application();
     const std::string dir = o.out_dir.empty() ? o.run_dir + "/report" : o.out_dir;
-    ExportOptions opt;
-    opt.size = QSize(o.width, o.height);
-    opt.png_scale = o.scale;
-    const auto r = write_sweep_report(QString::fromStdString(o.run_dir), QString::fromStdString(dir), opt);
+    const auto r = write_sweep_report(QString::fromStdString(o.run_dir), QString::fromStdString(dir), export_options(o));
     if (!r.error.isEmpty()) throw qk::Error(r.error.toStdString());
     out << "wrote " << dir << "/index.html: the sweep's figures and aggregate table (" << r.finished << " of " << r.runs
         << " runs finished), " << r.files.size() << " files\n";
@@ -66,10 +70,7 @@ int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& e
   if (qk::is_study_dir(o.run_dir)) {  // a study: a sweep report per stage and an index
     ensure_application();
     const std::string dir = o.out_dir.empty() ? o.run_dir + "/report" : o.out_dir;
-    ExportOptions opt;
-    opt.size = QSize(o.width, o.height);
-    opt.png_scale = o.scale;
-    const auto r = write_study_report(QString::fromStdString(o.run_dir), QString::fromStdString(dir), opt);
+    const auto r = write_study_report(QString::fromStdString(o.run_dir), QString::fromStdString(dir), export_options(o));
     if (!r.error.isEmpty()) throw qk::Error(r.error.toStdString());
     out << "wrote " << dir << "/index.html: the study's stages (" << r.finished << " of " << r.runs
         << " runs finished), " << r.files.size() << " files\n";
@@ -91,10 +92,7 @@ int cmd_report(const ReportCommandOptions& o, std::ostream& out, std::ostream& e
   data.source = "run folder " + o.run_dir;
   ensure_application();
   const std::string dir = o.out_dir.empty() ? o.run_dir + "/report" : o.out_dir;
-  ExportOptions opt;
-  opt.size = QSize(o.width, o.height);
-  opt.png_scale = o.scale;
-  const auto r = write_report(data, QString::fromStdString(dir), opt, [&](int done, int total) {
+  const auto r = write_report(data, QString::fromStdString(dir), export_options(o), [&](int done, int total) {
     if (tty) err << "\rreport: drawing figure " << done << "/" << total << "\033[K" << std::flush;
   });
   if (tty) err << "\r\033[K";

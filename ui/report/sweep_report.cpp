@@ -18,7 +18,6 @@ namespace {
 
 QString esc(const QString& s) { return s.toHtmlEscaped(); }
 QString q(const std::string& s) { return QString::fromStdString(s); }
-bool remove_dir(const QString& path) { return !QFileInfo::exists(path) || QDir(path).removeRecursively(); }
 
 QString cell(const std::string& s, int precision) {
   if (s.empty()) return "—";
@@ -170,19 +169,7 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
     return res;
   }
   res.files << "index.html";
-  const QString old = target + ".old";
-  remove_dir(old);
-  if (QFileInfo::exists(target) && !QDir().rename(target, old)) {
-    res.error = target + ": cannot replace the earlier report";
-    remove_dir(tmp);
-    return res;
-  }
-  if (!QDir().rename(tmp, target)) {
-    res.error = target + ": cannot move the report into place";
-    QDir().rename(old, target);
-    return res;
-  }
-  remove_dir(old);
+  res.error = move_report_into_place(tmp, target);
   return res;
 }
 
@@ -274,19 +261,7 @@ SweepReportResult write_study_report(const QString& study_dir, const QString& ou
     remove_dir(tmp);
     return res;
   }
-  const QString old = target + ".old";
-  remove_dir(old);
-  if (QFileInfo::exists(target) && !QDir().rename(target, old)) {
-    res.error = target + ": cannot replace the earlier report";
-    remove_dir(tmp);
-    return res;
-  }
-  if (!QDir().rename(tmp, target)) {
-    res.error = target + ": cannot move the report into place";
-    QDir().rename(old, target);
-    return res;
-  }
-  remove_dir(old);
+  res.error = move_report_into_place(tmp, target);
   return res;
 }
 
