@@ -34,6 +34,7 @@
 #include "run_dir.h"
 #include "study.h"
 #include "sweep.h"
+#include "sweep_curves.h"
 #include "sweep_tensorboard.h"
 #include "variants.h"
 
@@ -329,7 +330,7 @@ void print_aggregate(const std::string& dir, const SweepSpec& spec, std::ostream
   out << " seeds | params | FLOPs/token (attention) | memory MB | steps | final val loss (mean ± std) | final val acc "
          "| wall s |\n|---|";
   for (size_t i = 0; i < spec.grid.size(); ++i) out << "---|";
-  out << "---|---|---|---|---|---|---|---|\n";
+  out << "---|---|---|---|---|---|---|---|---|\n";
   auto get = [&](const std::vector<std::string>& r, const char* c) {
     const int i = t.column(c);
     return i < 0 ? std::string() : r[i];
@@ -348,7 +349,7 @@ void print_aggregate(const std::string& dir, const SweepSpec& spec, std::ostream
         << fixed(get(r, "flops_per_token"), 0) << " (" << fixed(get(r, "attention_flops_per_token"), 0) << ") | "
         << fixed(std::to_string(std::atof(get(r, "memory_bytes").c_str()) / 1e6), 1) << " | " << get(r, "steps") << " | "
         << fixed(get(r, "final_val_loss_mean"), 3) << " ± " << fixed(get(r, "final_val_loss_std"), 3) << " | "
-        << fixed(get(r, "final_val_acc_mean"), 3) << " | " << fixed(get(r, "wall_s_mean"), 0) << " |\n";
+        << fixed(get(r, "final_val_ppl_mean"), 1) << " | " << fixed(get(r, "final_val_acc_mean"), 3) << " | " << fixed(get(r, "wall_s_mean"), 0) << " |\n";
   }
 }
 
@@ -447,10 +448,12 @@ int cmd_sweep(const SweepOptions& o, std::ostream& out, std::ostream& err) {
   if (code == 130) return 130;
   const auto rows = summarize_sweep(dir, spec, runs);
   write_sweep_tables(dir, spec, rows);
+  write_sweep_curves(dir, sweep_curves(dir, spec, runs));
   write_sweep_hparams(dir, spec, runs, rows);  // tensorboard --logdir DIR: the HParams table
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   out << rows.size() << " of " << runs.size() << " runs finished (" << std::fixed << std::setprecision(0) << wall
-      << " s this time); " << dir << "/" << sweep_files::kSummary << ", " << dir << "/" << sweep_files::kAggregate << "\n";
+      << " s this time); " << dir << "/" << sweep_files::kSummary << ", " << dir << "/" << sweep_files::kAggregate << ", "
+      << dir << "/" << sweep_files::kCurves << "\n";
   if (!rows.empty()) print_aggregate(dir, spec, out);
   if (rows.size() < runs.size() && !(o.backend == "slurm" && !o.wait)) return code ? code : 1;
   return code;

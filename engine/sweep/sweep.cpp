@@ -480,8 +480,8 @@ void write_sweep_tables(const std::string& dir, const SweepSpec& spec, const std
     if (!groups.count(k)) order.push_back(k);
     groups[k].push_back(&r);
   }
-  static const char* metrics[] = {"final_val_loss", "best_val_loss", "final_val_acc", "best_val_acc", "wall_s",
-                                  "steps_to_target"};
+  static const char* metrics[] = {"final_val_loss", "final_val_ppl", "best_val_loss", "final_val_acc",
+                                  "best_val_acc",   "wall_s",        "steps_to_target"};
   std::string agg = "variant," + keys + "seeds,matched,params,flops_per_token,attention_flops_per_token,memory_bytes,steps";
   for (const char* m : metrics) agg += std::string(",") + m + "_mean," + m + "_std," + m + "_min," + m + "_max";
   agg += ",reached_target\n";
@@ -500,6 +500,7 @@ void write_sweep_tables(const std::string& dir, const SweepSpec& spec, const std
       agg += "," + num(s.mean) + "," + num(s.std) + "," + num(s.min) + "," + num(s.max);
     };
     column([](const SweepRow& r) { return r.final_val_loss; });
+    column([](const SweepRow& r) { return std::exp(r.final_val_loss); });  // perplexity, per run
     column([](const SweepRow& r) { return r.best_val_loss; });
     column([](const SweepRow& r) { return r.final_val_acc; });
     column([](const SweepRow& r) { return r.best_val_acc; });

@@ -6,6 +6,8 @@
 //   DIR/runs/NAME.json    the run's resolved config;  DIR/runs/NAME.log  its console output
 //   DIR/summary.csv       one row per completed run
 //   DIR/aggregate.csv     per variant and grid point: mean, std, min, max over seeds
+//   DIR/curves.csv        per variant and grid point, every evaluation: validation loss and accuracy
+//                         against tokens and training FLOPs, mean and min–max over seeds (sweep_curves.h)
 //   DIR/slurm/            the Slurm job script and logs (--backend slurm)
 // No torch in this header (the GUI's Sweep view includes it).
 #pragma once
@@ -65,6 +67,7 @@ constexpr const char* kRuns = "runs";
 constexpr const char* kFinished = "finished.json";
 constexpr const char* kSummary = "summary.csv";
 constexpr const char* kAggregate = "aggregate.csv";
+constexpr const char* kCurves = "curves.csv";
 }  // namespace sweep_files
 
 std::string sweep_run_dir(const std::string& dir, const SweepRun& r);

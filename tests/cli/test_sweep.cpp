@@ -90,6 +90,38 @@ TEST_CASE("sweep: local jobs — run folders — summary and aggregate by conten
   CHECK(std::stod(g[mn]) == Approx(std::min(a, b)).epsilon(1e-8));
   CHECK(std::stod(g[mx]) == Approx(std::max(a, b)).epsilon(1e-8));
   CHECK(std::stod(g[sd]) == Approx(std::abs(a - b) / std::sqrt(2.0)).epsilon(1e-6));
+  // Perplexity: the mean of the seeds' exp(final loss).
+  REQUIRE(agg.column("final_val_ppl_mean") >= 0);
+  CHECK(std::stod(g[agg.column("final_val_ppl_mean")]) == Approx((std::exp(a) + std::exp(b)) / 2).epsilon(1e-6));
+
+  // curves.csv: each group's evaluations (steps 0, 20, 40, 59) over its two seeds; the last point is
+  // the aggregate's final loss, training FLOPs are tokens × the group's FLOPs per token, and each
+  // point's mean/min/max are the seeds' values read from their metrics.csv.
+  const auto cur = qk::read_csv_table(dir + "/sw/curves.csv");
+  REQUIRE(cur.column("training_flops") >= 0);
+  std::vector<std::vector<std::string>> std2;
+  for (const auto& row : cur.rows)
+    if (row[size_t(cur.column("series"))] == "standard qk_head_dim=2") std2.push_back(row);
+  REQUIRE(std2.size() == 4);
+  CHECK(std2.front()[size_t(cur.column("step"))] == "0");
+  const auto& last = std2.back();
+  CHECK(last[size_t(cur.column("step"))] == "59");
+  CHECK(last[size_t(cur.column("seeds"))] == "2");
+  CHECK(std::stod(last[size_t(cur.column("val_loss_mean"))]) == Approx(std::stod(g[mean])).epsilon(1e-7));
+  CHECK(std::stod(last[size_t(cur.column("val_loss_min"))]) == Approx(std::min(a, b)).epsilon(1e-8));
+  CHECK(std::stod(last[size_t(cur.column("val_loss_ppl_mean"))]) == Approx(std::exp((a + b) / 2)).epsilon(1e-7));
+  const double tokens = std::stod(last[size_t(cur.column("tokens"))]);
+  const auto m3 = qk::read_metrics_csv(dir + "/sw/runs/standard_qk_head_dim-2_seed3/metrics.csv");
+  const auto m4 = qk::read_metrics_csv(dir + "/sw/runs/standard_qk_head_dim-2_seed4/metrics.csv");
+  CHECK(tokens == double(m3.back().tokens_seen));
+  CHECK(tokens > 0);
+  CHECK(std::stod(last[size_t(cur.column("training_flops"))]) ==
+        Approx(tokens * std::stod(g[agg.column("flops_per_token")])).epsilon(1e-7));
+  double v3 = NAN, v4 = NAN;
+  for (const auto& m : m3) if (m.step == 20 && !std::isnan(m.val_loss)) v3 = m.val_loss;
+  for (const auto& m : m4) if (m.step == 20 && !std::isnan(m.val_loss)) v4 = m.val_loss;
+  CHECK(std::stod(std2[1][size_t(cur.column("val_loss_max"))]) == Approx(std::max(v3, v4)).epsilon(1e-8));
+  CHECK(std::stod(std2[1][size_t(cur.column("val_loss_mean"))]) == Approx((v3 + v4) / 2).epsilon(1e-7));
 
   // The same command again: nothing re-run, the tables rewritten with the same rows.
   const auto before = std::filesystem::last_write_time(dir + "/sw/runs/merged_seed3/metrics.csv");

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <QAction>
+#include <QComboBox>
+#include <QFileInfo>
 #include <QSignalSpy>
 #include <qcustomplot.h>
 #include <QDirIterator>
@@ -550,6 +552,39 @@ TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds — 
   const QPoint at(int(plot->xAxis->coordToPixel(s0.x[0])), int(plot->yAxis->coordToPixel(s0.mean[0])));
   QTest::mouseClick(plot, Qt::LeftButton, {}, at);
   CHECK(wait_until([&] { return w.info().run_dir == s0.run[0]; }, 10000));
+  // Against tokens seen: the learning curves, one per variant and head count; each ends at the mean
+  // final loss of its seeds; against training FLOPs the same points at tokens × FLOPs per token.
+  auto* xkey = w.sweepView()->findChild<QComboBox*>("sweepKey");
+  REQUIRE(xkey);
+  xkey->setCurrentIndex(xkey->findData(qkui::kTokensAxis));
+  const auto curves = w.sweepView()->plotData();
+  CHECK(curves.curves);
+  REQUIRE(curves.series.size() == 4);
+  const int flops = sum.column("flops_per_token");
+  for (const auto& s : curves.series) {
+    REQUIRE(s.x.size() == 4);  // steps 0, 10, 20, 29
+    const auto m = qk::read_metrics_csv((s.run.back() + "/metrics.csv").toStdString());
+    CHECK(s.x.back() == double(m.back().tokens_seen));
+    CHECK(m.back().tokens_seen > 0);
+    std::vector<double> v;
+    double fpt = 0;
+    for (const auto& r : sum.rows)
+      if (s.label == QString("%1 n_heads=%2").arg(QString::fromStdString(r[var]), QString::fromStdString(r[heads]))) {
+        v.push_back(std::stod(r[loss]));
+        fpt = std::stod(r[flops]);
+      }
+    REQUIRE(v.size() == 2);
+    CHECK(s.mean.back() == Approx((v[0] + v[1]) / 2));
+    CHECK(s.hi.back() == Approx(std::max(v[0], v[1])));
+    CHECK(s.seeds.back() == 2);
+    xkey->setCurrentIndex(xkey->findData(qkui::kFlopsAxis));
+    const auto by_flops = w.sweepView()->plotData();
+    for (const auto& f : by_flops.series)
+      if (f.label == s.label) CHECK(f.x.back() == Approx(s.x.back() * fpt));
+    xkey->setCurrentIndex(xkey->findData(qkui::kTokensAxis));
+  }
+  CHECK(w.exportViewTo(out.filePath("curves.png")).isEmpty());
+  CHECK(QImage(out.filePath("curves.png")).size() == QSize(1600, 1000));
   // `qklab-cli report SWEEP_DIR`: a figure per metric at full size, the points as CSV, the aggregate table.
   QProcess rep;
   rep.start(QKLAB_CLI, {"report", dir.filePath("sw"), "--out", out.filePath("rep")});
@@ -567,6 +602,16 @@ TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds — 
   CHECK(page.contains("<h2>Aggregate over seeds</h2>"));
   CHECK(page.count("<tr><td style=") == 4);  // standard and merged at 2 and 4 heads
   CHECK(page.contains("8 runs: 2 variants × 2 model.n_heads × 2 seeds; 8 finished"));
+  CHECK(page.contains("perplexity (mean, min–max)"));
+  // The learning curves against tokens and training FLOPs, with their points (4 series × 4 evaluations).
+  for (const char* f : {"curves_val_loss_tokens", "curves_val_loss_flops"}) {
+    CHECK(QImage(out.filePath(QString("rep/%1.png").arg(f))).size() == QSize(1600, 1000));
+    QFile c(out.filePath(QString("rep/%1.csv").arg(f)));
+    REQUIRE(c.open(QIODevice::ReadOnly));
+    CHECK(QString(c.readAll()).trimmed().split('\n').size() == 17);
+  }
+  CHECK(page.contains("curves_val_loss_flops.png"));
+  CHECK(QFileInfo(out.filePath("rep/curves.csv")).size() > 0);
   // A broken sweep.json: one message, no crash.
   QTemporaryDir bad;
   QFile b(bad.filePath("sweep.json"));

@@ -32,6 +32,7 @@ QString aggregate_table(const qk::CsvTable& t, const qk::SweepSpec& spec) {
   for (const auto& [k, _] : spec.grid) h += "<th>" + esc(q(k)) + "</th>";
   h += "<th>seeds</th><th>matched</th><th>parameters</th><th>training FLOPs / token</th><th>of which attention</th>"
        "<th>memory (MB)</th><th>steps</th><th>final val loss (mean ± std)</th><th>min–max</th>"
+       "<th>perplexity (mean, min–max)</th>"
        "<th>final val acc (mean)</th><th>wall time (s, mean)</th>" +
        QString(spec.target_loss > 0 ? "<th>steps to loss %1 (mean; seeds that reached it)</th>" : "%1").arg(spec.target_loss > 0 ? QString::number(spec.target_loss) : QString()) +
        "</tr>\n";
@@ -45,13 +46,15 @@ QString aggregate_table(const qk::CsvTable& t, const qk::SweepSpec& spec) {
     for (const auto& [k, _] : spec.grid) h += "<td>" + cell(get(r, k), -1) + "</td>";
     const double mem = QString::fromStdString(get(r, "memory_bytes")).toDouble() / 1e6;
     h += QString("<td>%1</td><td>%2</td><td>%3</td><td>%4</td><td>%5</td><td>%6</td><td>%7</td><td>%8 ± %9</td>"
-                 "<td>%10–%11</td><td>%12</td><td>%13</td>")
+                 "<td>%10–%11</td><td>%12 (%13–%14)</td><td>%15</td><td>%16</td>")
              .arg(q(get(r, "seeds")), cell(get(r, "matched"), -1), q(get(r, "params")),
                   cell(get(r, "flops_per_token"), 0), cell(get(r, "attention_flops_per_token"), 0),
                   QString::number(mem, 'f', 1), q(get(r, "steps")), cell(get(r, "final_val_loss_mean"), 3),
                   cell(get(r, "final_val_loss_std"), 3))
              .arg(cell(get(r, "final_val_loss_min"), 3), cell(get(r, "final_val_loss_max"), 3),
-                  cell(get(r, "final_val_acc_mean"), 3), cell(get(r, "wall_s_mean"), 0));
+                  cell(get(r, "final_val_ppl_mean"), 1), cell(get(r, "final_val_ppl_min"), 1),
+                  cell(get(r, "final_val_ppl_max"), 1), cell(get(r, "final_val_acc_mean"), 3),
+                  cell(get(r, "wall_s_mean"), 0));
     if (spec.target_loss > 0)
       h += QString("<td>%1 (%2 of %3)</td>").arg(cell(get(r, "steps_to_target_mean"), 0), q(get(r, "reached_target")),
                                                  q(get(r, "seeds")));
@@ -66,6 +69,7 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
   SweepReportResult res;
   qk::SweepSpec spec;
   std::vector<qk::SweepRow> rows;
+  std::vector<qk::SweepCurve> curves;
   try {
     spec = qk::load_sweep_spec(QDir(sweep_dir).filePath("sweep.json").toStdString());
     const auto runs = qk::expand_sweep(spec);
@@ -77,6 +81,8 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
       return res;
     }
     qk::write_sweep_tables(sweep_dir.toStdString(), spec, rows);  // the tables match the runs on disk
+    curves = qk::sweep_curves(sweep_dir.toStdString(), spec, runs);
+    qk::write_sweep_curves(sweep_dir.toStdString(), curves);
   } catch (const std::exception& e) {
     res.error = QString::fromStdString(e.what());
     return res;
@@ -97,17 +103,26 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
     }
     log_x = lo > 0 && hi / lo >= 4;
   }
-  QStringList metrics{"final_val_loss", "best_val_loss", "final_val_acc", "best_val_acc"};
+  QStringList metrics{"final_val_loss", "final_val_ppl", "best_val_loss", "final_val_acc", "best_val_acc"};
   if (spec.target_loss > 0) metrics << "steps_to_target";
+  // (file name, plot): the final metrics against the first swept key (or the variants side by
+  // side), then the learning curves against tokens and against training FLOPs.
+  std::vector<std::pair<QString, SweepPlot>> plots;
+  for (const auto& m : metrics) plots.emplace_back("sweep_" + m, sweep_plot(rows, spec, x_key, m, log_x, sweep_dir));
+  for (const QString m : {"val_loss", "val_acc"}) {
+    plots.emplace_back("curves_" + m + "_tokens", sweep_curve_plot(curves, spec, kTokensAxis, m, false, sweep_dir));
+    plots.emplace_back("curves_" + m + "_flops", sweep_curve_plot(curves, spec, kFlopsAxis, m, false, sweep_dir));
+  }
   QString body;
-  for (const auto& m : metrics) {
-    const SweepPlot p = sweep_plot(rows, spec, x_key, m, log_x, sweep_dir);
+  for (const auto& [name, p] : plots) {
     if (p.series.empty()) continue;  // e.g. no accuracy for text data
     Figure f;
-    f.name = "sweep_" + m;
+    f.name = name;
     f.title = p.title;
-    f.caption = QObject::tr("%1 of %2 runs finished; lines: mean over seeds, bands: min–max; dashed: a variant the key "
-                            "is not swept for")
+    f.caption = (p.curves ? QObject::tr("%1 of %2 runs finished; lines: mean over seeds at every evaluation, bands: "
+                                        "min–max; training FLOPs = tokens × the variant's training FLOPs per token")
+                          : QObject::tr("%1 of %2 runs finished; lines: mean over seeds, bands: min–max; dashed: a "
+                                        "variant the key is not swept for"))
                     .arg(res.finished)
                     .arg(res.runs);
     f.draw = [p](QCustomPlot* plot) { draw_sweep(plot, p); };
@@ -157,8 +172,9 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
   html += "<h2>Aggregate over seeds</h2>\n" + aggregate_table(agg, spec);
   html += "<h2>Figures</h2>\n" + body;
   html += "<h2>Data</h2><p><a href='summary.csv'>summary.csv</a> (one row per run) · <a href='aggregate.csv'>"
-          "aggregate.csv</a> · <a href='sweep.json'>sweep.json</a></p></body></html>\n";
-  for (const char* f : {"summary.csv", "aggregate.csv", "sweep.json"}) {
+          "aggregate.csv</a> · <a href='curves.csv'>curves.csv</a> (every evaluation, over seeds) · <a "
+          "href='sweep.json'>sweep.json</a></p></body></html>\n";
+  for (const char* f : {"summary.csv", "aggregate.csv", "curves.csv", "sweep.json"}) {
     QFile::copy(QDir(sweep_dir).filePath(f), tmp + "/" + f);
     res.files << f;
   }

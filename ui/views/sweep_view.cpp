@@ -29,6 +29,7 @@ constexpr double kLevel = -1e300;  // the x of a variant the key is not swept fo
 const std::vector<std::pair<QString, QString>>& metrics() {
   static const std::vector<std::pair<QString, QString>> m = {
       {"final_val_loss", QObject::tr("final validation loss (nats/token)")},
+      {"final_val_ppl", QObject::tr("final validation perplexity")},
       {"best_val_loss", QObject::tr("best validation loss (nats/token)")},
       {"final_val_acc", QObject::tr("final validation accuracy")},
       {"best_val_acc", QObject::tr("best validation accuracy")},
@@ -40,6 +41,7 @@ const std::vector<std::pair<QString, QString>>& metrics() {
 
 double metric_of(const qk::SweepRow& r, const QString& m) {
   if (m == "final_val_loss") return r.final_val_loss;
+  if (m == "final_val_ppl") return std::exp(r.final_val_loss);
   if (m == "best_val_loss") return r.best_val_loss;
   if (m == "final_val_acc") return r.final_val_acc;
   if (m == "best_val_acc") return r.best_val_acc;
@@ -49,6 +51,9 @@ double metric_of(const qk::SweepRow& r, const QString& m) {
 }
 
 QString metric_label(const QString& m) {
+  if (m == "val_loss") return QObject::tr("validation loss (nats/token)");
+  if (m == "val_ppl") return QObject::tr("validation perplexity");
+  if (m == "val_acc") return QObject::tr("validation accuracy");
   for (const auto& [k, label] : metrics())
     if (k == m) return label;
   return m;
@@ -109,12 +114,55 @@ SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec&
   return p;
 }
 
+SweepPlot sweep_curve_plot(const std::vector<qk::SweepCurve>& curves, const qk::SweepSpec& spec, const QString& x_axis,
+                           const QString& metric, bool log_x, const QString& dir) {
+  SweepPlot p;
+  p.curves = true;
+  p.log_x = log_x;
+  const bool flops = x_axis == kFlopsAxis;
+  p.x_key = flops ? "training_flops" : "tokens";
+  const bool acc = metric.endsWith("_acc"), ppl = metric == "final_val_ppl";
+  p.metric = acc ? "val_acc" : ppl ? "val_ppl" : "val_loss";
+  p.title = QObject::tr("Sweep '%1': %2 against %3, mean over seeds with min–max band")
+                .arg(q(spec.name), metric_label(p.metric), flops ? QObject::tr("training FLOPs") : QObject::tr("tokens seen"));
+  for (const auto& c : curves) {
+    SweepSeries s;
+    s.label = q(c.label);
+    s.variant = q(c.variant);
+    const qk::CurveBand& b = acc ? c.val_acc : c.val_loss;
+    for (size_t i = 0; i < c.step.size(); ++i) {
+      if (b.seeds[i] == 0 || std::isnan(b.mean[i])) continue;
+      const double x = flops ? c.flops[i] : c.tokens[i];
+      if (log_x && !(x > 0)) continue;  // step 0 has seen no tokens
+      s.x.push_back(x);
+      // Perplexity: exp of the mean loss (the geometric mean of the seeds' perplexities); exp is
+      // monotone, so the band is exp of the loss band.
+      s.mean.push_back(ppl ? std::exp(b.mean[i]) : b.mean[i]);
+      s.lo.push_back(ppl ? std::exp(b.min[i]) : b.min[i]);
+      s.hi.push_back(ppl ? std::exp(b.max[i]) : b.max[i]);
+      s.run.push_back(QDir(dir).filePath("runs/" + q(c.first_run)));
+      s.seeds.push_back(b.seeds[i]);
+    }
+    if (!s.x.empty()) p.series.push_back(s);
+  }
+  return p;
+}
+
 void draw_sweep(QCustomPlot* plot, const SweepPlot& p) {
   plot->clearGraphs();
   plot->clearItems();
-  plot->xAxis->setLabel(p.x_key.isEmpty() ? QObject::tr("variant") : p.x_key + (p.log_x ? QObject::tr(" (log scale)") : ""));
+  const QString x_label = p.curves ? (p.x_key == "tokens" ? QObject::tr("tokens seen")
+                                                          : QObject::tr("training FLOPs (tokens × FLOPs per token)"))
+                                   : p.x_key.isEmpty() ? QObject::tr("variant") : p.x_key;
+  plot->xAxis->setLabel(x_label + (p.log_x ? QObject::tr(" (log scale)") : ""));
   plot->yAxis->setLabel(metric_label(p.metric));
-  if (p.log_x) {
+  if (p.curves) {
+    plot->xAxis->setScaleType(p.log_x ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    if (p.log_x) plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTickerLog));
+    else plot->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    plot->xAxis->ticker()->setTickCount(6);
+    plot->xAxis->setNumberFormat("gb");  // 1.6·10^6 rather than 1600000
+  } else if (p.log_x) {
     plot->xAxis->setScaleType(QCPAxis::stLogarithmic);
     // A tick at each swept value, labelled as given (0.00125, 16): powers of two would read
     // "0" for learning rates.
@@ -146,8 +194,10 @@ void draw_sweep(QCustomPlot* plot, const SweepPlot& p) {
       ymax = std::max(ymax, s.hi[i]);
     }
   if (!(xmin <= xmax)) xmin = 0, xmax = 1;
+  std::map<QString, int> seen;  // curves of one variant at several grid points: one line style each
   for (const auto& s : p.series) {
     const QColor c = variant_color(s.variant);
+    const int k = seen[s.variant]++;
     auto* lo = plot->addGraph();
     auto* hi = plot->addGraph();
     auto* mean = plot->addGraph();
@@ -161,6 +211,8 @@ void draw_sweep(QCustomPlot* plot, const SweepPlot& p) {
     hi->setBrush(band);
     hi->setChannelFillGraph(lo);
     QPen pen(c, 2);
+    static const Qt::PenStyle styles[] = {Qt::SolidLine, Qt::DashLine, Qt::DotLine, Qt::DashDotLine, Qt::DashDotDotLine};
+    if (p.curves) pen.setStyle(styles[k % 5]);
     if (s.level) {
       pen.setStyle(Qt::DashLine);
       for (double x : {xmin, xmax}) {
@@ -175,13 +227,16 @@ void draw_sweep(QCustomPlot* plot, const SweepPlot& p) {
         hi->addData(s.x[i], s.hi[i]);
         mean->addData(s.x[i], s.mean[i]);
       }
-      mean->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 7));
+      mean->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, p.curves ? 4 : 7));
       mean->setName(s.label);
     }
     mean->setPen(pen);
     mean->setSelectable(QCP::stSingleData);
   }
-  if (p.log_x) plot->xAxis->setRange(xmin / 1.4, xmax * 1.4);
+  if (p.curves) {
+    if (p.log_x) plot->xAxis->setRange(xmin / 1.2, xmax * 1.2);
+    else plot->xAxis->setRange(std::min(0.0, xmin), xmax * 1.03);
+  } else if (p.log_x) plot->xAxis->setRange(xmin / 1.4, xmax * 1.4);
   else {
     const double pad = std::max(0.5, 0.05 * (xmax - xmin));
     plot->xAxis->setRange(xmin - pad, xmax + pad);
@@ -232,6 +287,13 @@ SweepView::SweepView(QWidget* parent) : QWidget(parent) {
   status_->setObjectName("sweepStatus");
   layout->addWidget(status_);
   plot_ = make_plot(this, tr("swept key"), tr("final validation loss"));
+  // The legend in its own row under the plot: inside, it covered the last variant's point.
+  plot_->axisRect()->insetLayout()->take(plot_->legend);
+  plot_->plotLayout()->addElement(1, 0, plot_->legend);
+  plot_->plotLayout()->setRowStretchFactor(1, 0.001);
+  plot_->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  plot_->legend->setWrap(4);
+  plot_->legend->setBorderPen(Qt::NoPen);
   layout->addWidget(plot_, 1);
   connect(metric_, &QComboBox::currentIndexChanged, this, [this] { redraw(); });
   connect(xkey_, &QComboBox::currentIndexChanged, this, [this] { redraw(); });
@@ -247,6 +309,7 @@ QString SweepView::openSweep(const QString& dir) {
     auto spec = qk::load_sweep_spec(QDir(dir).filePath("sweep.json").toStdString());
     const auto runs = qk::expand_sweep(spec);
     rows_ = qk::summarize_sweep(dir.toStdString(), spec, runs);
+    curves_ = qk::sweep_curves(dir.toStdString(), spec, runs);
     spec_ = spec;
     n_runs_ = runs.size();
   } catch (const std::exception& e) {
@@ -260,6 +323,8 @@ QString SweepView::openSweep(const QString& dir) {
     (void)values;
   }
   xkey_->addItem(tr("variant"), QString());
+  xkey_->addItem(tr("tokens seen (learning curves)"), kTokensAxis);
+  xkey_->addItem(tr("training FLOPs (learning curves)"), kFlopsAxis);
   const int keep = xkey_->findData(before);
   dir_ = dir;
   xkey_->setCurrentIndex(keep >= 0 ? keep : 0);
@@ -286,8 +351,10 @@ QString SweepView::openSweep(const QString& dir) {
 }
 
 void SweepView::redraw() {
-  plot_data_ = sweep_plot(rows_, spec_, xkey_->currentData().toString(), metric_->currentData().toString(),
-                          logx_->isChecked(), dir_);
+  const QString x = xkey_->currentData().toString();
+  plot_data_ = x == kTokensAxis || x == kFlopsAxis
+                   ? sweep_curve_plot(curves_, spec_, x, metric_->currentData().toString(), logx_->isChecked(), dir_)
+                   : sweep_plot(rows_, spec_, x, metric_->currentData().toString(), logx_->isChecked(), dir_);
   draw_sweep(plot_, plot_data_);
   plot_->replot(QCustomPlot::rpQueuedReplot);
 }

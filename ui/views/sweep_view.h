@@ -1,13 +1,17 @@
 // QKLab ui — the Sweep view: a sweep folder (sweep.h) as one plot — the chosen metric (final or
 // best validation loss or accuracy, wall time, steps to the target loss) against a swept key, one
 // line per variant with the mean over seeds and a min–max band; a variant the key is not swept for
-// is drawn as a dashed level across the plot. Log-x for ranks and head counts. Clicking a point
-// opens that run (its first seed). Read from the run folders' files; no training state involved.
+// is drawn as a dashed level across the plot. Log-x for ranks and head counts. "Against tokens seen"
+// and "against training FLOPs" show the learning curves instead (sweep_curves.h): validation loss
+// (perplexity, accuracy) at every evaluation, mean over seeds with a min–max band, per variant and
+// grid point. Clicking a point opens that run (its first seed). Read from the run folders' files; no
+// training state involved.
 #pragma once
 #include <QWidget>
 
 #include "lab_view.h"
 #include "sweep.h"
+#include "sweep_curves.h"
 
 class QComboBox;
 class QCheckBox;
@@ -30,12 +34,18 @@ struct SweepSeries {
 struct SweepPlot {
   QString x_key, metric, title;
   bool log_x = false;
+  bool curves = false;  // x is tokens or training FLOPs (learning curves), not a swept key
   std::vector<SweepSeries> series;
 };
 
 // Groups summary rows over seeds: x = the value of `x_key` ("" = the variants side by side).
 SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec& spec, const QString& x_key,
                      const QString& metric, bool log_x, const QString& dir);
+// The learning curves: x_axis kTokensAxis or kFlopsAxis; metric as in sweep_plot (losses plot the
+// validation loss, final_val_ppl its exponential, accuracies the validation accuracy).
+inline const QString kTokensAxis = "@tokens", kFlopsAxis = "@flops";
+SweepPlot sweep_curve_plot(const std::vector<qk::SweepCurve>& curves, const qk::SweepSpec& spec, const QString& x_axis,
+                           const QString& metric, bool log_x, const QString& dir);
 void draw_sweep(QCustomPlot* plot, const SweepPlot& p);
 QString sweep_csv(const SweepPlot& p);  // x, series, seeds, mean, min, max
 
@@ -63,6 +73,7 @@ class SweepView : public QWidget, public LabView {
   QString dir_;
   qk::SweepSpec spec_;
   std::vector<qk::SweepRow> rows_;
+  std::vector<qk::SweepCurve> curves_;
   size_t n_runs_ = 0;
   SweepPlot plot_data_;
   QLabel* status_;
