@@ -1,6 +1,7 @@
 // qklab — the QKLab desktop lab. Thin main: builds the MainWindow (ui/) and runs the event loop.
 // --autostart trains the default experiment at once; --screenshot FILE --steps N trains N steps,
 // saves a picture of the window (and with --report DIR exports the report) and quits (CI, Xvfb).
+#include "blas_kernels.h"
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
@@ -28,6 +29,7 @@ void shoot(qkui::MainWindow& w, const QString& file, const QString& report_dir) 
 }
 
 int main(int argc, char** argv) {
+  qk::choose_blas_kernels();  // before any BLAS call, and set for the re-execution below (blas_kernels.h)
   qkui::ensure_passive_openmp(argv);  // the training worker's threads must not spin against the GUI thread
   QApplication::setHighDpiScaleFactorRoundingPolicy(Qt::HighDpiScaleFactorRoundingPolicy::PassThrough);
   QApplication app(argc, argv);

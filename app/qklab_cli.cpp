@@ -2,6 +2,7 @@
 // Argument parsing only; the commands live in engine/ (commands.cpp, analyze.cpp) and, for
 // `report` (which draws with Qt, offscreen), in ui/report_command.cpp. User errors print one line
 // and exit 2.
+#include "blas_kernels.h"
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +19,7 @@
 #endif
 
 int main(int argc, char** argv) {
+  qk::choose_blas_kernels();  // before any BLAS call (blas_kernels.h)
   CLI::App app{"qklab-cli — does a transformer need separate query and key matrices?"};
   app.require_subcommand(1);
 

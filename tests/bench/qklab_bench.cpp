@@ -6,6 +6,7 @@
 //   qklab-bench misc   thread settings, spectra timings, GPT-2 tokenizer MB/s (QKLAB_DATA_DIR)
 //   qklab-bench        both
 // Reports ratios measured in the same run on the same machine.
+#include "blas_kernels.h"
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -161,6 +162,7 @@ static std::vector<std::string> split_list(const std::string& s) {
 }
 
 int main(int argc, char** argv) {
+  qk::choose_blas_kernels();  // both sides: OPENBLAS_CORETYPE reaches the PyTorch processes too (blas_kernels.h)
   std::vector<std::string> args(argv + 1, argv + argc);
   const std::string mode = args.empty() ? "all" : args[0];
   try {

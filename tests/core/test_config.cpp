@@ -5,6 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <torch/torch.h>
+
+#include "blas_kernels.h"
 #include "error.h"
 #include "helpers.h"
 #include "presets.h"
@@ -81,4 +85,23 @@ TEST_CASE("validation rejects impossible sizes", "[config]") {
   bad([](auto& c) { c.variants.clear(); }, "variants");
   ExperimentConfig ok;
   CHECK_NOTHROW(validate_config(ok, "default"));
+}
+
+TEST_CASE("BLAS: OpenBLAS runs the kernels this CPU supports, not a pre-AVX2 fallback", "[core][blas]") {
+  // tests/main.cpp calls choose_blas_kernels() first, as every QKLab program does.
+  const auto k = qk::choose_blas_kernels();
+  INFO("OpenBLAS kernels: before " << k.before << ", now " << k.after << ", OPENBLAS_CORETYPE "
+                                   << (std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "unset"));
+  CHECK(k.after == qk::blas_kernel_name());
+  CHECK_FALSE(qk::blas_kernels_below_cpu());
+  if (k.changed()) {
+    // The choice reaches child processes (sweep runs, the PyTorch peers) through the environment.
+    REQUIRE(std::getenv("OPENBLAS_CORETYPE"));
+    CHECK(k.after == std::string(std::getenv("OPENBLAS_CORETYPE")));
+  }
+  // A product still computes the same numbers with the new kernels (a 64×48 by 48×32 float32 matmul
+  // against float64 accumulation).
+  auto a = torch::randn({64, 48}), b = torch::randn({48, 32});
+  auto ref = torch::matmul(a.to(torch::kFloat64), b.to(torch::kFloat64));
+  CHECK(torch::allclose(torch::matmul(a, b).to(torch::kFloat64), ref, 1e-5, 1e-5));
 }

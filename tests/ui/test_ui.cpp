@@ -3,6 +3,7 @@
 // write valid PNG/SVG/PDF/CSV and a report, a CLI run folder replays its curves, the GUI thread's
 // event-loop latency while training at full speed, and closing mid-run stops promptly.
 #define CATCH_CONFIG_RUNNER
+#include "blas_kernels.h"
 #include <catch2/catch.hpp>
 
 #include <QAction>
@@ -279,6 +280,7 @@ TEST_CASE("CSV data converts to JSON records with quoted cells", "[ui]") {
 }
 
 int main(int argc, char** argv) {
+  qk::choose_blas_kernels();  // the kernels qklab uses (blas_kernels.h)
 #ifdef QKLAB_LSAN_SUPPRESSIONS
   // The sanitizer build: the tests run with LeakSanitizer on, Qt's own allocations suppressed
   // (tests/ui/lsan_qt.supp; setup.sh turns leak detection off for the rest). Not while CTest lists
