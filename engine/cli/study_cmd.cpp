@@ -59,7 +59,7 @@ int run_study(const SweepOptions& o, const json& study, const std::string& sourc
           out << " " << t.variant << " " << t.value << " (" << std::fixed << std::setprecision(3) << t.mean << ")";
       out << "\n";
     }
-    out << "== stage " << i + 1 << "/" << s.stages.size() << ": " << st.name << "\n";
+    out << "== stage " << i + 1 << "/" << s.stages.size() << ": " << st.name << std::endl;  // seen at once in a log file
     SweepOptions so = o;
     so.spec_text = text;
     so.spec_source = source + ": stage " + st.name;

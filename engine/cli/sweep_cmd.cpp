@@ -246,6 +246,9 @@ int run_local(const std::string& dir, const std::vector<SweepRun>& runs, const S
     if (prog.tty && Clock::now() - last_print > std::chrono::seconds(1)) {
       err << "\r\033[K" << prog.line(running, count_finished(dir, runs)) << std::flush;
       last_print = Clock::now();
+    } else if (!prog.tty && Clock::now() - last_print > std::chrono::seconds(60)) {  // a log file: once a minute
+      err << prog.line(running, count_finished(dir, runs)) << "\n";
+      last_print = Clock::now();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -440,7 +443,7 @@ int cmd_sweep(const SweepOptions& o, std::ostream& out, std::ostream& err) {
   out << "sweep '" << spec.name << "': " << runs.size() << " runs (" << spec.variants.size() << " variants";
   for (const auto& [k, v] : spec.grid) out << " x " << v.size() << " " << k;
   out << " x " << spec.seeds.size() << " seeds), " << before << " already finished; " << o.jobs << " at a time, "
-      << threads << " threads each, backend " << o.backend << "\n";
+      << threads << " threads each, backend " << o.backend << std::endl;  // seen at once in a log file
   const auto t0 = Clock::now();
   int code = 0;
   if (o.backend == "local") code = run_local(dir, runs, o, threads, out, err);

@@ -1,5 +1,6 @@
 // QKLab engine — experiment configuration: strict JSON parsing, overrides, validation.
 #include "config.h"
+#include "variants.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -234,6 +235,10 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
   if (m.qk_head_dim < 0) fail("model.qk_head_dim", "must be >= 0 (0 = emb_dim / n_heads)");
   if (m.value_proj != "linear" && m.value_proj != "identity")
     fail("model.value_proj", "expected 'linear' or 'identity', got '" + m.value_proj + "'");
+  if (m.value_proj == "identity")
+    for (const auto v : c.variants)
+      if (keys_are_values(v))
+        fail("model.value_proj", "'identity' is not available for " + variant_name(v) + " (its keys are its values: it needs W_value)");
   if (m.dtype != "float32" && m.dtype != "float64")
     fail("model.dtype", "expected 'float32' or 'float64', got '" + m.dtype + "'");
   const auto& d = c.data;

@@ -34,6 +34,14 @@ bool described(Variant v, VariantInfo* info) {
       *info = {v, "identity-query", "I_h·W_K,hᵀ", "IWk", "#8c564b",
                "W_Q fixed to the h-th slice of the identity, only W_K learned: rank ≤ head_dim"};
       return true;
+    case Variant::SharedKV:
+      *info = {v, "shared-kv", "W_Q,h·W_V,hᵀ", "WqWv", "#17becf",
+               "the keys are the values (W_K = W_V): a form of rank ≤ head_dim, no W_K"};
+      return true;
+    case Variant::SharedQKV:
+      *info = {v, "shared-qkv", "W_V,h·W_V,hᵀ", "WvWv", "#bcbd22",
+               "queries = keys = values (one W_V): a symmetric PSD form of rank ≤ head_dim"};
+      return true;
   }
   return false;  // past the last enumerator
 }
@@ -88,6 +96,8 @@ int64_t attention_parameters(Variant v, const ModelConfig& m) {
       case Variant::MergedSym: return H * d * (d + 1) / 2 + bias * H * d;  // S's upper triangle, u
       case Variant::MergedLowRank: return 2 * H * d * qk + bias * H * d;   // U, V, u
       case Variant::IdentityQuery: return d * d + bias * 2 * d;            // W_key (+ bias), query_bias
+      case Variant::SharedKV: return d * d + bias * d;                     // W_query (+ bias); keys are W_value's
+      case Variant::SharedQKV: return 0;                                   // W_value serves all three
     }
     return 0;
   }();
@@ -105,6 +115,8 @@ int64_t attention_weight_uses(Variant v, const ModelConfig& m) {
       case Variant::MergedLowRank: return H * d * d;  // X·S for all heads (S built once per step)
       case Variant::SharedQK: return d * H * qk;      // one projection serves both sides
       case Variant::IdentityQuery: return d * d;      // keys only
+      case Variant::SharedKV: return d * d;           // queries only: the values are the keys
+      case Variant::SharedQKV: return 0;              // the values are queries and keys
     }
     return 0;
   }();
@@ -119,6 +131,8 @@ int64_t score_width(Variant v, const ModelConfig& m) {
     case Variant::MergedSym:
     case Variant::MergedLowRank: return m.emb_dim;  // (S_h x_i)·x_j over d
     case Variant::IdentityQuery: return m.head_dim();  // x_i[slice h]·k_j
+    case Variant::SharedKV:
+    case Variant::SharedQKV: return m.head_dim();  // keys are values, head_dim wide
   }
   return 0;
 }
@@ -130,9 +144,25 @@ int64_t form_rank_bound(Variant v, const ModelConfig& m) {
     case Variant::MergedLowRank: return m.effective_qk_head_dim();
     case Variant::Merged:
     case Variant::MergedSym: return m.emb_dim;
-    case Variant::IdentityQuery: return m.head_dim();
+    case Variant::IdentityQuery:
+    case Variant::SharedKV:
+    case Variant::SharedQKV: return m.head_dim();
   }
   return 0;
+}
+
+bool keys_are_values(Variant v) {
+  switch (v) {
+    case Variant::Standard:
+    case Variant::Merged:
+    case Variant::SharedQK:
+    case Variant::MergedSym:
+    case Variant::MergedLowRank:
+    case Variant::IdentityQuery: return false;
+    case Variant::SharedKV:
+    case Variant::SharedQKV: return true;
+  }
+  return false;
 }
 
 }  // namespace qk

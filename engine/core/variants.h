@@ -35,5 +35,8 @@ int64_t attention_weight_uses(Variant v, const ModelConfig& m);
 int64_t score_width(Variant v, const ModelConfig& m);
 // The largest rank a head's form can have.
 int64_t form_rank_bound(Variant v, const ModelConfig& m);
+// Its keys are its values (shared-kv, shared-qkv): it needs W_value (no value_proj identity), and
+// qk_head_dim does not apply.
+bool keys_are_values(Variant v);
 
 }  // namespace qk

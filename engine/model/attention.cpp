@@ -265,6 +265,8 @@ std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig
     case Variant::MergedSym: return std::make_shared<MergedSymAttentionImpl>(cfg);
     case Variant::MergedLowRank: return std::make_shared<MergedLowRankAttentionImpl>(cfg);
     case Variant::IdentityQuery: return std::make_shared<IdentityQueryAttentionImpl>(cfg);
+    case Variant::SharedKV: return std::make_shared<SharedKVAttentionImpl>(cfg);
+    case Variant::SharedQKV: return std::make_shared<SharedQKVAttentionImpl>(cfg);
   }
   throw std::logic_error("make_attention: unknown variant");
 }

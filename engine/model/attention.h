@@ -9,6 +9,12 @@
 //                   used in the merged code path; the function class of standard at qk_head_dim
 //   identity-query: queries are x's h-th head_dim slice (W_Q = I), only W_key (d, d) is learned:
 //                   M_h = E_hᵀ·W_key[h] with E_h the slice's rows of I, rank ≤ head_dim
+//   shared-kv:      the keys are the values (W_K = W_V): W_query (d, d) and W_value; M_h =
+//                   W_query[h]ᵀ·W_value[h], rank ≤ head_dim (Kayyam et al., "Do Transformers Need
+//                   Three Projections?", ICML 2026)
+//   shared-qkv:     queries = keys = values (W_Q = W_K = W_V): W_value only; M_h =
+//                   W_value[h]ᵀ·W_value[h], symmetric PSD of rank ≤ head_dim
+// (qk_head_dim does not apply to the last two: their keys are values, head_dim wide.)
 // With model.value_proj = identity, W_value is absent (W_V = I) for every variant.
 //
 // Weights use nn.Linear layout (out, in): W_query.weight is (H·qk_head_dim, d) and head h owns
@@ -235,6 +241,56 @@ class IdentityQueryAttentionImpl : public CausalAttentionImpl {
   int n_heads, head_dim, d;
 };
 TORCH_MODULE(IdentityQueryAttention);
+
+// Keys are the values (W_K = W_V; attention_sharing.cpp): scores = (X·W_query,hᵀ)(X·W_value,hᵀ)ᵀ.
+// Forms are fitted through W_query alone, so truncation and conversions never touch the value path.
+class SharedKVAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit SharedKVAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::SharedKV; }
+  torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  FormSvd form_svd() const override;
+  // W_query[h]ᵀ ← M_r,h·pinv(W_value[h]): exact, since M's rows lie in W_value[h]'s row space.
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
+  // W_query[h]ᵀ ← M_h·pinv(W_value[h]), W_value kept (it is the value path): the nearest form with
+  // these keys — M_h projected on W_value[h]'s row space; exact when M_h's rows lie in it.
+  void set_forms(const torch::Tensor& M) override;
+  torch::Tensor key_bias() const override;  // u_h = W_value[h]ᵀ·b_query[h]
+  void set_key_bias(const torch::Tensor& u) override;
+  std::pair<torch::Tensor, torch::Tensor> factors() const;  // (W_query[h]ᵀ, W_value[h]ᵀ): (H, d, hd) each
+
+  torch::nn::Linear W_query{nullptr};
+  int n_heads, head_dim;
+};
+TORCH_MODULE(SharedKVAttention);
+
+// Queries, keys and values from one matrix (W_Q = W_K = W_V = W_value; attention_sharing.cpp).
+// Its form cannot change without changing its values: truncation and set_forms move W_value.
+class SharedQKVAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit SharedQKVAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::SharedQKV; }
+  torch::Tensor bilinear_forms() const override;
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  FormSvd form_svd() const override;
+  // W_value[h] ← its best rank-r approximation (then M_h's is too): the values are truncated with it.
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
+  // The PSD part of sym(M_h) of rank ≤ head_dim (as shared-qk), factored as W_h = R·Λ^½·Qᵀ with
+  // the rotation R nearest the current W_value[h] (orthogonal Procrustes), so the values move as
+  // little as the form allows; exact (W_value unchanged) when M_h is W_value[h]ᵀ·W_value[h].
+  void set_forms(const torch::Tensor& M) override;
+  torch::Tensor key_bias() const override;  // u_h = W_value[h]ᵀ·b_value[h]
+  void set_key_bias(const torch::Tensor& u) override;  // b_value by least squares
+  torch::Tensor factor() const;  // W_value[h]ᵀ: (H, d, hd), M_h = factor·factorᵀ
+
+  int n_heads, head_dim;
+};
+TORCH_MODULE(SharedQKVAttention);
 
 std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig& cfg);
 

@@ -20,20 +20,6 @@ torch::Tensor linear_init(torch::IntArrayRef shape, int64_t fan_in) {
   return torch::empty(shape).uniform_(-bound, bound);
 }
 
-// Per-head least squares b_h = pinv(Wᵀ_h)·u_h for W (H, k, d), u (H, d): the query bias whose
-// key-side score term Wᵀ_h·b_h is nearest to u_h (exact when u_h lies in W_h's row space).
-torch::Tensor bias_for_key_bias(const torch::Tensor& W, const torch::Tensor& u) {
-  auto wT = W.detach().to(torch::kFloat64).transpose(1, 2);                                      // (H, d, k)
-  return torch::matmul(torch::linalg_pinv(wT), u.to(torch::kFloat64).unsqueeze(-1)).squeeze(-1);  // (H, k)
-}
-
-// u_h = W_hᵀ·b_h for W (H, k, d), b (H·k): (H, d) float64.
-torch::Tensor key_bias_of(const torch::Tensor& W, const torch::Tensor& b) {
-  auto w = W.detach().to(torch::kFloat64);                                              // (H, k, d)
-  auto bb = b.detach().to(torch::kFloat64).view({w.size(0), w.size(1), 1});            // (H, k, 1)
-  return torch::matmul(w.transpose(1, 2), bb).squeeze(-1);                             // (H, d)
-}
-
 torch::Tensor key_bias_or_zeros(const torch::Tensor& u, int64_t H, int64_t d) {
   if (!u.defined()) return torch::zeros({H, d}, torch::kFloat64);
   return u.detach().to(torch::kFloat64);

@@ -71,4 +71,15 @@ std::vector<double> to_doubles(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
+torch::Tensor key_bias_of(const torch::Tensor& W, const torch::Tensor& b) {
+  auto w = W.detach().to(torch::kFloat64);                                    // (H, k, d)
+  auto bb = b.detach().to(torch::kFloat64).view({w.size(0), w.size(1), 1});  // (H, k, 1)
+  return torch::matmul(w.transpose(1, 2), bb).squeeze(-1);                   // (H, d)
+}
+
+torch::Tensor bias_for_key_bias(const torch::Tensor& W, const torch::Tensor& u) {
+  auto wT = W.detach().to(torch::kFloat64).transpose(1, 2);                                      // (H, d, k)
+  return torch::matmul(torch::linalg_pinv(wT), u.to(torch::kFloat64).unsqueeze(-1)).squeeze(-1);  // (H, k)
+}
+
 }  // namespace qk

@@ -33,6 +33,12 @@ torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r);
 // A = U_r·Σ_r^½, B = V_r·Σ_r^½, zero-padded to k columns. float64.
 std::pair<torch::Tensor, torch::Tensor> svd_factors(const torch::Tensor& M, int64_t r, int64_t k);
 double dtype_eps(const torch::Tensor& t);
+// Key-side score biases of per-head projections W (H, k, d) with biases b (H·k): u_h = W_hᵀ·b_h,
+// (H, d) float64 — the part of (W_h x_i + b_h)·(keys) that depends on the key alone.
+torch::Tensor key_bias_of(const torch::Tensor& W, const torch::Tensor& b);
+// Per-head least squares b_h = pinv(W_hᵀ)·u_h for W (H, k, d), u (H, d): the bias whose key-side
+// term W_hᵀ·b_h is nearest to u_h (exact when u_h lies in W_h's row space). (H, k) float64.
+torch::Tensor bias_for_key_bias(const torch::Tensor& W, const torch::Tensor& u);
 // Every element as a double, in row-major order.
 std::vector<double> to_doubles(const torch::Tensor& t);
 

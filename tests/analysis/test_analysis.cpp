@@ -255,6 +255,7 @@ TEST_CASE("size estimates: the parameter formula equals the model's count", "[an
   for (bool bias : {false, true})
   for (const char* value : {"linear", "identity"}) {
     const auto v = info.variant;
+    if (keys_are_values(v) && std::string(value) == "identity") continue;  // refused (test_variants.cpp)
     INFO(info.name << " qkv_bias " << bias << " value_proj " << value);
     ExperimentConfig c;
     c.model = qkt::tiny_model();

@@ -7,7 +7,9 @@
 
 #include "convert.h"
 #include "helpers.h"
+#include "attention.h"
 #include "model.h"
+#include "presets.h"
 #include "variants.h"
 
 using namespace qk;
@@ -153,4 +155,99 @@ TEST_CASE("value_proj identity: no W_value — the same as W_value = I", "[model
     CHECK(qkt::maxdiff(logits_of(*lin, ids), logits_of(*ident, ids)) == 0.0);
     CHECK(parameter_count(*lin) - parameter_count(*ident) == int64_t(cfg.n_layers) * cfg.emb_dim * cfg.emb_dim);
   }
+}
+
+TEST_CASE("projection sharing: shared-kv's keys are its values, shared-qkv's queries too", "[model][variants]") {
+  torch::manual_seed(16);
+  auto cfg = qkt::tiny_model("float64");  // d 16, H 4, head_dim 4
+  cfg.qk_head_dim = 3;                    // does not apply: the keys are values, head_dim wide
+  GPTModel kv(Variant::SharedKV, cfg), qkv(Variant::SharedQKV, cfg);
+  // Checkpoint names: shared-kv has W_query and W_value and no W_key; shared-qkv W_value only.
+  auto kp = kv->named_parameters(), qp = qkv->named_parameters();
+  CHECK(kp["trf_blocks.0.att.W_query.weight"].sizes() == torch::IntArrayRef({16, 16}));
+  CHECK(kp["trf_blocks.0.att.W_value.weight"].sizes() == torch::IntArrayRef({16, 16}));
+  CHECK(!kp.contains("trf_blocks.0.att.W_key.weight"));
+  CHECK(qp.contains("trf_blocks.1.att.W_value.weight"));
+  for (auto name : {"trf_blocks.1.att.W_query.weight", "trf_blocks.1.att.W_key.weight", "trf_blocks.1.att.W_qk.weight"})
+    CHECK(!qp.contains(name));
+  // Parameters: standard at head_dim minus W_key (shared-kv), minus W_query and W_key (shared-qkv).
+  cfg.qk_head_dim = 0;
+  GPTModel full(Variant::Standard, cfg);
+  const int64_t dd = int64_t(cfg.n_layers) * cfg.emb_dim * cfg.emb_dim;
+  CHECK(parameter_count(*full) - parameter_count(*kv) == dd);
+  CHECK(parameter_count(*full) - parameter_count(*qkv) == 2 * dd);
+  // The attention weights are softmax(q·kᵀ/√hd) with k = v = X·W_valueᵀ, from the weights alone.
+  const int64_t H = cfg.n_heads, hd = cfg.head_dim(), T = 6;
+  auto x = torch::randn({2, T, cfg.emb_dim}, torch::kFloat64);
+  auto heads = [&](const torch::Tensor& w) { return torch::matmul(x, w.t()).view({2, T, H, hd}).transpose(1, 2); };
+  auto causal = torch::triu(torch::ones({T, T}, torch::kBool), 1);
+  auto expect = [&](const torch::Tensor& q, const torch::Tensor& k) {
+    return torch::softmax((torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(hd))).masked_fill(causal, -INFINITY), -1);
+  };
+  for (auto* m : {&kv, &qkv}) {
+    auto& att = (*m)->attention(0);
+    att.eval();
+    torch::Tensor w;
+    torch::NoGradGuard ng;
+    att.forward(x, &w);  // (B, H, T, T)
+    auto v = heads(att.W_value->weight);
+    auto q = (*m)->variant() == Variant::SharedKV ? heads(dynamic_cast<SharedKVAttentionImpl&>(att).W_query->weight) : v;
+    INFO(variant_name((*m)->variant()));
+    CHECK(qkt::maxdiff(w, expect(q, v)) < 1e-14);
+  }
+  // Forms: W_query[h]ᵀ·W_value[h] of rank head_dim; shared-qkv's W_value[h]ᵀ·W_value[h] is PSD.
+  auto& ka = dynamic_cast<SharedKVAttentionImpl&>(kv->attention(1));
+  auto wq = ka.W_query->weight.view({H, hd, -1}), wv = ka.W_value->weight.view({H, hd, -1});
+  CHECK(qkt::maxdiff(ka.bilinear_forms(), torch::matmul(wq.transpose(1, 2), wv)) < 1e-15);
+  auto Mq = qkv->attention(0).bilinear_forms();
+  CHECK(qkt::maxdiff(Mq, Mq.transpose(1, 2)) < 1e-15);
+  CHECK(torch::linalg_eigvalsh(Mq, "L").min().item<double>() > -1e-14);
+}
+
+TEST_CASE("projection sharing: truncation and conversions keep shared-kv's values — shared-qkv's move with its form", "[model][variants][convert]") {
+  torch::manual_seed(17);
+  auto cfg = qkt::tiny_model("float64");
+  // shared-kv truncated to rank 2: W_value untouched, the form is the best rank-2 approximation.
+  GPTModel kv(Variant::SharedKV, cfg);
+  auto& att = kv->attention(0);
+  const auto M = att.bilinear_forms();
+  const auto wv = att.W_value->weight.clone();
+  att.truncate_forms(2, nullptr);
+  CHECK(torch::equal(att.W_value->weight, wv));
+  auto sv = torch::linalg_svdvals(M, c10::nullopt);  // (H, d)
+  auto err = (att.bilinear_forms() - M).pow(2).sum({1, 2}).sqrt();
+  CHECK(qkt::maxdiff(err, sv.narrow(-1, 2, 14).pow(2).sum(-1).sqrt()) < 1e-10);  // Eckart–Young
+  // merged -> shared-kv: W_value is merged's, and the form is M_h projected on W_value[h]'s rows.
+  GPTModel merged(Variant::Merged, cfg);
+  auto Mm = merged->attention(0).bilinear_forms();
+  GPTModel to_kv = convert_model(*merged, Variant::SharedKV, 0);
+  CHECK(torch::equal(to_kv->attention(0).W_value->weight, merged->attention(0).W_value->weight));
+  auto w = merged->attention(0).W_value->weight.view({4, 4, 16});
+  auto P = torch::matmul(torch::linalg_pinv(w), w);  // (H, d, d): projector on W_value[h]'s row space
+  CHECK(qkt::maxdiff(to_kv->attention(0).bilinear_forms(), torch::matmul(Mm, P)) < 1e-12);
+  // merged -> shared-qkv: the PSD part of sym(M) of rank ≤ head_dim, like shared-qk at qk = 4.
+  auto psd = convert_model(*merged, Variant::SharedQKV, 0)->attention(0).bilinear_forms();
+  auto qk4 = convert_model(*merged, Variant::SharedQK, 4)->attention(0).bilinear_forms();
+  CHECK(qkt::maxdiff(psd, qk4) < 1e-12);
+  // shared-qkv truncated to rank 1: W_value[h] becomes its best rank-1 approximation, and so the form.
+  GPTModel qkv(Variant::SharedQKV, cfg);
+  auto& qa = qkv->attention(1);
+  auto Mq = qa.bilinear_forms();
+  qa.truncate_forms(1, nullptr);
+  auto ev = std::get<0>(torch::sort(torch::linalg_eigvalsh(Mq, "L"), -1, true));  // (H, d) descending
+  auto left = (qa.bilinear_forms() - Mq).pow(2).sum({1, 2}).sqrt();
+  CHECK(qkt::maxdiff(left, ev.narrow(-1, 1, 15).pow(2).sum(-1).sqrt()) < 1e-10);
+  auto wsv = torch::linalg_svdvals(qa.W_value->weight.view({4, 4, 16}), c10::nullopt);  // (H, hd)
+  CHECK(wsv.narrow(-1, 1, 3).abs().max().item<double>() < 1e-12 * wsv.max().item<double>());
+}
+
+TEST_CASE("projection sharing: value_proj identity is refused with one line", "[model][variants][config]") {
+  auto c = qk::preset_config("default");
+  c.variants = {Variant::Standard, Variant::SharedKV};
+  c.model.value_proj = "identity";
+  CHECK_THROWS_WITH(validate_config(c, "exp.json", false),
+                    "exp.json: model.value_proj: 'identity' is not available for shared-kv (its keys are its values: it needs W_value)");
+  auto m = qkt::tiny_model();
+  m.value_proj = "identity";
+  CHECK_THROWS_WITH(GPTModel(Variant::SharedQKV, m), Catch::Contains("not available for shared-qkv"));
 }
