@@ -151,6 +151,7 @@ struct Progress {
   const std::vector<SweepRun>& runs;
   Clock::time_point start = Clock::now();
   double start_fraction = -1;
+  int start_finished = -1;  // runs finished before this invocation (not counted in its rate)
   bool tty = isatty(2);
 
   double fraction(const std::map<pid_t, size_t>& running) const {
@@ -167,12 +168,13 @@ struct Progress {
   std::string line(const std::map<pid_t, size_t>& running, int finished) {
     const double f = fraction(running);
     if (start_fraction < 0) start_fraction = f;
+    if (start_finished < 0) start_finished = finished;
     const double el = std::chrono::duration<double>(Clock::now() - start).count();
     const double rate = (f - start_fraction) / std::max(el, 1e-9);  // fraction per second
     std::ostringstream o;
     o << "sweep " << finished << "/" << runs.size() << " runs done, " << running.size() << " running, "
       << std::fixed << std::setprecision(0) << 100 * f << "% of steps, " << std::setprecision(2)
-      << (el > 0 ? 60.0 * (finished) / el : 0) << " runs/min, elapsed " << hms(el) << ", ETA "
+      << (el > 0 ? 60.0 * (finished - start_finished) / el : 0) << " runs/min, elapsed " << hms(el) << ", ETA "
       << (rate > 0 ? hms((1 - f) / rate) : "?");
     return o.str();
   }
@@ -194,6 +196,7 @@ int run_local(const std::string& dir, const std::vector<SweepRun>& runs, const S
   std::map<pid_t, Clock::time_point> started;
   Progress prog{dir, runs};
   prog.start_fraction = prog.fraction({});  // the rate counts only this invocation's progress
+  prog.start_finished = count_finished(dir, runs);
   size_t next = 0;
   int failed = 0;
   auto last_print = Clock::now() - std::chrono::hours(1);

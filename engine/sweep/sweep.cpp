@@ -56,7 +56,7 @@ const std::vector<SweepPreset>& sweep_presets() {
            "seeds": [1, 2], "target_loss": 1.0})"},
       {"sweep-language",
        "a study on real language (a tokens folder: --set data.path=DIR, e.g. the King James Bible in a 4,096-token "
-       "BPE): a learning-rate sweep per variant (4 rates, 2 seeds, d=128), then standard, merged, merged-lowrank "
+       "BPE): a learning-rate sweep per variant (4 rates, 2.5e-3 to 2e-2, 2 seeds, d=128), then standard, merged, merged-lowrank "
        "(d/H), shared-qk and identity-query at each one's best rate, matched in parameters and separately in "
        "FLOPs/token, at d=128 x 4 layers and d=192 x 6 layers, 3 seeds, 819,200 tokens each (--scale F: F x the "
        "steps); about 2 hours per size on 2 cores with --jobs 2",
@@ -68,7 +68,7 @@ const std::vector<SweepPreset>& sweep_presets() {
                    "train.weight_decay": 0.1, "train.grad_clip": 1.0, "train.track_kl": false},
            "variants": ["standard", "merged", "merged-lowrank", "shared-qk", "identity-query"],
            "stages": [
-             {"name": "lr", "grid": {"train.lr": [0.00125, 0.0025, 0.005, 0.01]}, "seeds": [1, 2]},
+             {"name": "lr", "grid": {"train.lr": [0.0025, 0.005, 0.01, 0.02]}, "seeds": [1, 2]},
              {"name": "small-params", "tune": {"from": "lr", "key": "train.lr"},
               "match": {"by": "params", "reference": "standard"}, "seeds": [11, 12, 13]},
              {"name": "small-flops", "tune": {"from": "lr", "key": "train.lr"},

@@ -25,6 +25,7 @@
 #include <QTest>
 #include <QTimer>
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <iostream>
 
@@ -605,15 +606,34 @@ TEST_CASE("a sweep folder opens in the Sweep view: mean and band over seeds — 
   CHECK(page.count("<tr><td style=") == 4);  // standard and merged at 2 and 4 heads
   CHECK(page.contains("8 runs: 2 variants × 2 model.n_heads × 2 seeds; 8 finished"));
   CHECK(page.contains("perplexity (mean, min–max)"));
-  // The learning curves against tokens and training FLOPs, with their points (4 series × 4 evaluations).
+  // The learning curves against tokens and training FLOPs: each variant at its best head count (2
+  // series × 4 evaluations); every curve is in curves.csv (4 series × 4).
   for (const char* f : {"curves_val_loss_tokens", "curves_val_loss_flops"}) {
     CHECK(QImage(out.filePath(QString("rep/%1.png").arg(f))).size() == QSize(1600, 1000));
     QFile c(out.filePath(QString("rep/%1.csv").arg(f)));
     REQUIRE(c.open(QIODevice::ReadOnly));
-    CHECK(QString(c.readAll()).trimmed().split('\n').size() == 17);
+    const auto rows = QString(c.readAll()).trimmed().split('\n');
+    CHECK(rows.size() == 9);
+    // The series kept is the variant's lowest final mean loss of the aggregate.
+    std::map<QString, double> lowest;
+    const auto agg = qk::read_csv_table(dir.filePath("sw/aggregate.csv").toStdString());
+    for (const auto& r : agg.rows) {
+      const QString v = QString::fromStdString(r[agg.column("variant")]);
+      const double m = std::stod(r[agg.column("final_val_loss_mean")]);
+      if (!lowest.count(v) || m < lowest[v]) lowest[v] = m;
+    }
+    for (const auto& line : rows.mid(1)) {
+      const auto cells = line.split(',');
+      if (cells[0].toDouble() == rows.last().split(',')[0].toDouble() && cells[0].toDouble() > 0) {  // the last step
+        const QString v = cells[1].section(' ', 0, 0);
+        CHECK(cells[3].toDouble() == Approx(lowest[v]).epsilon(1e-6));
+      }
+    }
   }
+  QFile all(out.filePath("rep/curves.csv"));
+  REQUIRE(all.open(QIODevice::ReadOnly));
+  CHECK(QString(all.readAll()).trimmed().split('\n').size() == 17);
   CHECK(page.contains("curves_val_loss_flops.png"));
-  CHECK(QFileInfo(out.filePath("rep/curves.csv")).size() > 0);
   // A broken sweep.json: one message, no crash.
   QTemporaryDir bad;
   QFile b(bad.filePath("sweep.json"));

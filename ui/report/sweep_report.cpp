@@ -110,8 +110,9 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
   std::vector<std::pair<QString, SweepPlot>> plots;
   for (const auto& m : metrics) plots.emplace_back("sweep_" + m, sweep_plot(rows, spec, x_key, m, log_x, sweep_dir));
   for (const QString m : {"val_loss", "val_acc"}) {
-    plots.emplace_back("curves_" + m + "_tokens", sweep_curve_plot(curves, spec, kTokensAxis, m, false, sweep_dir));
-    plots.emplace_back("curves_" + m + "_flops", sweep_curve_plot(curves, spec, kFlopsAxis, m, false, sweep_dir));
+    // A grid's every curve is in curves.csv; the figures show each variant at its best grid point.
+    plots.emplace_back("curves_" + m + "_tokens", sweep_curve_plot(curves, spec, kTokensAxis, m, false, sweep_dir, true));
+    plots.emplace_back("curves_" + m + "_flops", sweep_curve_plot(curves, spec, kFlopsAxis, m, false, sweep_dir, true));
   }
   QString body;
   for (const auto& [name, p] : plots) {

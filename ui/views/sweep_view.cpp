@@ -115,7 +115,7 @@ SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec&
 }
 
 SweepPlot sweep_curve_plot(const std::vector<qk::SweepCurve>& curves, const qk::SweepSpec& spec, const QString& x_axis,
-                           const QString& metric, bool log_x, const QString& dir) {
+                           const QString& metric, bool log_x, const QString& dir, bool best_only) {
   SweepPlot p;
   p.curves = true;
   p.log_x = log_x;
@@ -125,7 +125,16 @@ SweepPlot sweep_curve_plot(const std::vector<qk::SweepCurve>& curves, const qk::
   p.metric = acc ? "val_acc" : ppl ? "val_ppl" : "val_loss";
   p.title = QObject::tr("Sweep '%1': %2 against %3, mean over seeds with min–max band")
                 .arg(q(spec.name), metric_label(p.metric), flops ? QObject::tr("training FLOPs") : QObject::tr("tokens seen"));
+  // best_only: each variant's curve of the lowest final mean validation loss.
+  std::map<std::string, const qk::SweepCurve*> best;
   for (const auto& c : curves) {
+    if (c.val_loss.mean.empty() || std::isnan(c.val_loss.mean.back())) continue;
+    auto& b = best[c.variant];
+    if (!b || c.val_loss.mean.back() < b->val_loss.mean.back()) b = &c;
+  }
+  if (best_only && !spec.grid.empty()) p.title += QObject::tr(", each variant at its best grid point");
+  for (const auto& c : curves) {
+    if (best_only && !spec.grid.empty() && best[c.variant] != &c) continue;
     SweepSeries s;
     s.label = q(c.label);
     s.variant = q(c.variant);

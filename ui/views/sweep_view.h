@@ -42,10 +42,12 @@ struct SweepPlot {
 SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec& spec, const QString& x_key,
                      const QString& metric, bool log_x, const QString& dir);
 // The learning curves: x_axis kTokensAxis or kFlopsAxis; metric as in sweep_plot (losses plot the
-// validation loss, final_val_ppl its exponential, accuracies the validation accuracy).
+// validation loss, final_val_ppl its exponential, accuracies the validation accuracy). best_only:
+// one curve per variant, at its grid point of the lowest final mean validation loss (a learning-rate
+// sweep's 20 curves as the 5 a reader compares).
 inline const QString kTokensAxis = "@tokens", kFlopsAxis = "@flops";
 SweepPlot sweep_curve_plot(const std::vector<qk::SweepCurve>& curves, const qk::SweepSpec& spec, const QString& x_axis,
-                           const QString& metric, bool log_x, const QString& dir);
+                           const QString& metric, bool log_x, const QString& dir, bool best_only = false);
 void draw_sweep(QCustomPlot* plot, const SweepPlot& p);
 QString sweep_csv(const SweepPlot& p);  // x, series, seeds, mean, min, max
 
