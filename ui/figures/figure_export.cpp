@@ -90,8 +90,18 @@ void legend_outside(QCustomPlot* plot) {
   const int row = plot->plotLayout()->rowCount();
   plot->plotLayout()->addElement(row, 0, plot->legend);
   plot->plotLayout()->setRowStretchFactor(row, 0.001);
-  plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-  plot->legend->setWrap(plot->legend->itemCount() > 6 ? 3 : 2);
+  // As many columns as the widest entry allows across the plot, then rows. The wrap is set before
+  // the fill order, whose rearrangement applies it (set after, it left every entry in one row,
+  // and long entries were cut off at the figure's edge).
+  const QFontMetrics fm(plot->legend->font());
+  int widest = 0;
+  for (int i = 0; i < plot->legend->itemCount(); ++i)
+    if (auto* item = qobject_cast<QCPPlottableLegendItem*>(plot->legend->item(i)))
+      widest = std::max(widest, fm.horizontalAdvance(item->plottable()->name()));
+  const int entry = widest + plot->legend->iconSize().width() + plot->legend->iconTextPadding() + 24;
+  const int columns = std::clamp((plot->width() - 24) / std::max(1, entry), 1, std::max(1, plot->legend->itemCount()));
+  plot->legend->setWrap(columns);
+  plot->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
   plot->legend->setBorderPen(Qt::NoPen);
   plot->legend->setBrush(Qt::NoBrush);
 }

@@ -203,6 +203,14 @@ void draw_sweep(QCustomPlot* plot, const SweepPlot& p) {
       ymax = std::max(ymax, s.hi[i]);
     }
   if (!(xmin <= xmax)) xmin = 0, xmax = 1;
+  if (p.curves) {  // learning curves: the y range of the last 90% of x, where the variants differ
+    // (the first evaluations' losses, far above, would flatten every later difference)
+    ymax = -INFINITY;
+    for (const auto& s : p.series)
+      for (size_t i = 0; i < s.x.size(); ++i)
+        if (s.x[i] >= xmin + 0.1 * (xmax - xmin)) ymax = std::max(ymax, s.hi[i]);
+    if (!(ymax >= ymin)) ymax = ymin + 1;
+  }
   std::map<QString, int> seen;  // curves of one variant at several grid points: one line style each
   for (const auto& s : p.series) {
     const QColor c = variant_color(s.variant);
