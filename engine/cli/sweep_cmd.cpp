@@ -333,8 +333,8 @@ void print_aggregate(const std::string& dir, const SweepSpec& spec, std::ostream
   const auto t = read_csv_table((fs::path(dir) / sweep_files::kAggregate).string());
   out << "| variant |";
   for (const auto& [k, _] : spec.grid) out << " " << k << " |";
-  out << " seeds | params | FLOPs/token (attention) | memory MB | steps | final val loss (mean ± std) | final val acc "
-         "| wall s |\n|---|";
+  out << " seeds | params | FLOPs/token (attention) | memory MB | steps | final val loss (mean ± std) | perplexity "
+         "| final val acc | wall s |\n|---|";
   for (size_t i = 0; i < spec.grid.size(); ++i) out << "---|";
   out << "---|---|---|---|---|---|---|---|---|\n";
   auto get = [&](const std::vector<std::string>& r, const char* c) {

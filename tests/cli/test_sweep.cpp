@@ -8,10 +8,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <cmath>
+#include <sstream>
 #include <thread>
 
 #include "budget.h"
@@ -52,6 +54,17 @@ TEST_CASE("sweep: local jobs — run folders — summary and aggregate by conten
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Contains("6 runs (2 variants x 2 model.qk_head_dim x 2 seeds)"));
   CHECK_THAT(r.out, Contains("| standard | 2 | 2 |"));
+  // The printed table: a header cell for every column of its rows.
+  CHECK_THAT(r.out, Contains("| final val loss (mean ± std) | perplexity | final val acc | wall s |"));
+  {
+    std::istringstream lines(r.out);
+    std::string line, header;
+    while (std::getline(lines, line))
+      if (line.rfind("| variant |", 0) == 0) header = line;
+      else if (!header.empty() && line.rfind("| standard |", 0) == 0)
+        CHECK(std::count(line.begin(), line.end(), '|') == std::count(header.begin(), header.end(), '|'));
+    CHECK(!header.empty());
+  }
   CHECK_THAT(r.err, Contains("runs done"));
   // standard at qk 2 and 8 × 2 seeds, merged once per seed (qk_head_dim does not apply to it).
   const auto sum = qk::read_csv_table(dir + "/sw/summary.csv");
