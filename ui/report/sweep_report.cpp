@@ -126,7 +126,7 @@ SweepReportResult write_sweep_report(const QString& sweep_dir, const QString& ou
                                         "variant the key is not swept for"))
                     .arg(res.finished)
                     .arg(res.runs);
-    f.draw = [p](QCustomPlot* plot) { draw_sweep(plot, p); };
+    f.draw = [p = p](QCustomPlot* plot) { draw_sweep(plot, p); };
     const QStringList files{f.name + ".png", f.name + ".svg", f.name + ".pdf"};
     QStringList paths;
     for (const auto& file : files) paths << tmp + "/" + file;
