@@ -46,8 +46,9 @@ std::pair<torch::Tensor, torch::Tensor> ov_factors(GPTModelImpl& m, int layer) {
   const auto& cfg = m.config();
   const int64_t H = cfg.n_heads, hd = cfg.head_dim(), d = cfg.emb_dim;
   auto& att = m.attention(layer);
-  const auto wv = att.W_value ? att.W_value->weight.detach().to(kF64) : torch::eye(d, kF64);  // (H·hd, d)
-  const auto wo = att.out_proj->weight.detach().to(kF64);                                     // (d, H·hd)
+  const auto path = att.value_path();
+  const auto& wv = path.W_V;  // (H·hd, d), the identity with value_proj identity
+  const auto& wo = path.W_O;  // (d, H·hd), the identity without out_proj (merged-seed)
   auto A = wv.reshape({H, hd, d}).transpose(1, 2).contiguous();     // (H, d, hd) = W_V,hᵀ
   auto B = wo.reshape({d, H, hd}).permute({1, 0, 2}).contiguous();  // (H, d, hd) = W_O,h
   return {A, B};

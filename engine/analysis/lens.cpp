@@ -27,8 +27,8 @@ torch::Tensor logit_lens(GPTModelImpl& m, const LensRun& r) {
 torch::Tensor head_writes(GPTModelImpl& m, int layer, const torch::Tensor& z) {
   auto& att = m.attention(layer);
   const int64_t H = z.size(-2), hd = z.size(-1), d = m.config().emb_dim;
-  // out_proj.weight (d, H·hd): head h's columns as (H, hd, d).
-  const auto W = att.out_proj->weight.detach().to(torch::kFloat64).view({d, H, hd}).permute({1, 2, 0});
+  // W_O (d, H·hd) (out_proj's weight, or the identity without one): head h's columns as (H, hd, d).
+  const auto W = att.value_path().W_O.view({d, H, hd}).permute({1, 2, 0});
   // (N, H, hd) -> (H, N, hd) · (H, hd, d) -> (H, N, d) -> (..., H, d)
   auto sizes = z.sizes().vec();
   const auto zz = z.to(torch::kFloat64).reshape({-1, H, hd}).transpose(0, 1);
@@ -85,9 +85,8 @@ Parts attribute(GPTModelImpl& m, const LensRun& r, const torch::Tensor& b, const
     for (int64_t h = 0; h < s.size(1); ++h) cols.push_back(s.select(1, h));
   }
   for (int l = 0; l < L; ++l) {
-    const auto& bias = m.attention(l).out_proj->bias;
-    cols.push_back(bias.defined() ? share(bias.detach().to(torch::kFloat64).expand({b.size(0), bias.size(0)}))
-                                  : torch::zeros({b.size(0)}, torch::kFloat64));
+    const auto bias = m.attention(l).value_path().b_O;  // (d): zeros without out_proj
+    cols.push_back(share(bias.expand({b.size(0), bias.size(0)})));
   }
   for (int l = 0; l < L; ++l) cols.push_back(share(at(r.trace.mlp[l])));
   const auto beta = m.final_norm->shift.detach().to(torch::kFloat64);

@@ -316,6 +316,9 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
     if (c.variants.empty() || c.variants[0] != Variant::Standard)
       fail("train.twin_start", "needs 'standard' as the first variant (the merged ones start from it)");
     if (t.mode != "fair") fail("train.twin_start", "needs train.mode 'fair'");
+    for (const auto v : c.variants)
+      if (!has_out_proj(v))
+        fail("train.twin_start", variant_name(v) + " has no out_proj: it cannot start as the standard model's exact conversion");
   }
   if (t.threads < 0) fail("train.threads", "must be a positive integer, or 0 for automatic");
   if (t.blas_threads < 0) fail("train.blas_threads", "must be a positive integer, or 0 for automatic");

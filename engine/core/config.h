@@ -16,7 +16,7 @@
 namespace qk {
 
 // Attention variants, numbered contiguously from 0 (variants.h lists and describes them).
-enum class Variant { Standard, Merged, SharedQK, MergedSym, MergedLowRank, IdentityQuery, SharedKV, SharedQKV };
+enum class Variant { Standard, Merged, SharedQK, MergedSym, MergedLowRank, IdentityQuery, SharedKV, SharedQKV, MergedSeed };
 // The list of variants, their names, labels and size formulas: variants.h.
 std::string variant_name(Variant v);
 Variant parse_variant(const std::string& s);  // throws qk::Error naming the value and the known names

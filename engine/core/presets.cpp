@@ -43,6 +43,15 @@ ExperimentConfig book_ch5(bool small) {
   return c;
 }
 
+// The experiment that started QKLab: the book's chapter 5 with the seed's MHA_alt1 (merged-seed),
+// beside the book's own attention.
+ExperimentConfig seed_ch5() {
+  ExperimentConfig c = book_ch5(false);
+  c.name = "seed-ch5";
+  c.variants = {Variant::Standard, Variant::MergedSeed};
+  return c;
+}
+
 ExperimentConfig task(const std::string& kind, int context, int steps) {
   ExperimentConfig c;
   c.name = "task-" + kind;
@@ -106,6 +115,10 @@ const std::vector<Preset>& presets() {
        "chapter-5 setup with a small model (2 layers, d=128, 4 heads): about a minute per "
        "variant; set data.path",
        book_ch5(true)},
+      {"seed-ch5",
+       "the seed's experiment: book-ch5 with the seed's merged attention (MHA_alt1: per-head S and "
+       "W_value, no out_proj) beside the book's; set data.path to the-verdict.txt",
+       seed_ch5()},
       {"task-copy", "copy 8 symbols (vocabulary 16) after a separator: an offset lookup",
        task_seq("copy", 8, 16, 1500)},
       {"task-reverse", "reverse 8 symbols after a separator: a mirrored lookup", task_seq("reverse", 8, 16, 1500)},

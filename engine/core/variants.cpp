@@ -42,6 +42,10 @@ bool described(Variant v, VariantInfo* info) {
       *info = {v, "shared-qkv", "W_V,h·W_V,hᵀ", "WvWv", "#bcbd22",
                "queries = keys = values (one W_V): a symmetric PSD form of rank ≤ head_dim"};
       return true;
+    case Variant::MergedSeed:
+      *info = {v, "merged-seed", "S_h (seed)", "Sseed", "#e377c2",
+               "the seed experiment's MHA_alt1: per-head S_h (d×d) and W_V,h modules, no out_proj"};
+      return true;
   }
   return false;  // past the last enumerator
 }
@@ -77,11 +81,11 @@ Variant parse_variant(const std::string& s) {
 
 namespace {
 
-// W_value (absent with value_proj identity) and out_proj: every variant's value path.
-int64_t value_and_out_parameters(const ModelConfig& m) {
+// W_value (absent with value_proj identity) and out_proj (where the variant has one).
+int64_t value_and_out_parameters(Variant v, const ModelConfig& m) {
   const int64_t d = m.emb_dim, bias = m.qkv_bias ? 1 : 0;
   const int64_t value = m.value_proj == "identity" ? 0 : d * d + bias * d;
-  return value + d * d + d;
+  return value + (has_out_proj(v) ? d * d + d : 0);
 }
 
 }  // namespace
@@ -98,10 +102,11 @@ int64_t attention_parameters(Variant v, const ModelConfig& m) {
       case Variant::IdentityQuery: return d * d + bias * 2 * d;            // W_key (+ bias), query_bias
       case Variant::SharedKV: return d * d + bias * d;                     // W_query (+ bias); keys are W_value's
       case Variant::SharedQKV: return 0;                                   // W_value serves all three
+      case Variant::MergedSeed: return H * d * d + bias * H * d;           // the heads' S (+ biases)
     }
     return 0;
   }();
-  return own + value_and_out_parameters(m);
+  return own + value_and_out_parameters(v, m);
 }
 
 int64_t attention_weight_uses(Variant v, const ModelConfig& m) {
@@ -112,7 +117,8 @@ int64_t attention_weight_uses(Variant v, const ModelConfig& m) {
       case Variant::Standard: return 2 * d * H * qk;  // queries and keys
       case Variant::Merged:
       case Variant::MergedSym:
-      case Variant::MergedLowRank: return H * d * d;  // X·S for all heads (S built once per step)
+      case Variant::MergedLowRank:
+      case Variant::MergedSeed: return H * d * d;  // X·S for all heads (S built once per step)
       case Variant::SharedQK: return d * H * qk;      // one projection serves both sides
       case Variant::IdentityQuery: return d * d;      // keys only
       case Variant::SharedKV: return d * d;           // queries only: the values are the keys
@@ -120,7 +126,7 @@ int64_t attention_weight_uses(Variant v, const ModelConfig& m) {
     }
     return 0;
   }();
-  return own + value + d * d;  // + out_proj
+  return own + value + (has_out_proj(v) ? d * d : 0);
 }
 
 int64_t score_width(Variant v, const ModelConfig& m) {
@@ -129,7 +135,8 @@ int64_t score_width(Variant v, const ModelConfig& m) {
     case Variant::SharedQK: return m.effective_qk_head_dim();  // q_i·k_j over qk_head_dim
     case Variant::Merged:
     case Variant::MergedSym:
-    case Variant::MergedLowRank: return m.emb_dim;  // (S_h x_i)·x_j over d
+    case Variant::MergedLowRank:
+    case Variant::MergedSeed: return m.emb_dim;  // (S_h x_i)·x_j over d
     case Variant::IdentityQuery: return m.head_dim();  // x_i[slice h]·k_j
     case Variant::SharedKV:
     case Variant::SharedQKV: return m.head_dim();  // keys are values, head_dim wide
@@ -143,7 +150,8 @@ int64_t form_rank_bound(Variant v, const ModelConfig& m) {
     case Variant::SharedQK:
     case Variant::MergedLowRank: return m.effective_qk_head_dim();
     case Variant::Merged:
-    case Variant::MergedSym: return m.emb_dim;
+    case Variant::MergedSym:
+    case Variant::MergedSeed: return m.emb_dim;
     case Variant::IdentityQuery:
     case Variant::SharedKV:
     case Variant::SharedQKV: return m.head_dim();
@@ -158,11 +166,27 @@ bool keys_are_values(Variant v) {
     case Variant::SharedQK:
     case Variant::MergedSym:
     case Variant::MergedLowRank:
-    case Variant::IdentityQuery: return false;
+    case Variant::IdentityQuery:
+    case Variant::MergedSeed: return false;
     case Variant::SharedKV:
     case Variant::SharedQKV: return true;
   }
   return false;
+}
+
+bool has_out_proj(Variant v) {
+  switch (v) {
+    case Variant::Standard:
+    case Variant::Merged:
+    case Variant::SharedQK:
+    case Variant::MergedSym:
+    case Variant::MergedLowRank:
+    case Variant::IdentityQuery:
+    case Variant::SharedKV:
+    case Variant::SharedQKV: return true;
+    case Variant::MergedSeed: return false;  // the heads' outputs concatenated are the block's
+  }
+  return true;
 }
 
 }  // namespace qk

@@ -38,5 +38,8 @@ int64_t form_rank_bound(Variant v, const ModelConfig& m);
 // Its keys are its values (shared-kv, shared-qkv): it needs W_value (no value_proj identity), and
 // qk_head_dim does not apply.
 bool keys_are_values(Variant v);
+// It has an output projection out_proj (all but merged-seed, whose heads' outputs concatenated are
+// the block's output).
+bool has_out_proj(Variant v);
 
 }  // namespace qk

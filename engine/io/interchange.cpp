@@ -193,9 +193,14 @@ LoadedModel import_pth(const std::string& file, const ExperimentConfig& base, bo
   if (layers == 0) throw Error(file + ": missing tensor 'trf_blocks.0.norm1.scale' (no transformer blocks)");
   m.n_layers = layers;
   const bool merged = w.count("trf_blocks.0.att.S") > 0;
-  lm.variant = merged ? Variant::Merged : Variant::Standard;
-  m.qkv_bias = w.count("trf_blocks.0.att.W_value.bias") > 0;
-  if (merged) {
+  const bool seed = w.count("trf_blocks.0.att.heads.0.S.weight") > 0;  // the seed's MHA_alt1 (merged-seed)
+  lm.variant = seed ? Variant::MergedSeed : merged ? Variant::Merged : Variant::Standard;
+  m.qkv_bias = w.count("trf_blocks.0.att.W_value.bias") > 0 || w.count("trf_blocks.0.att.heads.0.S.bias") > 0;
+  if (seed) {
+    int heads = 0;  // one module per head: the state_dict records their number
+    while (w.count("trf_blocks.0.att.heads." + std::to_string(heads) + ".S.weight")) ++heads;
+    m.n_heads = heads;
+  } else if (merged) {
     m.n_heads = static_cast<int>(w["trf_blocks.0.att.S"].size(0));
   } else {
     if (!heads_given)

@@ -31,7 +31,29 @@ torch::Tensor CausalAttentionImpl::attend(torch::Tensor scores, const torch::Ten
   if (head_hook) context = head_hook(context);  // ablation / patching (analyses only)
   context = context.transpose(1, 2);            // (B, T, H, hd)
   context = context.contiguous().view({B, T, -1});             // (B, T, d)
-  return project(out_proj, context);
+  return out_proj ? project(out_proj, context) : context;
+}
+
+ValuePath CausalAttentionImpl::value_path() const {
+  const auto f64 = [](const torch::Tensor& t) { return t.detach().to(torch::kFloat64); };
+  const int64_t d = out_proj->weight.size(0);
+  ValuePath p;
+  p.W_V = W_value ? f64(W_value->weight) : torch::eye(d, torch::kFloat64);                      // (H·hd, d)
+  p.b_V = W_value && W_value->bias.defined() ? f64(W_value->bias) : torch::zeros({d}, torch::kFloat64);  // (H·hd)
+  p.W_O = f64(out_proj->weight);                                                                // (d, H·hd)
+  p.b_O = f64(out_proj->bias);                                                                  // (d)
+  return p;
+}
+
+void CausalAttentionImpl::set_value_path(const ValuePath& p, bool values_only) {
+  torch::NoGradGuard ng;
+  if (W_value) {
+    W_value->weight.copy_(p.W_V.to(W_value->weight.dtype()));
+    if (W_value->bias.defined()) W_value->bias.copy_(p.b_V.to(W_value->bias.dtype()));
+  }
+  if (values_only) return;
+  out_proj->weight.copy_(p.W_O.to(out_proj->weight.dtype()));
+  out_proj->bias.copy_(p.b_O.to(out_proj->bias.dtype()));
 }
 
 torch::Tensor CausalAttentionImpl::project(torch::nn::Linear& l, const torch::Tensor& x) const {
@@ -267,6 +289,7 @@ std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig
     case Variant::IdentityQuery: return std::make_shared<IdentityQueryAttentionImpl>(cfg);
     case Variant::SharedKV: return std::make_shared<SharedKVAttentionImpl>(cfg);
     case Variant::SharedQKV: return std::make_shared<SharedQKVAttentionImpl>(cfg);
+    case Variant::MergedSeed: return std::make_shared<MergedSeedAttentionImpl>(cfg);
   }
   throw std::logic_error("make_attention: unknown variant");
 }

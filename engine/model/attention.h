@@ -14,6 +14,9 @@
 //                   Three Projections?", ICML 2026)
 //   shared-qkv:     queries = keys = values (W_Q = W_K = W_V): W_value only; M_h =
 //                   W_value[h]ᵀ·W_value[h], symmetric PSD of rank ≤ head_dim
+//   merged-seed:    the seed experiment's MHA_alt1 (attention_seed.cpp): merged heads as separate
+//                   modules heads.h.{S, W_value}, each an nn.Linear, no out_proj (the heads'
+//                   outputs concatenated are the block's); S's bias is the key bias u_h
 // (qk_head_dim does not apply to the last two: their keys are values, head_dim wide.)
 // With model.value_proj = identity, W_value is absent (W_V = I) for every variant.
 //
@@ -31,6 +34,13 @@
 #include "linalg.h"
 
 namespace qk {
+
+// The value path of one attention block in float64, every tensor defined: W_V (H·hd, d) (the
+// identity with value_proj identity), b_V (H·hd), W_O (d, H·hd), b_O (d) (the identity and zeros
+// for a variant with no out_proj). Conversions and the OV / attribution analyses read it.
+struct ValuePath {
+  torch::Tensor W_V, b_V, W_O, b_O;
+};
 
 // An intervention on every head's output (B, H, T, hd), before out_proj: head ablation and
 // activation patching (causal.h) set it on a copy of a model; empty in training.
@@ -65,10 +75,16 @@ class CausalAttentionImpl : public torch::nn::Module {
   // after set_forms); conversions use both.
   virtual torch::Tensor key_bias() const = 0;
   virtual void set_key_bias(const torch::Tensor& u) = 0;
+  // The value path (ValuePath above). set_value_path stores p's values (W_V, b_V where this block
+  // has them) and, unless values_only, its output projection; a block without out_proj takes only
+  // an identity W_O with a zero b_O and throws qk::Error otherwise (no exact conversion exists).
+  // values_only: fair mode's shared start (the output projection stays the block's own).
+  virtual ValuePath value_path() const;
+  virtual void set_value_path(const ValuePath& p, bool values_only);
 
   // The value path every variant shares (the book's MultiHeadAttention's): W_value, out_proj,
   // dropout on the attention weights, and the causal mask buffer. W_value is null with
-  // model.value_proj identity.
+  // model.value_proj identity; merged-seed has neither (its heads hold their own W_value).
   torch::nn::Linear W_value{nullptr}, out_proj{nullptr};
   torch::nn::Dropout dropout{nullptr};
   torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
@@ -89,7 +105,8 @@ class CausalAttentionImpl : public torch::nn::Module {
   // masked, as qk_scores).
   torch::Tensor merged_scores(const torch::Tensor& x, const torch::Tensor& S, const torch::Tensor& u);
   // Shared by every variant: causal mask and 1/√head_dim scaling (book kernels), softmax, optional
-  // weight capture, dropout, weighted sum of values (B, H, T, hd), the head hook, out_proj.
+  // weight capture, dropout, weighted sum of values (B, H, T, hd), the head hook, out_proj (where
+  // the block has one; else the heads' outputs concatenated, (B, T, H·hd)).
   torch::Tensor attend(torch::Tensor scores, const torch::Tensor& values, torch::Tensor* weights);
   // l(x), or with fused kernels the split GEMM parallel_linear (bf16: in bfloat16), kernels.h.
   torch::Tensor project(torch::nn::Linear& l, const torch::Tensor& x) const;
@@ -291,6 +308,44 @@ class SharedQKVAttentionImpl : public CausalAttentionImpl {
   int n_heads, head_dim;
 };
 TORCH_MODULE(SharedQKVAttention);
+
+// One head of the seed's MHA_alt1 (its CA_alt1): S = nn.Linear(d, d), W_value = nn.Linear(d, hd),
+// both with qkv_bias; registered in the seed's order (S, W_value, dropout, mask).
+class SeedHeadImpl : public torch::nn::Module {
+ public:
+  SeedHeadImpl(const ModelConfig& cfg);
+  torch::nn::Linear S{nullptr}, W_value{nullptr};  // W_value null with model.value_proj identity
+  torch::nn::Dropout dropout{nullptr};
+  torch::Tensor mask;  // (ctx, ctx), as the seed registers it in every head
+};
+TORCH_MODULE(SeedHead);
+
+// The seed experiment's merged attention, module for module (attention_seed.cpp). Book kernels run
+// its ops head by head (scores S(x)·xᵀ (B, T, T), mask, softmax of scores/√hd, dropout drawn head by
+// head, ·values, the heads concatenated); fused kernels stack the heads and take merged's path.
+// Checkpoint names: att.heads.h.S.weight / .bias, att.heads.h.W_value.weight / .bias.
+class MergedSeedAttentionImpl : public CausalAttentionImpl {
+ public:
+  explicit MergedSeedAttentionImpl(const ModelConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* weights) override;
+  Variant variant() const override { return Variant::MergedSeed; }
+  torch::Tensor bilinear_forms() const override;  // M_h = S_hᵀ, as merged
+  torch::Tensor form_singular_values(int head) const override;
+  double form_eps() const override;
+  FormSvd form_svd() const override;
+  void truncate_forms(int64_t r, const FormSvd* svd) override;
+  void set_forms(const torch::Tensor& M) override;
+  torch::Tensor key_bias() const override;  // u_h = S_h's bias
+  void set_key_bias(const torch::Tensor& u) override;
+  ValuePath value_path() const override;
+  void set_value_path(const ValuePath& p, bool values_only) override;
+  torch::Tensor stacked_S() const;  // (H, d, d), differentiable
+
+  torch::nn::ModuleList heads{nullptr};
+  std::vector<SeedHead> heads_;
+  int n_heads, head_dim, d;
+};
+TORCH_MODULE(MergedSeedAttention);
 
 std::shared_ptr<CausalAttentionImpl> make_attention(Variant v, const ModelConfig& cfg);
 

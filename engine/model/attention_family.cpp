@@ -88,14 +88,8 @@ void SharedQKAttentionImpl::truncate_forms(int64_t r, const FormSvd* svd) {
 
 void SharedQKAttentionImpl::set_forms(const torch::Tensor& M) {
   torch::NoGradGuard ng;
-  auto m = M.to(torch::kFloat64);
-  auto sym = (m + m.transpose(1, 2)) / 2;                              // (H, d, d)
-  auto eig = torch::linalg_eigh(sym, "L");                             // ascending eigenvalues
-  const int64_t d = sym.size(-1), k = std::min<int64_t>(qk_head_dim, d);
-  auto lam = std::get<0>(eig).narrow(-1, d - k, k).clamp_min(0);       // (H, k): the top k, ≥ 0
-  auto Q = std::get<1>(eig).narrow(-1, d - k, k);                      // (H, d, k)
-  auto B = torch::zeros({sym.size(0), d, qk_head_dim}, torch::kFloat64);
-  B.narrow(-1, 0, k).copy_(Q * lam.sqrt().unsqueeze(1));               // B·Bᵀ = Q·Λ₊·Qᵀ
+  const int64_t d = M.size(-1);
+  auto B = psd_factor(M, qk_head_dim);  // (H, d, qk): B·Bᵀ the PSD part of sym(M) of rank ≤ qk
   W_qk->weight.copy_(B.transpose(1, 2).reshape({-1, d}).to(W_qk->weight.dtype()));
 }
 

@@ -145,14 +145,8 @@ void SharedQKVAttentionImpl::truncate_forms(int64_t r, const FormSvd* svd) {
 
 void SharedQKVAttentionImpl::set_forms(const torch::Tensor& M) {
   torch::NoGradGuard ng;
-  auto m = M.to(torch::kFloat64);
-  auto sym = (m + m.transpose(1, 2)) / 2;                          // (H, d, d)
-  auto eig = torch::linalg_eigh(sym, "L");                         // ascending
-  const int64_t d = sym.size(-1), k = std::min<int64_t>(head_dim, d);
-  auto lam = std::get<0>(eig).narrow(-1, d - k, k).clamp_min(0);   // (H, k)
-  auto Q = std::get<1>(eig).narrow(-1, d - k, k);                  // (H, d, k)
-  auto Bm = torch::zeros({sym.size(0), head_dim, d}, torch::kFloat64);
-  Bm.narrow(1, 0, k).copy_((Q * lam.sqrt().unsqueeze(1)).transpose(1, 2));  // (H, hd, d): BmᵀBm = Q·Λ₊·Qᵀ
+  const int64_t d = M.size(-1);
+  auto Bm = psd_factor(M, head_dim).transpose(1, 2);  // (H, hd, d): BmᵀBm = the PSD part of sym(M), rank ≤ hd
   // Any R·Bm with R orthogonal has the same form; take the R nearest the current W (Procrustes:
   // R = U·Vᵀ from the SVD of W·Bmᵀ).
   auto w0 = heads_of(W_value->weight.detach(), n_heads, head_dim).to(torch::kFloat64);  // (H, hd, d)

@@ -17,6 +17,8 @@ GPTModel convert_model(GPTModelImpl& src, Variant to, int qk_head_dim) {
     else p.value().zero_();  // the target's own query/key weights (set below) and biases (none in the source)
   }
   for (int l = 0; l < cfg.n_layers; ++l) {
+    // The value path first (shared-kv's and shared-qkv's forms are made of W_value), then the forms.
+    dst->attention(l).set_value_path(src.attention(l).value_path(), /*values_only=*/false);
     dst->attention(l).set_forms(src.attention(l).bilinear_forms());
     dst->attention(l).set_key_bias(src.attention(l).key_bias());  // after the forms (standard solves for b_query)
   }

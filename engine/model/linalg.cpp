@@ -61,6 +61,20 @@ std::pair<torch::Tensor, torch::Tensor> svd_factors(const torch::Tensor& M, int6
   return svd_factors(form_svd(M), r, k);
 }
 
+torch::Tensor psd_factor(const torch::Tensor& M, int64_t k) {
+  auto m = M.to(torch::kFloat64);
+  auto sym = (m + m.transpose(-2, -1)) / 2;                        // (…, d, d)
+  auto eig = torch::linalg_eigh(sym, "L");                         // ascending eigenvalues
+  const int64_t d = sym.size(-1), n = std::min<int64_t>(k, d);
+  auto lam = std::get<0>(eig).narrow(-1, d - n, n).clamp_min(0);   // (…, n): the top n, ≥ 0
+  auto Q = std::get<1>(eig).narrow(-1, d - n, n);                  // (…, d, n)
+  auto sizes = sym.sizes().vec();
+  sizes.back() = k;
+  auto B = torch::zeros(sizes, torch::kFloat64);                   // (…, d, k)
+  B.narrow(-1, 0, n).copy_(Q * lam.sqrt().unsqueeze(-2));          // B·Bᵀ = Q·Λ₊·Qᵀ
+  return B;
+}
+
 double dtype_eps(const torch::Tensor& t) {
   return t.scalar_type() == torch::kFloat64 ? std::numeric_limits<double>::epsilon()
                                             : static_cast<double>(std::numeric_limits<float>::epsilon());

@@ -32,6 +32,10 @@ torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r);
 // Factors (A, B) of shape (…, d, k) with A·Bᵀ the best rank-min(r, k) approximation of M:
 // A = U_r·Σ_r^½, B = V_r·Σ_r^½, zero-padded to k columns. float64.
 std::pair<torch::Tensor, torch::Tensor> svd_factors(const torch::Tensor& M, int64_t r, int64_t k);
+// The best PSD approximation of rank ≤ k of every form's symmetric part sym(M) = (M + Mᵀ)/2, as a
+// factor B (…, d, k) with B·Bᵀ = Q·Λ₊·Qᵀ (the top k eigenpairs, negative eigenvalues clamped to 0;
+// exact for a PSD M of rank ≤ k). float64; columns past d are zero.
+torch::Tensor psd_factor(const torch::Tensor& M, int64_t k);
 double dtype_eps(const torch::Tensor& t);
 // Key-side score biases of per-head projections W (H, k, d) with biases b (H·k): u_h = W_hᵀ·b_h,
 // (H, d) float64 — the part of (W_h x_i + b_h)·(keys) that depends on the key alone.

@@ -39,6 +39,8 @@ std::shared_ptr<GPTModelImpl> build_lane_model(const ExperimentConfig& cfg, Vari
     for (auto& p : m->named_parameters())
       if (ref.contains(p.key()) && ref[p.key()].sizes() == p.value().sizes())
         p.value().copy_(ref[p.key()].to(p.value().device()));
+    for (int layer = 0; layer < cfg.model.n_layers; ++layer)  // W_value where the layouts differ (merged-seed)
+      m->attention(layer).set_value_path(first->attention(layer).value_path(), /*values_only=*/true);
     if (cfg.train.twin_start)  // every other variant starts as the conversion of the first: same function
       for (int layer = 0; layer < cfg.model.n_layers; ++layer)
         m->attention(layer).set_forms(first->attention(layer).bilinear_forms());

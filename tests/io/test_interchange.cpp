@@ -154,6 +154,37 @@ TEST_CASE("export: hf-gpt2 and pth load back in the reference — round trips ke
   CHECK(merged.code == 2);
 }
 
+TEST_CASE("the seed's MHA_alt1 model: its .pth imports as merged-seed with its logits and exports back byte for byte", "[interchange][variants]") {
+  // seed.pth: torch.save of the book's GPTModel with the seed's MHA_alt1 in every block (qkv_bias,
+  // perturbed biases: S's bias is the key bias), written by the seed's own classes.
+  const auto& ref = reference_dir();
+  auto dir = qkt::temp_dir("seed-pth");
+  auto r = cli("import --from pth " + ref + "/seed.pth " + dir + "/seed.safetensors", dir);  // heads: one module each
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("merged-seed model, 2 layers, d = 32, 4 heads, context 16, vocabulary 97, qkv_bias"));
+  const double diff = qkt::maxdiff(logits_of(dir + "/seed.safetensors", dir), expected("seed"));
+  std::cout << "import seed.pth: logits max |diff| " << diff << " (tolerance 1e-5)\n";
+  CHECK(diff <= 1e-5);
+  auto w = tensors_of(dir + "/seed.safetensors");
+  CHECK(w.count("trf_blocks.1.att.heads.3.S.weight"));
+  CHECK(w.count("trf_blocks.1.att.heads.3.W_value.bias"));
+  CHECK(!w.count("trf_blocks.0.att.out_proj.weight"));
+  CHECK(w["trf_blocks.0.att.heads.0.S.bias"].abs().max().item<double>() > 1e-2);
+  r = cli("export --to pth " + dir + "/seed.safetensors " + dir + "/seed.pth", dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(python("check-pth " + dir + "/seed.pth " + ref + " seed", dir) == 0);  // the seed's load_state_dict, strict
+  check_all_equal(qk::read_torch_state_dict(ref + "/seed.pth"), qk::read_torch_state_dict(dir + "/seed.pth"));
+  // Converted to merged (out_proj = I) it is the same function; GPT-2's layout has no place for it.
+  r = cli("convert --to merged " + dir + "/seed.safetensors " + dir + "/merged.safetensors", dir);
+  REQUIRE(r.code == 0);
+  CHECK(qkt::maxdiff(logits_of(dir + "/merged.safetensors", dir), expected("seed")) <= 1e-5);
+  auto hf = cli("export --to hf-gpt2 " + dir + "/seed.safetensors " + dir + "/hf", dir);
+  CHECK(hf.code == 2);
+  CHECK_THAT(hf.err, Contains("this model is merged-seed"));
+}
+
 TEST_CASE("import: the GPT-2 tokenizer comes along when vocab.json and merges.txt sit beside", "[interchange][data]") {
   QKT_DATA_DIR_OR_SKIP(dd);
   const auto& ref = reference_dir();

@@ -5,6 +5,7 @@
       OUT/hf_prefixed/  model.safetensors ("transformer." names, attn.bias buffers, tied head) + config.json
       OUT/hf_plain/     model.safetensors (bare names, an untied lm_head.weight) + config.json
       OUT/book.pth      torch.save(GPTModel(cfg).state_dict()) of the book's model, qkv_bias=True, 4 heads
+      OUT/seed.pth      the same with the seed's MHA_alt1 (seed_ch5.py) in every block: heads.h.S / heads.h.W_value
       OUT/ids.json      token ids; OUT/expected.safetensors: hf_prefixed / hf_plain / book logits
   interchange.py check-pth FILE OUT   GPTModel.load_state_dict(torch.load(FILE)) reproduces the book logits
   interchange.py check-hf DIR OUT NAME  a GPT-2 forward pass on DIR's Hugging Face files reproduces NAME's logits
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import GPTModel, MultiHeadAttention, save_safetensors  # noqa: E402
+from seed_ch5 import MHA_alt1  # noqa: E402  (the seed's merged attention, as issue 22 quotes it)
 
 HF = {"n_embd": 32, "n_head": 4, "n_layer": 2, "n_positions": 16, "vocab_size": 97, "layer_norm_epsilon": 1e-5,
       "activation_function": "gelu_new", "model_type": "gpt2"}
@@ -105,6 +107,21 @@ def book_model():
     return m.eval()
 
 
+def seed_model():
+    """The seed's GPT (MHA_alt1 in every block) with S's and W_value's biases (qkv_bias) and
+    perturbed norms and biases, so that the key bias and every parameter matter."""
+    torch.manual_seed(124)
+    m = GPTModel(BOOK, MHA_alt1)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith("scale") or name.endswith("shift") or name.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.2)
+    return m.eval()
+
+
+MODELS = {"book": (book_model, MultiHeadAttention), "seed": (seed_model, MHA_alt1)}
+
+
 def ids_of(out):
     return torch.tensor(json.load(open(os.path.join(out, "ids.json"))), dtype=torch.int64)
 
@@ -137,12 +154,13 @@ def write(out):
     os.makedirs(os.path.join(out, "hf_gpt2vocab"), exist_ok=True)
     save_safetensors(os.path.join(out, "hf_gpt2vocab", "model.safetensors"), sd, {"format": "pt"})
     json.dump(big, open(os.path.join(out, "hf_gpt2vocab", "config.json"), "w"), indent=2)
-    model = book_model()
-    torch.save(model.state_dict(), os.path.join(out, "book.pth"))
-    with torch.no_grad():
-        expected["book"] = model(ids)
+    for name, (make, _) in MODELS.items():
+        model = make()
+        torch.save(model.state_dict(), os.path.join(out, name + ".pth"))
+        with torch.no_grad():
+            expected[name] = model(ids)
     save_safetensors(os.path.join(out, "expected.safetensors"), expected, {"torch": torch.__version__})
-    print(f"wrote {out}: hf_prefixed, hf_plain, book.pth (torch {torch.__version__})")
+    print(f"wrote {out}: hf_prefixed, hf_plain, book.pth, seed.pth (torch {torch.__version__})")
 
 
 def report(name, got, want):
@@ -151,11 +169,11 @@ def report(name, got, want):
     sys.exit(0 if diff <= 1e-5 else 1)
 
 
-def check_pth(path, out):
-    model = GPTModel(BOOK, MultiHeadAttention).eval()
+def check_pth(path, out, name):
+    model = GPTModel(BOOK, MODELS[name][1]).eval()
     model.load_state_dict(torch.load(path))  # strict: every name and shape must fit
     with torch.no_grad():
-        report("book .pth", model(ids_of(out)), read_safetensors(os.path.join(out, "expected.safetensors"))["book"])
+        report(f"{name} .pth", model(ids_of(out)), read_safetensors(os.path.join(out, "expected.safetensors"))[name])
 
 
 def check_hf(folder, out, name):
@@ -171,7 +189,7 @@ if __name__ == "__main__":
     if cmd == "write":
         write(sys.argv[2])
     elif cmd == "check-pth":
-        check_pth(sys.argv[2], sys.argv[3])
+        check_pth(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "book")
     elif cmd == "check-hf":
         check_hf(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
