@@ -43,7 +43,7 @@ bool described(Variant v, VariantInfo* info) {
                "queries = keys = values (one W_V): a symmetric PSD form of rank ≤ head_dim"};
       return true;
     case Variant::MergedSeed:
-      *info = {v, "merged-seed", "S_h (seed)", "Sseed", "#e377c2",
+      *info = {v, "merged-seed", "S_h", "Sseed", "#e377c2",
                "the seed experiment's MHA_alt1: per-head S_h (d×d) and W_V,h modules, no out_proj"};
       return true;
   }
