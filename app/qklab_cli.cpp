@@ -13,6 +13,7 @@
 #include "presets.h"
 #include "error.h"
 #include "budget.h"
+#include "sweep.h"
 #include "sweep_cmd.h"
 #ifdef QKLAB_WITH_REPORT
 #include "report_command.h"
@@ -42,7 +43,9 @@ int main(int argc, char** argv) {
   qk::SweepOptions sopt;
   auto* sw = app.add_subcommand("sweep", "run a grid of variants x config keys x seeds as run folders, then summarise");
   sw->add_option("spec", sopt.spec_path, "SWEEP.json (see README: Sweeps); omit to continue the sweep in --out");
-  sw->add_option("--preset", sopt.preset, "built-in sweep or study: sweep-bilinear-rank | sweep-recall-heads | sweep-language");
+  std::string sweep_presets;
+  for (const auto& n : qk::sweep_preset_names()) sweep_presets += (sweep_presets.empty() ? "" : " | ") + n;
+  sw->add_option("--preset", sopt.preset, "built-in sweep or study: " + sweep_presets);
   sw->add_option("--set", sopt.overrides, "KEY=VALUE added to the spec's set (e.g. data.path=DIR), recorded in the folder");
   sw->add_option("--scale", sopt.scale, "studies: every stage's steps x F (default 1; a larger machine: 4, 8, ...)");
   sw->add_option("--out", sopt.out_dir, "sweep folder (rerun the same command to finish an interrupted sweep)")->required();

@@ -94,7 +94,7 @@ GPTModel clone_model(GPTModelImpl& m) {
   return c;
 }
 
-LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, bool accuracy) {
+LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy) {
   EvalScope eval(m);
   const auto dev = m.parameters().front().device();
   double total = 0;
@@ -103,12 +103,20 @@ LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, boo
     auto tg = b.targets.to(dev);
     auto logits = m.forward(b.inputs.to(dev));  // (B, T, V)
     total += torch::nn::functional::cross_entropy(logits.flatten(0, 1), tg.flatten()).item<double>();
-    if (accuracy) {
-      auto mask = tg.ne(-100);                                         // (B, T)
-      auto wrong = logits.argmax(-1).ne(tg).logical_and(mask).any(1);  // (B)
-      auto has = mask.any(1);
-      correct += has.logical_and(wrong.logical_not()).sum().item<int64_t>();
-      counted += has.sum().item<int64_t>();
+    auto mask = tg.ne(-100);  // (B, T)
+    switch (accuracy) {
+      case AccuracyKind::None: break;
+      case AccuracyKind::Sequence: {
+        auto wrong = logits.argmax(-1).ne(tg).logical_and(mask).any(1);  // (B)
+        auto has = mask.any(1);
+        correct += has.logical_and(wrong.logical_not()).sum().item<int64_t>();
+        counted += has.sum().item<int64_t>();
+        break;
+      }
+      case AccuracyKind::Token:
+        correct += logits.argmax(-1).eq(tg).logical_and(mask).sum().item<int64_t>();
+        counted += mask.sum().item<int64_t>();
+        break;
     }
   }
   LossAcc r;
@@ -136,6 +144,8 @@ double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batch
 
 std::vector<int64_t> generate_ids(GPTModelImpl& m, std::vector<int64_t> ids, int max_new, double temperature,
                                   int top_k, at::Generator* gen) {
+  if (!m.config().causal)
+    throw Error("generate: the model is an encoder (model.causal = false): it predicts a label per position, not the next token");
   EvalScope eval(m);
   const auto dev = m.parameters().front().device();
   const int64_t ctx = m.config().context_length;
@@ -266,7 +276,7 @@ AttentionView attention_view(GPTModelImpl& m, const std::string& name, const Pro
 }
 
 TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const std::vector<Batch>& probe,
-                                const std::vector<int>& ranks, int layer, bool accuracy,
+                                const std::vector<int>& ranks, int layer, AccuracyKind accuracy,
                                 const std::function<void(int)>& on_rank) {
   TruncationView v;
   v.variant = name;

@@ -48,9 +48,11 @@ std::vector<double> principal_angles(const torch::Tensor& M1, const torch::Tenso
 void truncate_forms(GPTModelImpl& m, int64_t r, int layer = -1);
 GPTModel clone_model(GPTModelImpl& m);
 
-// Mean loss (and exact-match accuracy when masked) over batches, eval mode, no grad.
+// Mean loss over batches, eval mode, no grad, and the accuracy of `accuracy`'s kind (names.h):
+// Sequence = the fraction of sequences with every scored position right, Token = the fraction of
+// scored positions right, None = NaN.
 struct LossAcc { double loss = 0, acc = std::numeric_limits<double>::quiet_NaN(); };
-LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, bool accuracy);
+LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy);
 
 // Mean over (sequence, scored position) of KL(p_a ‖ p_b) of the next-token distributions.
 double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batches);
@@ -91,7 +93,7 @@ AttentionView attention_view(GPTModelImpl& m, const std::string& name, const Pro
 // Validation loss (and accuracy) with every head's form truncated to each rank (layer -1: all layers).
 // The forms are decomposed once (form_svd); each rank is a reconstruction. on_rank hears each rank done.
 TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const std::vector<Batch>& probe,
-                                const std::vector<int>& ranks, int layer, bool accuracy,
+                                const std::vector<int>& ranks, int layer, AccuracyKind accuracy,
                                 const std::function<void(int)>& on_rank = {});
 
 }  // namespace qk

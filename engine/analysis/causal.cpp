@@ -134,7 +134,7 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
           out.select(1, h).zero_();
           return out;
         };
-        v.zero_loss.push_back(evaluate_batches(m, probe, false).loss);
+        v.zero_loss.push_back(evaluate_batches(m, probe, AccuracyKind::None).loss);
         tick();
         const auto mh = mean[l].select(0, h);  // (T, hd)
         att.head_hook = [h, mh](const torch::Tensor& c) {
@@ -142,7 +142,7 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
           out.select(1, h).copy_(mh.narrow(0, 0, c.size(2)).unsqueeze(0).expand({c.size(0), c.size(2), c.size(3)}));
           return out;
         };
-        v.mean_loss.push_back(evaluate_batches(m, probe, false).loss);
+        v.mean_loss.push_back(evaluate_batches(m, probe, AccuracyKind::None).loss);
         tick();
         att.head_hook = nullptr;
       }
@@ -164,7 +164,7 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
           M[h].copy_(reconstruct(FormSvd{svd.U[h], svd.S[h], svd.Vh[h]}, r));
           att.set_forms(M);
           att.set_key_bias(u);
-          row.push_back(evaluate_batches(*c, probe, false).loss);
+          row.push_back(evaluate_batches(*c, probe, AccuracyKind::None).loss);
           tick();
         }
         v.rank_loss.push_back(row);

@@ -42,7 +42,7 @@ std::vector<torch::Tensor> record_heads(GPTModelImpl& m, const torch::Tensor& in
 
 struct AblationOptions {
   std::vector<int> ranks;   // rank ablation (default: 0, 1, 2, 4, … below the form's rank bound)
-  bool accuracy = false;    // report exact-match accuracy too (tasks)
+  AccuracyKind accuracy = AccuracyKind::None;  // report the task's accuracy too (names.h)
   int max_pairs = 16;
 };
 // on_progress(done, total) per evaluation.

@@ -93,7 +93,7 @@ void write_spectra(Analysis& a, std::ostream& out) {
 
 void write_truncation(Analysis& a, const std::vector<int>& ranks, int layer, std::ostream& err) {
   const bool tty = isatty(fileno(stderr));
-  const bool acc = !qk::is_language_kind(a.cfg.data.kind);
+  const AccuracyKind acc = accuracy_kind(a.cfg.data.kind);
   std::string csv = "variant,seed,rank,val_loss,val_acc\n";
   for (auto& m : a.models) {
     if (tty) err << "\rtruncation " << m.name << " seed " << m.seed << "\033[K" << std::flush;

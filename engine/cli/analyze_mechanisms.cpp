@@ -36,7 +36,7 @@ void write_mechanisms(const MechanismInputs& in, json& report, std::ostream& out
     if (tty) err << "\r" << what << "\033[K" << std::flush;
   };
   const auto& val = *in.val;
-  const bool acc = !qk::is_language_kind(in.cfg.data.kind);
+  const AccuracyKind acc = accuracy_kind(in.cfg.data.kind);
   auto label = [&](int64_t id) { return token_label(in.tokenizer, id); };
 
   std::string geo = "variant,seed,layer,head,sym_fraction,skew_fraction,symmetry,directionality,diagonal_mass,uniform_diagonal\n";

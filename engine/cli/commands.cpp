@@ -289,6 +289,9 @@ int cmd_forward(const std::string& checkpoint, const std::string& ids_json, cons
                 int generate, std::ostream& out, bool lens) {
   if (generate < 0) throw Error("forward: --generate: expected a number of tokens >= 0, got " + std::to_string(generate));
   LoadedModel lm = load_model(checkpoint);
+  if (generate > 0 && !lm.config.model.causal)
+    throw Error("forward: --generate: " + checkpoint + " is an encoder (model.causal = false): its outputs are labels "
+                "per position, not next-token predictions to continue from");
   const nlohmann::json j = parse_json(read_file_bytes(ids_json, "token-id file"), ids_json);
   if (!j.is_array() || j.empty() || !j[0].is_array())
     throw Error(ids_json + ": expected a JSON list of lists of token ids, e.g. [[1, 2, 3]]");

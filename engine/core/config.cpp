@@ -278,7 +278,15 @@ void validate_config(const ExperimentConfig& c, const std::string& source, bool 
     if (shape.seq_len > m.context_length)
       fail("model.context_length", "must be >= " + std::to_string(shape.seq_len) + ", the " +
                                        d.kind + " task's sequence length");
+    if (d.train_sequences < 0) fail("data.train_sequences", "must be >= 0 (0 = an endless stream)");
+    if (d.train_sequences > 100000000) fail("data.train_sequences", "must be at most 100000000");
+    if (d.train_sequences == 0 && c.train.epochs > 0)
+      fail("train.epochs", "synthetic tasks are an endless stream unless data.train_sequences fixes the training set; use train.steps");
   }
+  if (!m.causal && !is_tokenwise_task(d.kind))
+    fail("model.causal", "false (an encoder: every position sees every other) needs a token-wise task (enc-copy, "
+                         "enc-reverse, enc-sort, enc-sub, enc-swap): predicting the next token of '" + d.kind +
+                         "' would see the token it predicts");
   const auto& t = c.train;
   if (t.batch_size <= 0) fail("train.batch_size", "must be a positive integer");
   if (t.batch_size > 1 << 20) fail("train.batch_size", "must be at most 1048576");

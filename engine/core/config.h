@@ -33,19 +33,20 @@ struct ModelConfig {
   int qk_head_dim = 0;       // standard variant: query/key size per head; 0 = emb_dim / n_heads
   std::string dtype = "float32";  // float32 | float64
   std::string value_proj = "linear";  // linear (W_V, the book's) | identity (W_V = I: no value weights)
+  bool causal = true;        // false: an encoder (no mask: every position attends to every other)
 
   template <class V> void visit(V& v) {
     v("vocab_size", vocab_size); v("context_length", context_length); v("emb_dim", emb_dim);
     v("n_heads", n_heads); v("n_layers", n_layers); v("drop_rate", drop_rate);
     v("qkv_bias", qkv_bias); v("qk_head_dim", qk_head_dim); v("dtype", dtype);
-    v("value_proj", value_proj);
+    v("value_proj", value_proj); v("causal", causal);
   }
   int head_dim() const { return emb_dim / n_heads; }
   int effective_qk_head_dim() const { return qk_head_dim > 0 ? qk_head_dim : head_dim(); }
 };
 
 struct DataConfig {
-  std::string kind = "recall";   // text | copy | reverse | sort | recall | induction | modadd | bilinear
+  std::string kind = "recall";   // text | tokens | a task of names.h (copy … bilinear, enc-copy … enc-swap)
   // text corpus
   std::string path;               // UTF-8 text file
   std::string tokenizer = "char";   // char | gpt2 | bpe:FILE (a tokenizer trained by bpe-train)
@@ -65,6 +66,7 @@ struct DataConfig {
   int task_vocab = 16;             // copy, reverse, sort, induction: symbol vocabulary
   int modulus = 23;                // modadd
   int val_sequences = 512;        // held-out sequences for validation
+  int train_sequences = 0;        // tasks: a fixed training set of N sequences seen train.epochs times (0 = endless)
   // samples (text data): greedy continuation of this prompt at each epoch's end
   std::string prompt = "Every effort moves you";
   int sample_tokens = 50;
@@ -75,7 +77,7 @@ struct DataConfig {
     v("stride", stride); v("train_ratio", train_ratio); v("num_pairs", num_pairs);
     v("num_keys", num_keys); v("num_values", num_values); v("num_queries", num_queries);
     v("perm_seed", perm_seed); v("seq_items", seq_items); v("task_vocab", task_vocab);
-    v("modulus", modulus); v("val_sequences", val_sequences);
+    v("modulus", modulus); v("val_sequences", val_sequences); v("train_sequences", train_sequences);
     v("prompt", prompt); v("sample_tokens", sample_tokens);
   }
 };
@@ -83,7 +85,7 @@ struct DataConfig {
 struct TrainConfig {
   int batch_size = 32;
   int steps = 800;            // optimiser steps (used when epochs == 0)
-  int epochs = 0;             // text data: passes over the training windows (overrides steps)
+  int epochs = 0;             // passes over the training windows / data.train_sequences (overrides steps)
   double lr = 1e-3;
   double beta1 = 0.9;
   double beta2 = 0.999;

@@ -8,8 +8,16 @@
 namespace qk {
 
 const std::vector<std::string>& task_kinds() {
-  static const std::vector<std::string> k{"copy", "reverse", "sort", "recall", "induction", "modadd", "bilinear"};
+  static const std::vector<std::string> k{"copy",     "reverse",     "sort",     "recall",  "induction", "modadd",
+                                          "bilinear", "enc-copy",    "enc-reverse", "enc-sort", "enc-sub", "enc-swap"};
   return k;
+}
+
+bool is_tokenwise_task(const std::string& kind) { return kind.rfind("enc-", 0) == 0 && is_task_kind(kind); }
+
+AccuracyKind accuracy_kind(const std::string& data_kind) {
+  if (is_language_kind(data_kind)) return AccuracyKind::None;
+  return is_tokenwise_task(data_kind) ? AccuracyKind::Token : AccuracyKind::Sequence;
 }
 
 bool is_task_kind(const std::string& kind) {
@@ -41,6 +49,12 @@ TaskShape task_shape(const DataConfig& d) {
     need(d.task_vocab > 0, "data.task_vocab", "must be a positive integer");
     need(d.task_vocab >= d.seq_items, "data.task_vocab", "must be >= data.seq_items (the repeated tokens are distinct)");
     return {d.task_vocab, 2 * d.seq_items - 1};
+  }
+  if (is_tokenwise_task(k)) {  // x1..xn -> y1..yn, a label at every position, no separator
+    need(d.seq_items > 0, "data.seq_items", "must be a positive integer (the sequence length)");
+    need(d.task_vocab > 1, "data.task_vocab", "must be >= 2");
+    if (k == "enc-swap") need(d.seq_items % 2 == 0, "data.seq_items", "must be even for enc-swap (two halves exchanged)");
+    return {d.task_vocab, d.seq_items};
   }
   if (k == "modadd") {  // a + b = c: residues, '+', '='
     need(d.modulus > 1, "data.modulus", "must be >= 2");

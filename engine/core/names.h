@@ -11,8 +11,17 @@
 
 namespace qk {
 
-const std::vector<std::string>& task_kinds();  // copy, reverse, sort, recall, induction, modadd, bilinear
+// copy, reverse, sort, recall, induction, modadd, bilinear (next-token tasks, scored where the
+// answer is), then the token-wise tasks enc-copy, enc-reverse, enc-sort, enc-sub, enc-swap (a label
+// at every position: encoders, model.causal = false).
+const std::vector<std::string>& task_kinds();
 bool is_task_kind(const std::string& kind);
+bool is_tokenwise_task(const std::string& kind);  // enc-*
+// How a data kind's accuracy is scored: none (language data), Sequence (exact match: every scored
+// position of a sequence right; the next-token tasks) or Token (the fraction of positions right;
+// the token-wise tasks).
+enum class AccuracyKind { None, Sequence, Token };
+AccuracyKind accuracy_kind(const std::string& data_kind);
 // Language data, with a tokenizer and a corpus: "text" (a text file) or "tokens" (a prepared folder).
 bool is_language_kind(const std::string& kind);
 

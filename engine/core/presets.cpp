@@ -99,6 +99,42 @@ ExperimentConfig task_seq(const std::string& kind, int items, int vocab, int ste
   return c;
 }
 
+// The protocol of Kayyam, Madan Gopal & Lewis, "Do Transformers Need Three Projections?" (ICML
+// 2026, Section 4.1): a pre-norm encoder (model.causal = false) on a token-wise task over 10
+// symbols, length 16, d 64, 2 layers, 2 heads; 10k training sequences seen for 2 epochs, 2k test
+// sequences (their token accuracy is val_acc); Adam lr 1e-3 (no weight decay), cosine with 5 %
+// warm-up, gradient clipping at 5, batch 128.
+ExperimentConfig projections(const std::string& task) {
+  ExperimentConfig c;
+  c.name = "projections-" + task;
+  c.variants = {Variant::Standard, Variant::SharedQK, Variant::SharedKV, Variant::SharedQKV, Variant::Merged};
+  auto& m = c.model;
+  m.emb_dim = 64;
+  m.n_layers = 2;
+  m.n_heads = 2;
+  m.context_length = 16;
+  m.causal = false;
+  m.qkv_bias = true;  // their nn.Linear projections carry biases
+  auto& d = c.data;
+  d.kind = "enc-" + task;
+  d.seq_items = 16;
+  d.task_vocab = 10;
+  d.train_sequences = 10000;
+  d.val_sequences = 2000;
+  auto& t = c.train;
+  t.batch_size = 128;
+  t.epochs = 2;                                   // 2 × ceil(10000 / 128) = 158 steps
+  t.lr = 1e-3;
+  t.weight_decay = 0.0;
+  t.warmup_steps = 7;                             // int(5 % of 158), as their script
+  t.cosine = true;
+  t.min_lr = 0.0;
+  t.grad_clip = 5.0;
+  t.eval_every = 20;
+  t.eval_batches = 16;                            // the whole test set: ceil(2000 / 128)
+  return c;
+}
+
 }  // namespace
 
 const std::vector<Preset>& presets() {
@@ -131,6 +167,12 @@ const std::vector<Preset>& presets() {
        "bilinear matching: query a must attend to key pi(a) of 64 keys (>> head_dim 16); where rank "
        "should matter",
        task_bilinear()},
+      {"projections-copy", "Do Transformers Need Three Projections? (Table 1): token-wise copy, encoder, their protocol",
+       projections("copy")},
+      {"projections-reverse", "the same protocol: token-wise reverse (position i reads n+1-i)", projections("reverse")},
+      {"projections-sort", "the same protocol: token-wise sort of the whole sequence", projections("sort")},
+      {"projections-sub", "the same protocol: y = 9 - x at every position", projections("sub")},
+      {"projections-swap", "the same protocol: the two halves of the sequence exchanged", projections("swap")},
   };
   return list;
 }

@@ -259,7 +259,7 @@ class TextSource : public DataSource {
     return out;
   }
   int64_t batches_per_epoch() const override { return train_.num_batches(); }
-  bool has_accuracy() const override { return false; }
+  AccuracyKind accuracy() const override { return AccuracyKind::None; }
   std::map<std::string, torch::Tensor> state() const override {
     // In book mode gen_ is the global generator, whose state the trainer keeps per lane as well.
     return {{"gen", generator_state(gen_)},

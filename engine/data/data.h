@@ -17,6 +17,7 @@
 #include <string>
 
 #include "config.h"
+#include "names.h"
 #include "tokenizer.h"
 
 namespace qk {
@@ -88,7 +89,7 @@ class DataSource {
   // Up to max_batches batches of the train (val=false) or validation split.
   virtual std::vector<Batch> eval_batches(bool val, int max_batches) = 0;
   virtual int64_t batches_per_epoch() const = 0;  // 0 for an endless task stream
-  virtual bool has_accuracy() const = 0;          // masked tasks report exact-match accuracy
+  virtual AccuracyKind accuracy() const = 0;      // tasks report accuracy (names.h: exact match or per token)
   // The stream's position for exact resume: named tensors (generator state, loader order and
   // position, counters). set_state throws naming `source` and the entry that is missing or wrong.
   virtual std::map<std::string, torch::Tensor> state() const = 0;

@@ -179,15 +179,79 @@ class ModAddTask : public SyntheticTask {
   int p_;
 };
 
+// Token-wise tasks (encoders): x1..xn over V symbols, a label at every position.
+//   enc-copy     y_i = x_i                      attend to itself (or nothing: the residual suffices)
+//   enc-reverse  y_i = x_{n+1-i}                position i attends to n+1-i (a mirrored lookup)
+//   enc-sort     y = sort(x)                    content-based: the i-th smallest of the whole sequence
+//   enc-sub      y_i = (V-1) - x_i              a token-wise map (9 - x over 10 symbols)
+//   enc-swap     y = x_{n/2+1..n} x_{1..n/2}    position i attends to i ± n/2 (the halves exchanged)
+class TokenwiseTask : public SyntheticTask {
+ public:
+  TokenwiseTask(const TaskShape& shape, std::string kind, int n, int vocab)
+      : SyntheticTask(shape), kind_(std::move(kind)), n_(n), v_(vocab) {}
+  std::string name() const override { return kind_; }
+  Batch generate(int batch_size, uint64_t seed) const override {
+    std::mt19937_64 rng(seed);
+    std::vector<int64_t> in, tg;
+    for (int b = 0; b < batch_size; ++b) {
+      std::vector<int64_t> x(n_);
+      for (auto& t : x) t = bounded(rng, v_);
+      std::vector<int64_t> y = x;
+      if (kind_ == "enc-reverse") std::reverse(y.begin(), y.end());
+      if (kind_ == "enc-sort") std::sort(y.begin(), y.end());
+      if (kind_ == "enc-sub")
+        for (auto& t : y) t = (v_ - 1) - t;
+      if (kind_ == "enc-swap") std::rotate(y.begin(), y.begin() + n_ / 2, y.end());
+      in.insert(in.end(), x.begin(), x.end());
+      tg.insert(tg.end(), y.begin(), y.end());
+    }
+    return {torch::tensor(in, torch::kInt64).view({batch_size, n_}), torch::tensor(tg, torch::kInt64).view({batch_size, n_})};
+  }
+  std::string describe() const override {
+    if (kind_ == "enc-copy") return "enc-copy: each position reads itself (the residual stream suffices)";
+    if (kind_ == "enc-reverse") return "enc-reverse: position i attends to position n+1-i (a mirrored lookup)";
+    if (kind_ == "enc-sort") return "enc-sort: position i finds the i-th smallest symbol of the whole sequence (content-based)";
+    if (kind_ == "enc-sub") return "enc-sub: y = (V-1) - x at every position (a token-wise map, no attention needed)";
+    return "enc-swap: position i attends to i ± n/2 (the two halves exchanged)";
+  }
+
+ private:
+  std::string kind_;
+  int n_, v_;
+};
+
+// The training data: an endless stream (a fresh batch from the seed and a counter), or with
+// data.train_sequences = N a fixed set of N sequences, reshuffled every epoch (Fisher–Yates from
+// the seed and the epoch: the same order on every platform), in batches of B (the last one
+// smaller): ceil(N/B) batches an epoch.
 class TaskSource : public DataSource {
  public:
-  TaskSource(std::unique_ptr<SyntheticTask> task, int batch_size, uint64_t seed, int val_sequences)
-      : task_(std::move(task)), batch_size_(batch_size), seed_(seed) {
+  TaskSource(std::unique_ptr<SyntheticTask> task, int batch_size, uint64_t seed, int val_sequences, int train_sequences)
+      : task_(std::move(task)), batch_size_(batch_size), seed_(seed), accuracy_(accuracy_kind(task_->name())) {
     val_ = task_->generate(val_sequences, seed ^ 0x5eed0001ULL);
-    train_probe_ = task_->generate(val_sequences, seed ^ 0x5eed0002ULL);
+    if (train_sequences > 0) {
+      train_ = task_->generate(train_sequences, seed ^ 0x5eed0003ULL);
+      const int64_t n = std::min<int64_t>(val_sequences, train_sequences);  // the training probe: seen data
+      train_probe_ = {train_.inputs.slice(0, 0, n), train_.targets.slice(0, 0, n)};
+    } else {
+      train_probe_ = task_->generate(val_sequences, seed ^ 0x5eed0002ULL);
+    }
   }
   std::optional<Batch> next_train() override {
-    return task_->generate(batch_size_, seed_ * 1000003ULL + static_cast<uint64_t>(counter_++));
+    if (!train_.inputs.defined()) return task_->generate(batch_size_, seed_ * 1000003ULL + static_cast<uint64_t>(counter_++));
+    const int64_t N = train_.inputs.size(0), bpe = batches_per_epoch();
+    const int64_t epoch = counter_ / bpe, pos = counter_ % bpe;
+    if (epoch != order_epoch_) {
+      std::mt19937_64 rng(seed_ * 1000003ULL + static_cast<uint64_t>(epoch) + 0x5eed0004ULL);
+      std::vector<int64_t> order(N);
+      std::iota(order.begin(), order.end(), 0);
+      for (int64_t i = N - 1; i > 0; --i) std::swap(order[i], order[bounded(rng, static_cast<uint64_t>(i + 1))]);
+      order_ = torch::tensor(order, torch::kInt64);
+      order_epoch_ = epoch;
+    }
+    ++counter_;
+    auto idx = order_.slice(0, pos * batch_size_, std::min<int64_t>(N, (pos + 1) * batch_size_));
+    return Batch{train_.inputs.index_select(0, idx), train_.targets.index_select(0, idx)};
   }
   std::vector<Batch> eval_batches(bool val, int max_batches) override {
     const Batch& src = val ? val_ : train_probe_;
@@ -199,8 +263,10 @@ class TaskSource : public DataSource {
     }
     return out;
   }
-  int64_t batches_per_epoch() const override { return 0; }
-  bool has_accuracy() const override { return true; }
+  int64_t batches_per_epoch() const override {
+    return train_.inputs.defined() ? (train_.inputs.size(0) + batch_size_ - 1) / batch_size_ : 0;
+  }
+  AccuracyKind accuracy() const override { return accuracy_; }
   std::map<std::string, torch::Tensor> state() const override {
     return {{"counter", torch::tensor({counter_}, torch::kInt64)}};  // batches are a function of the counter
   }
@@ -215,8 +281,11 @@ class TaskSource : public DataSource {
   std::unique_ptr<SyntheticTask> task_;
   int batch_size_;
   uint64_t seed_;
+  AccuracyKind accuracy_;
   int64_t counter_ = 0;
-  Batch val_, train_probe_;
+  Batch val_, train_probe_, train_;  // train_: the fixed training set (data.train_sequences), else undefined
+  torch::Tensor order_;              // this epoch's order of train_
+  int64_t order_epoch_ = -1;
 };
 
 }  // namespace
@@ -230,11 +299,12 @@ std::unique_ptr<SyntheticTask> make_task(const DataConfig& d) {
                                             static_cast<uint64_t>(d.perm_seed));
   if (k == "induction") return std::make_unique<InductionTask>(shape, d.seq_items, d.task_vocab);
   if (k == "modadd") return std::make_unique<ModAddTask>(shape, d.modulus);
+  if (is_tokenwise_task(k)) return std::make_unique<TokenwiseTask>(shape, k, d.seq_items, d.task_vocab);
   throw Error("config: data.kind: unknown task '" + k + "'");
 }
 
 std::unique_ptr<DataSource> make_task_source(const DataConfig& d, int batch_size, uint64_t seed) {
-  return std::make_unique<TaskSource>(make_task(d), batch_size, seed, d.val_sequences);
+  return std::make_unique<TaskSource>(make_task(d), batch_size, seed, d.val_sequences, d.train_sequences);
 }
 
 std::vector<Batch> probe_batches(const ExperimentConfig& c, const TextCorpus* corpus) {

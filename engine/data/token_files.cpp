@@ -202,7 +202,7 @@ class TokenSource : public DataSource {
     return out;
   }
   int64_t batches_per_epoch() const override { return 0; }  // an endless stream of random windows
-  bool has_accuracy() const override { return false; }
+  AccuracyKind accuracy() const override { return AccuracyKind::None; }
   std::map<std::string, torch::Tensor> state() const override { return {{"gen", generator_state(gen_)}}; }
   void set_state(const std::map<std::string, torch::Tensor>& s, const std::string& source) override {
     if (!s.count("gen")) throw Error(source + ": the token data's state lacks 'gen'");

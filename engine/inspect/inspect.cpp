@@ -128,7 +128,7 @@ std::vector<TruncationView> Inspector::truncation(
   if (impl_->probe.empty())
     throw Error("truncation: this model came without validation data (an import has no corpus); train on it with "
                 "`qklab-cli train --init FILE --set data.path=…` to get a run folder with one");
-  const bool acc = !qk::is_language_kind(impl_->cfg.data.kind);
+  const qk::AccuracyKind acc = qk::accuracy_kind(impl_->cfg.data.kind);
   for (auto& [name, m] : impl_->models) {
     const std::string variant = name;
     out.push_back(truncation_curve(*m, name, impl_->probe, ranks, -1, acc, [&](int r) {
@@ -162,7 +162,7 @@ std::vector<AblationView> Inspector::ablation(const std::function<void(int, int)
   std::vector<AblationView> out;
   const auto pairs = patch_pairs(impl_->probe, 16);
   AblationOptions o;
-  o.accuracy = !qk::is_language_kind(impl_->cfg.data.kind);
+  o.accuracy = qk::accuracy_kind(impl_->cfg.data.kind);
   const Tokenizer* tok = impl_->tokenizer.get();
   const int n = static_cast<int>(impl_->models.size());
   for (int i = 0; i < n; ++i) {

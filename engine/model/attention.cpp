@@ -17,8 +17,10 @@ torch::Tensor CausalAttentionImpl::attend(torch::Tensor scores, const torch::Ten
   if (!fused) {
     // Op order follows the book exactly so that results are bit-identical to its PyTorch code:
     // masked_fill_, divide by √hd, softmax, dropout.
-    auto mask_bool = mask.to(torch::kBool).index({torch::indexing::Slice(0, T), torch::indexing::Slice(0, T)});
-    scores.masked_fill_(mask_bool, -std::numeric_limits<double>::infinity());
+    if (causal) {
+      auto mask_bool = mask.to(torch::kBool).index({torch::indexing::Slice(0, T), torch::indexing::Slice(0, T)});
+      scores.masked_fill_(mask_bool, -std::numeric_limits<double>::infinity());
+    }
     attn = torch::softmax(scores / std::pow(static_cast<double>(head_dim_), 0.5), -1);
   } else {
     attn = torch::softmax(scores, -1);  // already scaled and masked (qk_scores, merged_scores)
@@ -77,7 +79,7 @@ torch::Tensor CausalAttentionImpl::qk_scores(const torch::Tensor& q, const torch
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), K = q.size(3);
   auto q3 = q.reshape({B * H, T, K}), k3 = k.reshape({B * H, T, K});
   auto s = parallel_bmm(q3, k3.transpose(1, 2), 1.0 / std::sqrt(static_cast<double>(head_dim_)),
-                        additive_mask(T, 0, q.options()));  // (B·H, T, T)
+                        causal ? additive_mask(T, 0, q.options()) : torch::Tensor());  // (B·H, T, T)
   return s.view({B, H, T, T});
 }
 
@@ -95,13 +97,14 @@ torch::Tensor CausalAttentionImpl::merged_scores(const torch::Tensor& x, const t
   // (x·W)[.., h·d + j] = (S_h x)_j with W = (S reshaped (H·d, d))ᵀ: a linear layer with weight S.
   auto qt = parallel_linear(x, S.reshape({H * d, d}), u.defined() ? u.reshape({H * d}) : u, bf16);  // (B, T, H·d)
   auto s = parallel_bmm(qt.view({B, T * H, d}), x.transpose(1, 2), 1.0 / std::sqrt(static_cast<double>(head_dim_)),
-                        additive_mask(T, H, x.options()));  // (B, T·H, T)
+                        causal ? additive_mask(T, H, x.options()) : torch::Tensor());  // (B, T·H, T)
   return s.view({B, T, H, T}).permute({0, 2, 1, 3});                         // (B, H, T, T) view
 }
 
 void CausalAttentionImpl::register_value_path(const ModelConfig& cfg) {
   const int d = cfg.emb_dim;
   head_dim_ = cfg.head_dim();
+  causal = cfg.causal;
   if (cfg.value_proj != "identity")
     W_value = register_module("W_value", torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(cfg.qkv_bias)));
   out_proj = register_module("out_proj", torch::nn::Linear(d, d));

@@ -1,4 +1,5 @@
-// QKLab engine — causal self-attention variants behind one interface.
+// QKLab engine — self-attention variants behind one interface: causal (the GPT's), or with
+// model.causal = false bidirectional (an encoder; `causal` below).
 //
 //   standard: per head h, scores = (X·W_Q,hᵀ)(X·W_K,hᵀ)ᵀ / √head_dim   (the book's MultiHeadAttention)
 //   merged:   per head h, scores = (X·S_hᵀ + u_h)·Xᵀ / √head_dim, S of shape (H, d, d); the key
@@ -89,6 +90,7 @@ class CausalAttentionImpl : public torch::nn::Module {
   torch::nn::Dropout dropout{nullptr};
   torch::Tensor mask;  // (ctx, ctx) upper triangle of ones (above the diagonal)
   HeadHook head_hook;  // analyses only (not a parameter, not saved)
+  bool causal = true;  // model.causal: false = an encoder, no mask (the mask buffer stays, unused)
   // Kernel set. false (the default, and train.mode=book): the book's ops, op for op, so results are
   // bit-identical to its PyTorch code. true (fair-mode training): the same maths with fewer,
   // fused ops split over LibTorch's threads (kernels.h) — scale and causal mask folded into one

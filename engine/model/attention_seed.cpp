@@ -29,6 +29,7 @@ SeedHeadImpl::SeedHeadImpl(const ModelConfig& cfg) {
 MergedSeedAttentionImpl::MergedSeedAttentionImpl(const ModelConfig& cfg)
     : n_heads(cfg.n_heads), head_dim(cfg.head_dim()), d(cfg.emb_dim) {
   head_dim_ = head_dim;
+  causal = cfg.causal;
   heads = torch::nn::ModuleList();
   for (int h = 0; h < n_heads; ++h) {  // the seed's draw order: S_h, then W_value_h, head by head
     heads_.emplace_back(cfg);
@@ -73,7 +74,7 @@ torch::Tensor MergedSeedAttentionImpl::forward(const torch::Tensor& x, torch::Te
     auto& head = heads_[h];
     auto values = head->W_value ? head->W_value(x) : x.narrow(-1, h * head_dim, head_dim);  // (B, T, hd)
     auto scores = torch::matmul(head->S(x), x.transpose(1, 2));                             // (B, T, T)
-    scores.masked_fill_(mask_bool, -std::numeric_limits<double>::infinity());
+    if (causal) scores.masked_fill_(mask_bool, -std::numeric_limits<double>::infinity());
     auto attn = torch::softmax(scores / std::pow(static_cast<double>(head_dim), 0.5), -1);
     if (weights) w.push_back(attn.detach());
     attn = head->dropout(attn);

@@ -114,8 +114,9 @@ Experiment::Experiment(const ExperimentConfig& input,
       throw Error("config: train.epochs: token files are read as random windows (an endless stream); use train.steps");
   } else {
     data_vocab = make_task(cfg.data)->vocab_size();
-    if (cfg.train.epochs > 0)
-      throw Error("config: train.epochs: synthetic tasks are an endless stream; use train.steps");
+    if (cfg.train.epochs > 0 && cfg.data.train_sequences == 0)
+      throw Error("config: train.epochs: synthetic tasks are an endless stream unless data.train_sequences fixes the "
+                  "training set; use train.steps");
   }
   if (cfg.model.vocab_size == 0) cfg.model.vocab_size = static_cast<int>(data_vocab);
   if (cfg.model.vocab_size < data_vocab)
@@ -278,7 +279,7 @@ void Experiment::step(TrainerObserver* obs) {
         if (obs) obs->on_eval(r);
       }
       if (obs && tc.spectra_every > 0 && (k % tc.spectra_every == 0 || last)) I.report_spectra(static_cast<int>(i), k, obs);
-      if (bpe > 0 && (k + 1) % bpe == 0 && obs) {
+      if (bpe > 0 && (k + 1) % bpe == 0 && obs && I.corpus) {  // text: a sample at each epoch's end
         const int epoch = static_cast<int>((k + 1) / bpe);
         obs->on_sample({static_cast<int>(i), variant_name(l.variant), k, epoch,
                         I.generate(l, I.cfg.data.prompt, I.cfg.data.sample_tokens)});

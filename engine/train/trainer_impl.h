@@ -80,9 +80,9 @@ struct Experiment::Impl {
     r.tokens_seen = l.tokens_seen;
     // Train split first, then validation, as the book's evaluate_model (the loaders' draws).
     auto train_batches = l.data->eval_batches(false, max_batches);
-    auto tr = evaluate_batches(*l.model, train_batches, l.data->has_accuracy());
+    auto tr = evaluate_batches(*l.model, train_batches, l.data->accuracy());
     auto val_batches = l.data->eval_batches(true, max_batches);
-    auto va = evaluate_batches(*l.model, val_batches, l.data->has_accuracy());
+    auto va = evaluate_batches(*l.model, val_batches, l.data->accuracy());
     r.train_loss = tr.loss;
     r.val_loss = va.loss;
     r.train_acc = tr.acc;

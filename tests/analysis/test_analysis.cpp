@@ -317,3 +317,28 @@ TEST_CASE("Inspector: attention — spectra — truncation and samples on a live
   CHECK_THROWS_WITH(ti.attention("abc"), Contains("number of a validation sequence"));
   CHECK_THROWS_WITH(ti.attention("100000"), Contains("outside"));
 }
+
+TEST_CASE("accuracy kinds on known answers: exact match per sequence, or per token", "[analysis][encoder]") {
+  torch::manual_seed(22);
+  auto cfg = qkt::tiny_model();
+  qk::GPTModel m(qk::Variant::Merged, cfg);
+  m->eval();
+  auto ids = torch::randint(0, cfg.vocab_size, {4, 8}, torch::kInt64);
+  torch::Tensor pred;
+  {
+    torch::NoGradGuard ng;
+    pred = m->forward(ids).argmax(-1);  // (4, 8): the model's answers
+  }
+  auto tg = pred.clone();
+  tg[0][3] = (tg[0][3] + 1) % cfg.vocab_size;  // 3 wrong tokens in 2 of the 4 sequences
+  tg[0][5] = (tg[0][5] + 1) % cfg.vocab_size;
+  tg[2][0] = (tg[2][0] + 1) % cfg.vocab_size;
+  tg[3][1] = -100;  // not scored
+  const std::vector<qk::Batch> b{{ids, tg}};
+  CHECK(qk::evaluate_batches(*m, b, qk::AccuracyKind::Token).acc == Approx(28.0 / 31.0).epsilon(1e-15));
+  CHECK(qk::evaluate_batches(*m, b, qk::AccuracyKind::Sequence).acc == Approx(2.0 / 4.0).epsilon(1e-15));
+  CHECK(std::isnan(qk::evaluate_batches(*m, b, qk::AccuracyKind::None).acc));
+  CHECK(qk::accuracy_kind("enc-sort") == qk::AccuracyKind::Token);
+  CHECK(qk::accuracy_kind("sort") == qk::AccuracyKind::Sequence);
+  CHECK(qk::accuracy_kind("text") == qk::AccuracyKind::None);
+}

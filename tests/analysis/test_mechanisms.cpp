@@ -243,7 +243,7 @@ TEST_CASE("ablation and patching: a dead head changes nothing — a live one doe
   CHECK(a.ranks.front() == 0);
   if (a.patch_pairs > 0) CHECK(std::abs(a.patch_restored[dead]) < 1e-9);
   // Hooks are gone: the model computes what it did before.
-  CHECK(evaluate_batches(*m, probe, false).loss == Approx(a.base_loss).epsilon(1e-15));
+  CHECK(evaluate_batches(*m, probe, AccuracyKind::None).loss == Approx(a.base_loss).epsilon(1e-15));
 }
 
 TEST_CASE("patch pairs: a recall query is swapped for another key", "[mechanisms][ablation]") {

@@ -2,6 +2,8 @@
 // checkpoints, and bad input exits 2 with one clear line and no half-written output.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -127,6 +129,49 @@ TEST_CASE("seed-ch5 reproduces the seed's MHA_alt1 run of the chapter-5 notebook
   CHECK_THAT(r.out, Contains("untrained merged-seed: train loss 10.977, val loss 10.997"));
   CHECK_THAT(r.out, Contains("step 000000  merged-seed train loss 10.020, val loss 10.069"));
   CHECK_THAT(r.out, Contains("step 000005  merged-seed train loss 8.089, val loss 8.221"));
+}
+
+TEST_CASE("encoders: a projections preset trains with token accuracy, what an encoder cannot do is refused", "[cli][encoder]") {
+  auto dir = qkt::temp_dir("encoder");
+  // The protocol at a tenth of the data: 1,024 sequences, one epoch = 8 steps of 128.
+  auto r = cli("train --preset projections-sub --set data.train_sequences=1024 --set data.val_sequences=256 "
+               "--set train.epochs=1 --set train.eval_every=4 --set variants=standard,shared-kv --quiet --out " + dir + "/run", dir);
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Contains("8 steps"));
+  auto csv = qkt::slurp(dir + "/run/metrics.csv");
+  CHECK_THAT(csv, Contains("val_acc"));
+  const auto cfg = nlohmann::json::parse(qkt::slurp(dir + "/run/config.json"));
+  CHECK(cfg["model"]["causal"] == false);
+  CHECK(cfg["data"]["kind"] == "enc-sub");
+  // The last evaluation's token accuracy: a fraction of 256·16 positions, above chance (0.1) after 8 steps.
+  std::istringstream lines(csv);
+  std::string header, line, last;
+  std::getline(lines, header);
+  while (std::getline(lines, line))
+    if (!line.empty()) last = line;
+  std::vector<std::string> h, v;
+  for (std::istringstream hs(header); std::getline(hs, line, ',');) h.push_back(line);
+  for (std::istringstream vs(last); std::getline(vs, line, ',');) v.push_back(line);
+  const auto col = std::find(h.begin(), h.end(), "val_acc") - h.begin();
+  REQUIRE(static_cast<size_t>(col) < v.size());
+  const double acc = std::stod(v[col]);
+  CHECK(acc > 0.1);
+  CHECK(acc <= 1.0);
+  CHECK(std::abs(acc * 256 * 16 - std::round(acc * 256 * 16)) < 1e-3);  // a count of positions (CSV: 9 digits)
+  auto ids = dir + "/ids.json";
+  std::ofstream(ids) << "[[1, 2, 3, 4]]";
+  auto gen = cli("forward --checkpoint " + dir + "/run/standard.safetensors --ids " + ids + " --generate 3 --out " + dir + "/f.st", dir);
+  CHECK(gen.code == 2);
+  CHECK_THAT(gen.err, Contains("is an encoder (model.causal = false)"));
+  auto fw = cli("forward --checkpoint " + dir + "/run/standard.safetensors --ids " + ids + " --out " + dir + "/f.st", dir);
+  CHECK(fw.code == 0);
+  auto leak = cli("train --set model.causal=false --out " + dir + "/r2", dir);  // next-token recall would see its answer
+  CHECK(leak.code == 2);
+  CHECK_THAT(leak.err, Contains("model.causal: false (an encoder"));
+  auto endless = cli("train --set data.kind=enc-copy --set train.epochs=2 --out " + dir + "/r3", dir);
+  CHECK(endless.code == 2);
+  CHECK_THAT(endless.err, Contains("data.train_sequences"));
 }
 
 TEST_CASE("cli: tokenize and bpe-train", "[cli][tokenizers]") {

@@ -1,7 +1,9 @@
 // QKLab tests — synthetic task generators: shapes, loss masks, targets, determinism by seed.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "error.h"
 #include "helpers.h"
@@ -190,4 +192,71 @@ TEST_CASE("task_shape (torch-free — used by config validation and the GUI) mat
   bad.kind = "modadd";
   bad.modulus = 1;
   CHECK_THROWS_WITH(qk::task_shape(bad), Catch::Matchers::Contains("data.modulus: must be >= 2"));
+}
+
+TEST_CASE("token-wise enc-* tasks: a label at every position, f(x) per task", "[tasks][encoder]") {
+  for (std::string kind : {"enc-copy", "enc-reverse", "enc-sort", "enc-sub", "enc-swap"}) {
+    INFO(kind);
+    DataConfig d;
+    d.kind = kind;
+    d.seq_items = 6;
+    d.task_vocab = 10;
+    auto t = make_task(d);
+    CHECK(t->vocab_size() == 10);  // no separator
+    CHECK(t->seq_len() == 6);
+    auto b = t->generate(20, 3);
+    CHECK(b.targets.ne(-100).all().item<bool>());  // scored everywhere
+    CHECK(torch::equal(b.inputs, t->generate(20, 3).inputs));
+    for (int i = 0; i < 20; ++i) {
+      auto x = row(b.inputs, i), y = row(b.targets, i), want = x;
+      if (kind == "enc-reverse") std::reverse(want.begin(), want.end());
+      if (kind == "enc-sort") std::sort(want.begin(), want.end());
+      if (kind == "enc-sub")
+        for (auto& v : want) v = 9 - v;
+      if (kind == "enc-swap") want = {x[3], x[4], x[5], x[0], x[1], x[2]};
+      CHECK(y == want);
+    }
+  }
+  DataConfig odd;
+  odd.kind = "enc-swap";
+  odd.seq_items = 5;
+  CHECK_THROWS_WITH(task_shape(odd), Contains("data.seq_items: must be even for enc-swap"));
+}
+
+TEST_CASE("data.train_sequences: a fixed training set, each sequence once per epoch, reshuffled, resumable", "[tasks][encoder]") {
+  DataConfig d;
+  d.kind = "enc-reverse";
+  d.seq_items = 8;
+  d.task_vocab = 10;
+  d.train_sequences = 100;
+  d.val_sequences = 40;
+  auto src = make_task_source(d, 32, 9);
+  REQUIRE(src->batches_per_epoch() == 4);  // ceil(100 / 32): 32, 32, 32, 4
+  CHECK(src->accuracy() == AccuracyKind::Token);
+  auto epoch = [&] {
+    std::multiset<std::vector<int64_t>> rows;
+    std::vector<int64_t> sizes, first;
+    for (int k = 0; k < 4; ++k) {
+      auto b = *src->next_train();
+      sizes.push_back(b.inputs.size(0));
+      for (int64_t i = 0; i < b.inputs.size(0); ++i) rows.insert(row(b.inputs, static_cast<int>(i)));
+      if (k == 0) first = row(b.inputs, 0);
+    }
+    return std::make_tuple(rows, sizes, first);
+  };
+  auto [rows1, sizes1, first1] = epoch();
+  auto [rows2, sizes2, first2] = epoch();
+  CHECK(sizes1 == std::vector<int64_t>{32, 32, 32, 4});
+  CHECK(rows1.size() == 100);
+  CHECK(rows1 == rows2);    // the same 100 sequences...
+  CHECK(first1 != first2);  // ...in another order
+  // The training probe is seen data; validation is not.
+  auto probe = src->eval_batches(false, 10);
+  CHECK(rows1.count(row(probe[0].inputs, 0)) == 1);
+  // Resume: the state (a counter) restores the exact next batch.
+  auto fresh = make_task_source(d, 32, 9);
+  for (int k = 0; k < 5; ++k) fresh->next_train();
+  auto again = make_task_source(d, 32, 9);
+  again->set_state(fresh->state(), "test");
+  CHECK(torch::equal(fresh->next_train()->inputs, again->next_train()->inputs));
 }

@@ -171,3 +171,25 @@ TEST_CASE("qk_head_dim changes the standard variant's query/key size only", "[mo
   auto logits = s->forward(torch::zeros({1, 4}, torch::kInt64));
   CHECK(logits.size(2) == cfg.vocab_size);
 }
+
+TEST_CASE("model.causal = false: every variant attends both ways, book and fused kernels alike", "[model][encoder]") {
+  for (const auto& info : all_variants()) {
+    INFO(info.name);
+    torch::manual_seed(21);
+    auto cfg = qkt::tiny_model("float64");
+    cfg.causal = false;
+    GPTModel m(info.variant, cfg);
+    m->eval();
+    torch::NoGradGuard ng;
+    auto ids = torch::randint(0, cfg.vocab_size, {2, 8}, torch::kInt64);
+    std::vector<torch::Tensor> attn;
+    auto base = m->forward(ids, &attn);
+    CHECK(torch::triu(attn[0], 1).sum().item<double>() > 0.5);  // mass above the diagonal
+    CHECK(qkt::maxdiff(attn[0].sum(-1), torch::ones({2, cfg.n_heads, 8}, torch::kFloat64)) < 1e-12);
+    auto changed = ids.clone();
+    changed.index_put_({torch::indexing::Slice(), 7}, (ids.index({torch::indexing::Slice(), 7}) + 1) % cfg.vocab_size);
+    CHECK(qkt::maxdiff(m->forward(changed).slice(1, 0, 1), base.slice(1, 0, 1)) > 0.0);  // the last token reaches the first
+    m->set_fused_kernels(true, false);
+    CHECK(qkt::maxdiff(m->forward(ids), base) < 1e-12);
+  }
+}

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDockWidget>
 #include <QImage>
 #include <QLabel>
@@ -27,6 +28,7 @@
 #include "experiment_panel.h"
 #include "figure_export.h"
 #include "lens_view.h"
+#include "presets.h"
 #include "model_view.h"
 #include "variants.h"
 #include "ui_helpers.h"
@@ -194,6 +196,29 @@ TEST_CASE("the experiment panel shows every label whole at the default window si
   CHECK(checked >= 8);
   CHECK(panel->findChild<QCheckBox*>("variant_merged-lowrank"));
   CHECK(panel->findChild<QCheckBox*>("variant_identity-query"));
+  CHECK(panel->findChild<QCheckBox*>("variant_merged-seed"));
+  // Encoders: the causal checkbox follows the config both ways; the token-wise tasks are in the list.
+  auto* causal = panel->findChild<QCheckBox*>("causal");
+  REQUIRE(causal);
+  CHECK(causal->isChecked());
+  panel->setConfig(qk::preset_config("projections-swap"));
+  CHECK(!causal->isChecked());
+  auto c = panel->config();
+  CHECK(!c.model.causal);
+  CHECK(c.data.kind == "enc-swap");
+  CHECK(c.data.train_sequences == 10000);
+  causal->setChecked(true);
+  CHECK(panel->config().model.causal);
+  auto* kind = panel->findChild<QComboBox*>("dataKind");
+  REQUIRE(kind);
+  for (const char* k : {"enc-copy", "enc-reverse", "enc-sort", "enc-sub", "enc-swap"}) CHECK(kind->findText(k) >= 0);
+  // Picking a kind sets the mask to match it: next-token recall is causal, a token-wise task an encoder.
+  kind->setCurrentText("recall");
+  CHECK(causal->isChecked());
+  CHECK(panel->config().data.kind == "recall");
+  kind->setCurrentText("enc-reverse");
+  CHECK(!causal->isChecked());
+  CHECK(!panel->config().model.causal);
 }
 
 TEST_CASE("a figure whose legend wraps (all six variants) exports: the report of a six-variant run", "[ui][report]") {

@@ -90,6 +90,11 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   form->addRow(tr("Context"), context_);
   form->addRow(tr("qk_head_dim"), qk_);
   form->addRow(tr("Dropout"), dropout_);
+  causal_ = new QCheckBox(tr("causal mask"), this);
+  causal_->setObjectName("causal");
+  causal_->setToolTip(tr("model.causal: off, every position attends to every other (no mask) — for the token-wise "
+                         "enc-* tasks"));
+  form->addRow(QString(), causal_);
   // The variants in a box of the panel's full width, two columns: the list grows downwards, never
   // wider than the panel, and every name stays whole (tests/ui: "the experiment panel…").
   auto* vbox = new QGroupBox(tr("Variants"), this);
@@ -181,8 +186,19 @@ ExperimentPanel::ExperimentPanel(QWidget* parent) : QWidget(parent) {
   for (auto* s : {layers_, heads_, dim_, context_, qk_, steps_, epochs_, batch_, eval_every_, seeds_, seed_, warmup_})
     connect(s, qOverload<int>(&QSpinBox::valueChanged), this, changed);
   for (auto* s : {lr_, wd_, clip_, dropout_}) connect(s, qOverload<double>(&QDoubleSpinBox::valueChanged), this, changed);
-  for (auto* b : {cosine_, twin_}) connect(b, &QCheckBox::toggled, this, changed);
+  for (auto* b : {cosine_, twin_, causal_}) connect(b, &QCheckBox::toggled, this, changed);
   for (auto& [v, b] : variant_boxes_) connect(b, &QCheckBox::toggled, this, changed);
+  // A token-wise task is an encoder's (no mask); every other kind predicts the next token, which an
+  // encoder would see: picking a kind sets the checkbox to match, and says so.
+  connect(kind_, &QComboBox::currentTextChanged, this, [this](const QString& kind) {
+    if (filling_) return;
+    const bool tokenwise = qk::is_tokenwise_task(kind.toStdString());
+    if (causal_->isChecked() == tokenwise) {
+      causal_->setChecked(!tokenwise);
+      Q_EMIT notice(tokenwise ? tr("%1 is a token-wise task: the model is an encoder (causal mask off)").arg(kind)
+                              : tr("%1 predicts the next token: causal mask on").arg(kind));
+    }
+  });
   connect(kind_, &QComboBox::currentTextChanged, this, changed);
   connect(tokenizer_, &QComboBox::currentTextChanged, this, changed);
   connect(path_, &QLineEdit::textChanged, this, changed);
@@ -258,6 +274,7 @@ void ExperimentPanel::setConfig(const qk::ExperimentConfig& c) {
   context_->setValue(c.model.context_length);
   qk_->setValue(c.model.qk_head_dim);
   dropout_->setValue(c.model.drop_rate);
+  causal_->setChecked(c.model.causal);
   for (auto& [v, b] : variant_boxes_) b->setChecked(std::count(c.variants.begin(), c.variants.end(), v) > 0);
   lr_->setValue(c.train.lr);
   wd_->setValue(c.train.weight_decay);
@@ -286,6 +303,7 @@ qk::ExperimentConfig ExperimentPanel::config() const {
   c.model.context_length = context_->value();
   c.model.qk_head_dim = qk_->value();
   c.model.drop_rate = dropout_->value();
+  c.model.causal = causal_->isChecked();
   c.variants.clear();
   for (auto& [v, b] : variant_boxes_)
     if (b->isChecked()) c.variants.push_back(v);

@@ -46,7 +46,7 @@ class ExperimentPanel : public QWidget {
   QLineEdit* path_;
   QSpinBox *layers_, *heads_, *dim_, *context_, *qk_, *steps_, *epochs_, *batch_, *eval_every_, *seeds_, *seed_, *warmup_;
   QDoubleSpinBox *lr_, *wd_, *clip_, *dropout_;
-  QCheckBox *cosine_, *twin_;
+  QCheckBox *cosine_, *twin_, *causal_;
   std::vector<std::pair<qk::Variant, QCheckBox*>> variant_boxes_;  // from qk::all_variants()
   QTableWidget* table_;
   QLabel *estimates_, *error_;
