@@ -12,6 +12,8 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <set>
 #include <cmath>
 #include <sstream>
 #include <thread>
@@ -24,6 +26,7 @@
 #include "run_dir.h"
 #include "study.h"
 #include "sweep.h"
+#include "variants.h"
 
 #include <nlohmann/json.hpp>
 
@@ -241,7 +244,7 @@ TEST_CASE("sweep: bad specs get one line naming the field — exit 2 — nothing
   expect("{not json", "malformed JSON");
   auto r = cli("sweep --preset sweep-nope --out " + dir + "/o", dir);
   CHECK(r.code == 2);
-  CHECK_THAT(r.err, Contains("unknown sweep preset 'sweep-nope' (known: sweep-bilinear-rank, sweep-recall-heads, sweep-language)"));
+  CHECK_THAT(r.err, Contains("unknown sweep preset 'sweep-nope' (known: sweep-bilinear-rank, sweep-recall-heads, sweep-language, sweep-projections)"));
 }
 
 TEST_CASE("budget matching: equal parameter counts — and the nearest FLOPs", "[sweep][match]") {
@@ -462,4 +465,41 @@ TEST_CASE("study: the sweep-language preset resolves all five stages", "[sweep][
   CHECK(large.base.model.emb_dim == 192);
   CHECK(large.seeds.size() == 3);
   CHECK(large.match->by == qk::MatchBy::Flops);
+}
+
+TEST_CASE("sweep-projections: every run is the paper's protocol at one grid point, the same points for every variant", "[sweep][encoder]") {
+  const auto spec = qk::parse_sweep_spec(qk::sweep_preset_json("sweep-projections"), "sweep-projections");
+  const auto runs = qk::expand_sweep(spec);
+  REQUIRE(runs.size() == 480);  // 8 variants x 5 tasks x 2 lengths x 2 widths x 1 head count x 3 seeds
+  std::map<std::string, std::set<std::string>> points;  // variant -> its grid points (with the seed)
+  for (const auto& r : runs) {
+    const auto& c = r.config;
+    INFO(r.name);
+    CHECK_FALSE(c.model.causal);
+    CHECK(c.model.qkv_bias);
+    CHECK(c.model.n_layers == 2);
+    CHECK(c.model.n_heads == 2);
+    CHECK(c.model.context_length == 128);
+    CHECK(c.data.kind.rfind("enc-", 0) == 0);
+    CHECK(c.data.task_vocab == 10);
+    CHECK(c.data.train_sequences == 10000);
+    CHECK(c.data.val_sequences == 2000);
+    CHECK(c.train.batch_size == 128);
+    CHECK(c.train.epochs == 2);
+    CHECK(c.train.lr == 1e-3);
+    CHECK(c.train.weight_decay == 0.0);
+    CHECK(c.train.grad_clip == 5.0);
+    CHECK(c.train.warmup_steps == 7);
+    CHECK(c.train.eval_batches * c.train.batch_size >= c.data.val_sequences);  // the whole test set
+    CHECK(r.matched.empty());
+    std::string p = c.data.kind + "/" + std::to_string(c.data.seq_items) + "/" + std::to_string(c.model.emb_dim) + "/" +
+                    std::to_string(r.seed);
+    points[qk::variant_name(r.variant)].insert(p);
+  }
+  REQUIRE(points.size() == 8);
+  for (const auto& [v, ps] : points) {
+    INFO(v);
+    CHECK(ps.size() == 60);
+    CHECK(ps == points.begin()->second);
+  }
 }
