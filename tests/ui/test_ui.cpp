@@ -749,3 +749,48 @@ TEST_CASE("a prepared tokens folder opens from its folder, its meta.json or a dr
   // A folder that is not one: the menu's check names it (the panel keeps its experiment).
   CHECK(qkui::ExperimentPanel::tokensFolderOf(QString::fromStdString(dir + "/nowhere")).isEmpty());
 }
+
+TEST_CASE("sweep figures: a text-valued key is categorical, and too many series pool the other keys per seed", "[ui][sweep]") {
+  // 2 variants x 2 tasks x 7 widths x 2 seeds: 14 series (variant x width) would not fit a legend.
+  const auto spec = qk::parse_sweep_spec(
+      R"({"preset": "projections-copy", "variants": ["standard", "merged"],
+          "grid": {"data.kind": ["enc-sort", "enc-copy"], "model.emb_dim": [16, 32, 48, 64, 80, 96, 112]},
+          "seeds": [1, 2]})",
+      "test");
+  std::vector<qk::SweepRow> rows;
+  const std::vector<std::string> kinds{"enc-sort", "enc-copy"};
+  for (const char* v : {"standard", "merged"})
+    for (int k = 0; k < 2; ++k)
+      for (int w = 0; w < 7; ++w)
+        for (int seed : {1, 2}) {
+          qk::SweepRow r;
+          r.run = std::string(v) + "_" + kinds[k] + "_" + std::to_string(w) + "_" + std::to_string(seed);
+          r.variant = v;
+          r.seed = seed;
+          r.values = {{"data.kind", kinds[k]}, {"model.emb_dim", std::to_string(16 * (w + 1))}};
+          // accuracy = 0.5 + 0.1·task + 0.01·width index + 0.001·seed (+0.2 for merged)
+          r.final_val_acc = 0.5 + 0.1 * k + 0.01 * w + 0.001 * seed + (std::string(v) == "merged" ? 0.2 : 0.0);
+          r.final_val_loss = 1.0;
+          rows.push_back(r);
+        }
+  const auto p = qkui::sweep_plot(rows, spec, "data.kind", "final_val_acc", true, "/nowhere");
+  CHECK(p.categories == QStringList({"enc-sort", "enc-copy"}));  // the spec's order
+  CHECK_FALSE(p.log_x);
+  CHECK(p.pooled);
+  CHECK(p.title.contains("each seed: mean over the other swept keys"));
+  REQUIRE(p.series.size() == 2);
+  const auto& s = p.series[1];
+  CHECK(s.label == "merged");
+  REQUIRE(s.x == std::vector<double>{0.0, 1.0});
+  // enc-copy (k = 1): per seed the mean over the 7 widths = 0.5 + 0.1 + 0.03 + 0.001·seed + 0.2.
+  CHECK(s.mean[1] == Approx(0.8315).margin(1e-12));
+  CHECK(s.lo[1] == Approx(0.831).margin(1e-12));
+  CHECK(s.hi[1] == Approx(0.832).margin(1e-12));
+  CHECK(s.seeds[1] == 2);
+  CHECK(qkui::sweep_csv(p).contains("enc-copy,merged,2,"));
+  // Few series: no pooling, numeric x as before.
+  std::vector<qk::SweepRow> few(rows.begin(), rows.begin() + 4);
+  const auto q = qkui::sweep_plot(few, spec, "model.emb_dim", "final_val_acc", false, "/nowhere");
+  CHECK_FALSE(q.pooled);
+  CHECK(q.categories.isEmpty());
+}

@@ -49,18 +49,24 @@ def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def table(title, rows_by_variant, note=""):
+def table(title, rows_by_variant, note="", per_seed=None):
+    """per_seed: variant -> seed -> that seed's average over every cell (the seed spread of avg)."""
     print(f"{title}\n")
     if note:
         print(note + "\n")
-    print("| variant | " + " | ".join(TASKS) + " | avg | runs |")
-    print("|---|" + "---|" * (len(TASKS) + 2))
+    extra = " avg of each seed: min–max |" if per_seed else ""
+    print("| variant | " + " | ".join(TASKS) + " | avg | runs |" + extra)
+    print("|---|" + "---|" * (len(TASKS) + 2 + (1 if per_seed else 0)))
     for v, per_task in rows_by_variant.items():
         ms = [mean(per_task.get(t, [])) for t in TASKS]
         n = sum(len(per_task.get(t, [])) for t in TASKS)
         cells = ["—" if m != m else f"{m:.3f}" for m in ms]
         avg = mean([m for m in ms if m == m])
-        print(f"| {v} | " + " | ".join(cells) + f" | {avg:.3f} | {n} |")
+        tail = ""
+        if per_seed:
+            xs = list(per_seed[v].values())
+            tail = f" {min(xs):.3f}–{max(xs):.3f} |"
+        print(f"| {v} | " + " | ".join(cells) + f" | {avg:.3f} | {n} |" + tail)
     print()
 
 
@@ -76,8 +82,21 @@ def main():
     for (v, t, *_), acc in q.items():
         per[v][t].append(acc)
     points = sorted({k[2:5] for k in q})
+    seeds = defaultdict(lambda: defaultdict(list))
+    for (v, _t, _d, _h, _n, sd), acc in q.items():
+        seeds[v][sd].append(acc)
+    per_seed = {v: {sd: mean(xs) for sd, xs in by.items()} for v, by in seeds.items()}
     table("### QKLab: test token accuracy, mean over the grid points and seeds",
-          per, "Grid points (d, heads, length): " + ", ".join(str(p) for p in points) + f"; {a.layers} layers.")
+          per, "Grid points (d, heads, length): " + ", ".join(str(p) for p in points) + f"; {a.layers} layers.",
+          per_seed)
+    print("### QKLab per grid point: every variant, mean over seeds (the tasks that need attention)\n")
+    print("| task | d | heads | length | " + " | ".join(variants) + " |")
+    print("|---|---|---|---|" + "---|" * len(variants))
+    for task in ("REVERSE", "SORT", "SWAP"):
+        for (d, h, n) in points:
+            cells = [mean([acc for k, acc in q.items() if k[0] == v and k[1:5] == (task, d, h, n)]) for v in variants]
+            print(f"| {task} | {d} | {h} | {n} | " + " | ".join("—" if c != c else f"{c:.3f}" for c in cells) + " |")
+    print()
     if not a.theirs:
         return
     t = theirs(a.theirs, a.layers)

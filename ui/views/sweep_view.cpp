@@ -1,6 +1,8 @@
 // QKLab ui — the Sweep view (see sweep_view.h).
 #include "sweep_view.h"
 
+#include <numeric>
+
 #include <set>
 
 #include <QCheckBox>
@@ -67,21 +69,44 @@ SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec&
   p.x_key = x_key;
   p.metric = metric;
   p.log_x = log_x && !x_key.isEmpty();
-  p.title = QObject::tr("Sweep '%1': %2 against %3, mean over seeds with min–max band")
-                .arg(q(spec.name), metric_label(metric), x_key.isEmpty() ? QObject::tr("variant") : x_key);
+  // A text-valued key (data.kind: "enc-copy", ...) is categorical: its values at 0, 1, ... in the
+  // spec's order. JSON strings come quoted in the spec; numbers parse.
+  std::vector<std::string> x_values;
+  for (const auto& [key, values] : spec.grid)
+    if (q(key) == x_key) x_values = values;
+  for (const auto& v : x_values) {
+    bool ok = false;
+    QString::fromStdString(v).toDouble(&ok);
+    if (!ok) {
+      for (const auto& w : x_values) p.categories << QString::fromStdString(w).remove('"');
+      p.log_x = false;
+      break;
+    }
+  }
+  auto x_of = [&](const std::string& v) {
+    if (v.empty()) return kLevel;
+    if (p.categories.isEmpty()) return QString::fromStdString(v).toDouble();
+    return double(p.categories.indexOf(QString::fromStdString(v).remove('"')));  // values come quoted or not
+  };
   // Series key: variant + the values of the other swept keys; point key: the x value.
-  std::map<QString, std::map<double, std::vector<const qk::SweepRow*>>> groups;
-  std::vector<QString> order;
-  for (const auto& r : rows) {
-    QString label = q(r.variant);
+  auto others = [&](const qk::SweepRow& r) {
+    QString label;
     for (const auto& [key, _] : spec.grid)
       if (q(key) != x_key && !r.values.at(key).empty())
         label += QString(" %1=%2").arg(q(key).section('.', -1), q(r.values.at(key)));
-    double x = 0;  // x_key empty: every series is one category (its index, set below)
-    if (!x_key.isEmpty()) {
-      const std::string& v = r.values.at(x_key.toStdString());
-      x = v.empty() ? kLevel : QString::fromStdString(v).toDouble();
-    }
+    return label;
+  };
+  std::set<QString> labels;
+  for (const auto& r : rows) labels.insert(q(r.variant) + others(r));
+  p.pooled = labels.size() > size_t(kMaxSweepSeries);
+  p.title = QObject::tr("Sweep '%1': %2 against %3, mean over seeds with min–max band%4")
+                .arg(q(spec.name), metric_label(metric), x_key.isEmpty() ? QObject::tr("variant") : x_key,
+                     p.pooled ? QObject::tr(" (each seed: mean over the other swept keys)") : QString());
+  std::map<QString, std::map<double, std::vector<const qk::SweepRow*>>> groups;
+  std::vector<QString> order;
+  for (const auto& r : rows) {
+    const QString label = q(r.variant) + (p.pooled ? QString() : others(r));
+    const double x = x_key.isEmpty() ? 0.0 : x_of(r.values.at(x_key.toStdString()));  // "": categories set below
     if (!groups.count(label)) order.push_back(label);
     groups[label][x].push_back(&r);
   }
@@ -96,8 +121,15 @@ SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec&
     s.variant = label.section(' ', 0, 0);
     for (const auto& [x, rs] : groups[label]) {
       std::vector<double> v;
-      for (const auto* r : rs)
-        if (!std::isnan(metric_of(*r, metric))) v.push_back(metric_of(*r, metric));
+      if (p.pooled) {  // per seed, the mean over the other keys' points
+        std::map<int, std::vector<double>> by_seed;
+        for (const auto* r : rs)
+          if (!std::isnan(metric_of(*r, metric))) by_seed[r->seed].push_back(metric_of(*r, metric));
+        for (const auto& [_, xs] : by_seed) v.push_back(std::accumulate(xs.begin(), xs.end(), 0.0) / double(xs.size()));
+      } else {
+        for (const auto* r : rs)
+          if (!std::isnan(metric_of(*r, metric))) v.push_back(metric_of(*r, metric));
+      }
       if (v.empty()) continue;
       double sum = 0;
       for (double a : v) sum += a;
@@ -183,7 +215,11 @@ void draw_sweep(QCustomPlot* plot, const SweepPlot& p) {
     plot->xAxis->setTicker(t);
   } else {
     plot->xAxis->setScaleType(QCPAxis::stLinear);
-    if (p.x_key.isEmpty()) {
+    if (!p.categories.isEmpty()) {
+      QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
+      for (int i = 0; i < p.categories.size(); ++i) t->addTick(i, p.categories[i]);
+      plot->xAxis->setTicker(t);
+    } else if (p.x_key.isEmpty()) {
       QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
       for (size_t i = 0; i < p.series.size(); ++i) t->addTick(p.series[i].x.front(), p.series[i].label);
       plot->xAxis->setTicker(t);
@@ -270,7 +306,10 @@ QString sweep_csv(const SweepPlot& p) {
   for (const auto& s : p.series)
     for (size_t i = 0; i < s.x.size(); ++i)
       out += QString("%1,%2,%3,%4,%5,%6\n")
-                 .arg(s.x[i] == kLevel ? QString() : QString::number(s.x[i], 'g', 9), s.label)
+                 .arg(s.x[i] == kLevel                                  ? QString()
+                      : !p.categories.isEmpty() && s.x[i] >= 0 && s.x[i] < p.categories.size() ? p.categories[int(s.x[i])]
+                                                                             : QString::number(s.x[i], 'g', 9),
+                      s.label)
                  .arg(s.seeds[i])
                  .arg(s.mean[i], 0, 'g', 9)
                  .arg(s.lo[i], 0, 'g', 9)

@@ -35,10 +35,16 @@ struct SweepPlot {
   QString x_key, metric, title;
   bool log_x = false;
   bool curves = false;  // x is tokens or training FLOPs (learning curves), not a swept key
+  QStringList categories;  // x is a text-valued key (data.kind): category i at x = i, labelled
+  bool pooled = false;     // more series than a legend can hold: one per variant, each seed's value
+                           // the mean over the other swept keys (then mean and min–max over seeds)
   std::vector<SweepSeries> series;
 };
+inline constexpr int kMaxSweepSeries = 12;
 
-// Groups summary rows over seeds: x = the value of `x_key` ("" = the variants side by side).
+// Groups summary rows over seeds: x = the value of `x_key` ("" = the variants side by side); a key
+// with text values (data.kind) is categorical; with more than kMaxSweepSeries series (variant x the
+// other swept keys' values) the other keys are pooled per seed (SweepPlot::pooled).
 SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec& spec, const QString& x_key,
                      const QString& metric, bool log_x, const QString& dir);
 // The learning curves: x_axis kTokensAxis or kFlopsAxis; metric as in sweep_plot (losses plot the
