@@ -96,16 +96,21 @@ SweepPlot sweep_plot(const std::vector<qk::SweepRow>& rows, const qk::SweepSpec&
         label += QString(" %1=%2").arg(q(key).section('.', -1), q(r.values.at(key)));
     return label;
   };
+  std::vector<QString> rest;  // each row's other keys, once
   std::set<QString> labels;
-  for (const auto& r : rows) labels.insert(q(r.variant) + others(r));
+  for (const auto& r : rows) {
+    rest.push_back(others(r));
+    labels.insert(q(r.variant) + rest.back());
+  }
   p.pooled = labels.size() > size_t(kMaxSweepSeries);
   p.title = QObject::tr("Sweep '%1': %2 against %3, mean over seeds with min–max band%4")
                 .arg(q(spec.name), metric_label(metric), x_key.isEmpty() ? QObject::tr("variant") : x_key,
                      p.pooled ? QObject::tr(" (each seed: mean over the other swept keys)") : QString());
   std::map<QString, std::map<double, std::vector<const qk::SweepRow*>>> groups;
   std::vector<QString> order;
-  for (const auto& r : rows) {
-    const QString label = q(r.variant) + (p.pooled ? QString() : others(r));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    const QString label = q(r.variant) + (p.pooled ? QString() : rest[i]);
     const double x = x_key.isEmpty() ? 0.0 : x_of(r.values.at(x_key.toStdString()));  // "": categories set below
     if (!groups.count(label)) order.push_back(label);
     groups[label][x].push_back(&r);
@@ -306,9 +311,9 @@ QString sweep_csv(const SweepPlot& p) {
   for (const auto& s : p.series)
     for (size_t i = 0; i < s.x.size(); ++i)
       out += QString("%1,%2,%3,%4,%5,%6\n")
-                 .arg(s.x[i] == kLevel                                  ? QString()
-                      : !p.categories.isEmpty() && s.x[i] >= 0 && s.x[i] < p.categories.size() ? p.categories[int(s.x[i])]
-                                                                             : QString::number(s.x[i], 'g', 9),
+                 .arg(s.x[i] == kLevel           ? QString()
+                      : p.categories.isEmpty() ? QString::number(s.x[i], 'g', 9)
+                                               : p.categories.value(int(s.x[i])),
                       s.label)
                  .arg(s.seeds[i])
                  .arg(s.mean[i], 0, 'g', 9)
