@@ -1,6 +1,7 @@
 // qklab-bench — training speed against PyTorch (see bench_train.h).
 #include "bench_train.h"
 
+#include <sched.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -46,8 +47,12 @@ std::pair<int, std::string> run_capture(const std::vector<std::string>& argv, co
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
   posix_spawn_file_actions_addclose(&fa, fds[0]);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e) env_s.emplace_back(*e);
+  std::vector<std::string> env_s;  // env_extra replaces an inherited entry of the same name
+  for (char** e = environ; *e; ++e) {
+    const std::string entry(*e), name = entry.substr(0, entry.find('=') + 1);
+    if (std::none_of(env_extra.begin(), env_extra.end(), [&](const std::string& x) { return x.rfind(name, 0) == 0; }))
+      env_s.push_back(entry);
+  }
   for (const auto& e : env_extra) env_s.push_back(e);
   std::vector<char*> av, ev;
   for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
@@ -126,65 +131,221 @@ std::string write_corpus(const std::filesystem::path& dir) {
 
 double rusage_seconds(const timeval& t) { return t.tv_sec + t.tv_usec * 1e-6; }
 
-// Adds each row's summary (medians over repetitions, paired ratios) and prints the two tables.
+// One point of a peer's grid.
+struct Setting {
+  bool tcmalloc = false;
+  int threads = 1, blas = 0;  // blas 0: the peer has no separate BLAS knob
+  std::string label() const {
+    std::ostringstream s;
+    s << threads;
+    if (blas > 0) s << "x" << blas;
+    s << (tcmalloc ? " tcmalloc" : " glibc");
+    return s.str();
+  }
+  nlohmann::json to_json() const { return {{"tcmalloc", tcmalloc}, {"threads", threads}, {"blas_threads", blas}}; }
+};
+
+std::vector<Setting> grid(const Peer& p, int cores, bool tune, const std::string& device) {
+  if (device != "cpu") return {Setting{false, 1, p.openblas ? 1 : 0}};
+  if (!tune) return {Setting{true, cores, p.openblas ? 1 : 0}};
+  std::vector<Setting> g;
+  for (bool tc : {false, true})
+    for (int t = 1; t <= cores; ++t)
+      for (int b = p.openblas ? 1 : 0; b <= (p.openblas ? cores : 0); ++b) g.push_back({tc, t, b});
+  return g;
+}
+
+constexpr const char* kTcmalloc = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+
+std::string inductor_cache() {
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/tmp") + "/.cache/qklab/inductor";
+}
+
+// The argv and environment of a peer's child at one setting.
+std::pair<std::vector<std::string>, std::vector<std::string>> peer_command(const Peer& p, const Setting& s,
+                                                                         const BenchConfig& b, const std::string& v,
+                                                                         int steps, int cores, const std::string& device) {
+  std::vector<std::string> argv;
+  if (device == "cpu" && cores == 1) argv = {"/usr/bin/taskset", "-c", "0"};
+  const int warmup = p.compiled ? std::max(b.warmup, 3) : b.warmup;
+  const std::string script = std::string(QKLAB_SOURCE_DIR) + "/tests/reference/bench_reference.py";
+  for (const std::string& a : {p.python, script, std::string("--vocab"), std::to_string(b.vocab), std::string("--ctx"),
+                               std::to_string(b.ctx), std::string("--d"), std::to_string(b.d), std::string("--layers"),
+                               std::to_string(b.layers), std::string("--heads"), std::to_string(b.heads),
+                               std::string("--batch"), std::to_string(b.batch), std::string("--variant"), v,
+                               std::string("--warmup"), std::to_string(warmup), std::string("--steps"),
+                               std::to_string(steps), std::string("--drop"), std::to_string(b.drop),
+                               std::string("--data-vocab"), std::to_string(kDataVocab), std::string("--threads"),
+                               std::to_string(s.threads), std::string("--device"), device})
+    argv.push_back(a);
+  argv.insert(argv.end(), p.args.begin(), p.args.end());
+  std::vector<std::string> env{"OMP_NUM_THREADS=" + std::to_string(s.threads),
+                               "MKL_NUM_THREADS=" + std::to_string(s.threads),
+                               "OPENBLAS_NUM_THREADS=" + std::to_string(std::max(1, s.blas)),
+                               "LD_PRELOAD=" + std::string(s.tcmalloc ? kTcmalloc : "")};
+  if (p.compiled) {
+    env.push_back("CXX=" + std::string(QKLAB_SOURCE_DIR) + "/tools/peers/inductor-cxx.sh");
+    env.push_back("TORCHINDUCTOR_CACHE_DIR=" + inductor_cache());
+  }
+  return {argv, env};
+}
+
+std::vector<std::string> qklab_command(const TrainBenchOptions& o, const BenchConfig& b, const std::string& v,
+                                       const std::string& text, int cores) {
+  std::vector<std::string> argv;
+  if (o.device == "cpu" && cores == 1) argv = {"/usr/bin/taskset", "-c", "0"};
+  for (const std::string& a : {o.self, std::string("child"), std::string("--config"), b.name, std::string("--variant"), v,
+                               std::string("--text"), text, std::string("--steps"), std::to_string(b.steps)})
+    argv.push_back(a);
+  std::vector<std::string> sets = o.sets;
+  if (o.device != "cpu") sets.push_back("train.device=" + o.device);
+  if (o.device == "cpu" && cores == 1) {
+    sets.push_back("train.threads=1");
+    sets.push_back("train.blas_threads=1");
+  }
+  for (const auto& s : sets) {
+    argv.push_back("--set");
+    argv.push_back(s);
+  }
+  return argv;
+}
+
+// Runs a child; its JSON line with median_ms, or null (reported on stderr).
+nlohmann::json run_child(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& what) {
+  auto [rc, out] = run_capture(argv, env);
+  auto j = rc == 0 ? last_json_line(out) : nlohmann::json();
+  if (j.is_null() || !j.contains("ms") || j["ms"].empty()) {
+    std::cerr << "bench: the child for " << what << " failed (exit " << rc << ")\n";
+    return nlohmann::json();
+  }
+  j["median_ms"] = median(j["ms"].get<std::vector<double>>());
+  return j;
+}
+
+// sgemm GFLOP/s with `cores` cores (pinned to CPU 0 for one), at the best thread split.
+double sgemm_at(int cores) {
+  cpu_set_t old, one;
+  sched_getaffinity(0, sizeof old, &old);
+  if (cores == 1) {
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    sched_setaffinity(0, sizeof one, &one);
+  }
+  const double g = cores == 1 ? sgemm_gflops(1, 1) : std::max(sgemm_gflops(1, cores), sgemm_gflops(cores, 1));
+  sched_setaffinity(0, sizeof old, &old);
+  return g;
+}
+// Adds each row's summary (medians over repetitions, paired ratios against the best peer of each
+// repetition) and prints the tables.
 void summarize(nlohmann::json& out) {
-  const double gflops = out["sgemm_gflops"];
-  std::ostringstream t1, t2;
-  t1 << std::fixed << "\n| config | variant | QKLab ms/step | PyTorch ms/step | speed QKLab/PyTorch (min-max) | QKLab tokens/s | "
-        "MFU | system time QKLab / PyTorch | peak RSS QKLab / PyTorch |\n|---|---|---|---|---|---|---|---|---|\n";
-  t2 << std::fixed << "\n| config | variant | data | forward | backward | grad norm | optimizer | evaluation (per batch) | "
-        "threads (LibTorch, OpenBLAS) |\n|---|---|---|---|---|---|---|---|---|\n";
+  std::vector<std::string> names;
+  for (const auto& row : out["rows"])
+    for (auto it = row["peers"].begin(); it != row["peers"].end(); ++it)
+      if (std::find(names.begin(), names.end(), it.key()) == names.end()) names.push_back(it.key());
+  std::ostringstream t1, t2, t3;
+  t1 << std::fixed << "\n| config | variant | cores | QKLab ms/step |";
+  for (const auto& n : names) t1 << " " << n << " ms/step (setting) |";
+  t1 << " QKLab speed vs the best peer (min-max) | QKLab tokens/s | MFU | peak RSS QKLab / best peer |\n|---|---|---|---|";
+  for (size_t i = 0; i < names.size(); ++i) t1 << "---|";
+  t1 << "---|---|---|---|\n";
+  t2 << std::fixed << "\n| config | variant | cores | peer | torch | compile s, first run (cold cache) | compile s, warm cache |\n"
+                      "|---|---|---|---|---|---|---|\n";
+  t3 << std::fixed << "\n| config | variant | cores | data | forward | backward | grad norm | optimizer | evaluation (per batch) | "
+                      "threads (LibTorch, OpenBLAS) |\n|---|---|---|---|---|---|---|---|---|---|\n";
+  auto ms_of = [](const nlohmann::json& runs) {
+    std::vector<double> v;
+    for (const auto& j : runs)
+      if (!j.is_null()) v.push_back(j["median_ms"]);
+    return v;
+  };
   for (auto& row : out["rows"]) {
     const auto& q = row["qklab"];
-    const auto& p = row["pytorch"];
-    if (q.empty()) continue;
     const auto& b = find_config(row["config"]);
-    std::vector<double> qms, pms, ratios;
-    double qu = 0, qs = 0, pu = 0, ps = 0, qrss = 0, prss = 0;
-    for (const auto& j : q) { qms.push_back(j["median_ms"]); qu += j["user_s"].get<double>(); qs += j["sys_s"].get<double>(); qrss = std::max(qrss, j["maxrss_kib"].get<double>()); }
-    for (const auto& j : p) { pms.push_back(j["median_ms"]); pu += j["user_s"].get<double>(); ps += j["sys_s"].get<double>(); prss = std::max(prss, j["maxrss_kib"].get<double>()); }
-    for (size_t i = 0; i < std::min(qms.size(), pms.size()); ++i) ratios.push_back(pms[i] / qms[i]);
-    const double qm = median(qms), pm = median(pms);
-    const double tokens = static_cast<double>(b.batch) * b.ctx;
-    const double tok_s = tokens / (qm / 1000);
-    const double mfu = row["flops_per_token"].get<double>() * tok_s / (gflops * 1e9);
+    const int cores = row["cores"];
+    const auto qms = ms_of(q);
+    if (qms.empty()) continue;
+    const double qm = median(qms), tokens = static_cast<double>(b.batch) * b.ctx, tok_s = tokens / (qm / 1000);
+    const double gflops = out["sgemm_gflops"].value(std::to_string(cores), 0.0);
     auto& s = row["summary"];
-    s = {{"qklab_ms", qm}, {"qklab_tokens_per_s", tok_s}, {"mfu", mfu}, {"qklab_sys_share", qs / std::max(1e-9, qu + qs)},
-         {"qklab_maxrss_kib", qrss}};
-    t1 << "| " << b.name << " | " << row["variant"].get<std::string>() << " | " << std::setprecision(1) << qm << " | ";
+    s = {{"qklab_ms", qm}, {"qklab_tokens_per_s", tok_s}, {"mfu", gflops > 0 ? row["flops_per_token"].get<double>() * tok_s / (gflops * 1e9) : 0.0}};
+    double qrss = 0;
+    for (const auto& j : q)
+      if (!j.is_null()) qrss = std::max(qrss, j["maxrss_kib"].get<double>());
+    t1 << "| " << b.name << " | " << row["variant"].get<std::string>() << " | " << cores << " | " << std::setprecision(1) << qm << " |";
+    std::string best_name;
+    double best_ms = 1e300;
+    for (const auto& n : names) {
+      if (!row["peers"].contains(n)) continue;
+      const double pm = median(ms_of(row["peers"][n]["runs"]));
+      if (pm > 0 && pm < best_ms) { best_ms = pm; best_name = n; }
+    }
+    for (const auto& n : names) {
+      if (!row["peers"].contains(n)) { t1 << " - |"; continue; }
+      auto& pj = row["peers"][n];
+      const auto pms = ms_of(pj["runs"]);
+      if (pms.empty()) { t1 << " failed |"; continue; }
+      pj["median_ms"] = median(pms);
+      t1 << " " << (n == best_name ? "**" : "") << std::setprecision(1) << median(pms) << (n == best_name ? "**" : "") << " ("
+         << pj.value("best_label", "") << ") |";
+      if (n.find("compile") != std::string::npos || n.find("autotune") != std::string::npos) {
+        double cold = 0;
+        std::vector<double> warm;
+        std::string ver;
+        for (const auto& j : pj["tuning"]) { cold = std::max(cold, j["compile_s"].get<double>()); ver = j["torch"]; }
+        for (const auto& j : pj["runs"])
+          if (!j.is_null()) { warm.push_back(j.value("compile_s", 0.0)); ver = j.value("torch", ver); }
+        pj["compile_s_cold"] = cold;
+        pj["compile_s_warm"] = median(warm);
+        t2 << "| " << b.name << " | " << row["variant"].get<std::string>() << " | " << cores << " | " << n << " | " << ver << " | "
+           << std::setprecision(1) << cold << " | " << median(warm) << " |\n";
+      }
+    }
+    // Paired by repetition: the best peer of that repetition over QKLab.
+    std::vector<double> ratios;
+    for (size_t r = 0; r < q.size(); ++r) {
+      if (q[r].is_null()) continue;
+      double bp = 1e300;
+      for (const auto& n : names)
+        if (row["peers"].contains(n) && r < row["peers"][n]["runs"].size() && !row["peers"][n]["runs"][r].is_null())
+          bp = std::min(bp, row["peers"][n]["runs"][r]["median_ms"].get<double>());
+      if (bp < 1e300) ratios.push_back(bp / q[r]["median_ms"].get<double>());
+    }
     if (!ratios.empty()) {
-      s["pytorch_ms"] = pm;
+      s["best_peer"] = best_name;
+      s["best_peer_ms"] = best_ms;
       s["ratio"] = median(ratios);
       s["ratio_min"] = *std::min_element(ratios.begin(), ratios.end());
       s["ratio_max"] = *std::max_element(ratios.begin(), ratios.end());
-      s["pytorch_sys_share"] = ps / std::max(1e-9, pu + ps);
-      s["pytorch_maxrss_kib"] = prss;
-      t1 << pm << " | **" << std::setprecision(2) << median(ratios) << "x** (" << s["ratio_min"].get<double>() << "-"
+      double prss = 0;
+      for (const auto& j : row["peers"][best_name]["runs"])
+        if (!j.is_null()) prss = std::max(prss, j["maxrss_kib"].get<double>());
+      t1 << " **" << std::setprecision(2) << median(ratios) << "x** (" << s["ratio_min"].get<double>() << "-"
          << s["ratio_max"].get<double>() << ") | ";
+      t1 << std::setprecision(0) << tok_s << " | " << 100 * s["mfu"].get<double>() << "% | " << qrss / 1024 << " MiB / "
+         << prss / 1024 << " MiB |\n";
     } else {
-      t1 << "- | - | ";
+      t1 << " - | " << std::setprecision(0) << tok_s << " | " << 100 * s["mfu"].get<double>() << "% | " << qrss / 1024 << " MiB / - |\n";
     }
-    t1 << std::setprecision(0) << tok_s << " | " << std::setprecision(0) << 100 * mfu << "% | " << std::setprecision(1)
-       << 100 * s["qklab_sys_share"].get<double>() << "% / ";
-    if (!ratios.empty()) t1 << 100 * s["pytorch_sys_share"].get<double>() << "%";
-    else t1 << "-";
-    t1 << " | " << std::setprecision(0) << qrss / 1024 << " MiB / ";
-    if (!ratios.empty()) t1 << prss / 1024 << " MiB (" << std::setprecision(2) << qrss / prss << "x)";
-    else t1 << "-";
-    t1 << " |\n";
     auto ph = [&](const char* k) {
       std::vector<double> v;
-      for (const auto& j : q) v.push_back(j["phases_ms"][k]);
+      for (const auto& j : q)
+        if (!j.is_null()) v.push_back(j["phases_ms"][k]);
       return median(v);
     };
     std::vector<double> ev;
-    for (const auto& j : q) ev.push_back(j["eval_ms_per_batch"]);
-    t2 << "| " << b.name << " | " << row["variant"].get<std::string>() << std::setprecision(1) << " | " << ph("data") << " | "
-       << ph("forward") << " | " << ph("backward") << " | " << ph("grad_norm") << " | " << ph("optimizer") << " | " << median(ev)
-       << " | " << q[0]["threads"][0].get<int>() << ", " << q[0]["threads"][1].get<int>() << " |\n";
+    for (const auto& j : q)
+      if (!j.is_null()) ev.push_back(j["eval_ms_per_batch"]);
+    const auto& q0 = *std::find_if(q.begin(), q.end(), [](const nlohmann::json& j) { return !j.is_null(); });
+    t3 << "| " << b.name << " | " << row["variant"].get<std::string>() << " | " << cores << std::setprecision(1) << " | "
+       << ph("data") << " | " << ph("forward") << " | " << ph("backward") << " | " << ph("grad_norm") << " | "
+       << ph("optimizer") << " | " << median(ev) << " | " << q0["threads"][0].get<int>() << ", " << q0["threads"][1].get<int>()
+       << " |\n";
   }
-  std::cout << "\nTraining speed (median over repetitions; the ratio is PyTorch's time over QKLab's, paired by repetition)"
-            << t1.str() << "\nWhere QKLab's time goes (ms per step, medians)" << t2.str() << std::flush;
+  std::cout << "\nTraining speed: ms per step, medians over repetitions; each peer at the best setting its tuning found "
+               "(intra-op threads[xOpenBLAS threads] allocator); the speed is the best peer's time over QKLab's, paired "
+               "by repetition" << t1.str() << "\ntorch.compile's compile time (excluded from the step times)" << t2.str()
+            << "\nWhere QKLab's time goes (ms per step, medians)" << t3.str() << std::flush;
 }
 
 }  // namespace
@@ -263,53 +424,101 @@ int train_child(const std::vector<std::string>& args) {
   return 0;
 }
 
+std::vector<Peer> make_peers(const std::string& names, const std::string& debian_python, const std::string& peers_python,
+                             const std::string& device) {
+  std::vector<Peer> all;
+  if (device == "cpu") all.push_back({"torch-1.13", debian_python, {"--ops", "native"}, true, false});
+  const std::string wheel = device == "cpu" ? peers_python : debian_python;  // on a GPU machine: its one python
+  all.push_back({"torch-2-eager", wheel, {"--ops", "native"}, false, false});
+  all.push_back({"torch-2-compile", wheel, {"--ops", "native", "--compile", "default"}, false, true});
+  all.push_back({"torch-2-max-autotune", wheel, {"--ops", "native", "--compile", "max-autotune-no-cudagraphs"}, false, true});
+  std::vector<Peer> out;
+  std::stringstream in(names);
+  for (std::string n; std::getline(in, n, ',');) {
+    bool found = false;
+    for (const auto& p : all)
+      if (n == "all" || p.name == n) {
+        out.push_back(p);
+        found = true;
+      }
+    if (!found) throw std::runtime_error("--peers: unknown peer '" + n + "' (torch-1.13, torch-2-eager, torch-2-compile, torch-2-max-autotune, all)");
+  }
+  for (const auto& p : out)
+    if (p.python.empty() || !std::filesystem::exists(p.python))
+      throw std::runtime_error("peer " + p.name + ": its python '" + p.python +
+                               "' is missing (bash setup.sh peers makes the torch 2.x one; --peers-python PATH)");
+  return out;
+}
+
 nlohmann::json run_train_bench(const TrainBenchOptions& o) {
   namespace fs = std::filesystem;
   const fs::path tmp = fs::temp_directory_path() / ("qklab-bench-" + std::to_string(getpid()));
   const std::string text = write_corpus(tmp);
-  const std::string script = std::string(QKLAB_SOURCE_DIR) + "/tests/reference/bench_reference.py";
-  const double gflops = sgemm_gflops(1, 2);
-  std::cout << "sgemm 1024^3 float32 (LibTorch, 1 intra-op thread, OpenBLAS 2): " << std::fixed
-            << std::setprecision(1) << gflops << " GFLOP/s\n" << std::flush;
   nlohmann::json out;
-  out["sgemm_gflops"] = gflops;
   out["device"] = o.device;
   out["rows"] = nlohmann::json::array();
+  out["sgemm_gflops"] = nlohmann::json::object();
+  for (int c : o.cores) {
+    const double g = sgemm_at(c);
+    out["sgemm_gflops"][std::to_string(c)] = g;
+    std::cout << "sgemm 1024^3 float32 (LibTorch, " << c << " core" << (c > 1 ? "s" : "") << "): " << std::fixed
+              << std::setprecision(1) << g << " GFLOP/s\n" << std::flush;
+  }
+  const auto t_start = Clock::now();
   for (const auto& cname : o.configs) {
     BenchConfig b = find_config(cname);
     b.steps = std::max(2, static_cast<int>(b.steps * o.steps_scale));
+    const int tune_steps = std::max(2, static_cast<int>(b.steps * o.tune_scale));
     for (const auto& v : o.variants) {
-      const auto cfg = qklab_config(b, v, text, o.sets);
-      const auto est = qk::estimate(cfg, qk::parse_variant(v), b.vocab);
-      nlohmann::json row = {{"config", b.name}, {"variant", v}, {"qklab", nlohmann::json::array()},
-                            {"pytorch", nlohmann::json::array()}, {"flops_per_token", est.flops_per_token}};
-      std::vector<std::string> qk_argv{o.self, "child", "--config", b.name, "--variant", v, "--text", text,
-                                       "--steps", std::to_string(b.steps)};
-      for (const auto& s : o.sets) { qk_argv.push_back("--set"); qk_argv.push_back(s); }
-      if (o.device != "cpu") { qk_argv.push_back("--set"); qk_argv.push_back("train.device=" + o.device); }
-      const std::vector<std::string> py_argv{
-          qkt::reference_python(), script, "--vocab", std::to_string(b.vocab), "--ctx", std::to_string(b.ctx),
-          "--d", std::to_string(b.d), "--layers", std::to_string(b.layers), "--heads", std::to_string(b.heads),
-          "--batch", std::to_string(b.batch), "--variant", v, "--warmup", std::to_string(b.warmup),
-          "--steps", std::to_string(b.steps), "--drop", std::to_string(b.drop),
-          "--data-vocab", std::to_string(kDataVocab), "--threads", "1", "--device", o.device};
-      for (int rep = 0; rep < o.reps; ++rep) {
-        for (int k = 0; k < 2; ++k) {
-          const bool qk_turn = (k == 0) == (rep % 2 == 0);  // alternate which side goes first
-          if (!qk_turn && !o.reference) continue;
-          auto [rc, stdout_text] = qk_turn ? run_capture(qk_argv, {}) : run_capture(py_argv, {"OPENBLAS_NUM_THREADS=2"});
-          auto j = rc == 0 ? last_json_line(stdout_text) : nlohmann::json();
-          if (j.is_null()) {
-            std::cerr << "bench: the " << (qk_turn ? "QKLab" : "PyTorch") << " child for " << b.name << "/" << v
-                      << " failed (exit " << rc << ")\n";
-            continue;
+      const auto est = qk::estimate(qklab_config(b, v, text, o.sets), qk::parse_variant(v), b.vocab);
+      for (int cores : o.cores) {
+        const std::string what = b.name + " " + v + " " + std::to_string(cores) + " core" + (cores > 1 ? "s" : "");
+        nlohmann::json row = {{"config", b.name}, {"variant", v}, {"cores", cores}, {"qklab", nlohmann::json::array()},
+                              {"peers", nlohmann::json::object()}, {"flops_per_token", est.flops_per_token}};
+        // 1. Each peer's best setting over its grid.
+        std::vector<Setting> best(o.peers.size());
+        for (size_t pi = 0; pi < o.peers.size(); ++pi) {
+          const auto& p = o.peers[pi];
+          auto& pj = row["peers"][p.name];
+          pj = {{"python", p.python}, {"tuning", nlohmann::json::array()}, {"runs", nlohmann::json::array()}};
+          const auto g = grid(p, cores, o.tune, o.device);
+          double best_ms = 1e300;
+          for (const auto& s : g) {
+            if (g.size() == 1) { best[pi] = s; break; }
+            const auto [argv, env] = peer_command(p, s, b, v, tune_steps, cores, o.device);
+            auto j = run_child(argv, env, what + " " + p.name + " " + s.label());
+            if (j.is_null()) continue;
+            const double ms = j["median_ms"];
+            pj["tuning"].push_back({{"setting", s.to_json()}, {"label", s.label()}, {"median_ms", ms},
+                                    {"compile_s", j.value("compile_s", 0.0)}, {"torch", j.value("torch", "")}});
+            std::cerr << "  tune " << what << " " << p.name << " " << s.label() << ": " << std::fixed << std::setprecision(1) << ms
+                      << " ms/step (elapsed " << static_cast<int>(std::chrono::duration<double>(Clock::now() - t_start).count())
+                      << " s)\n";
+            if (ms < best_ms) { best_ms = ms; best[pi] = s; }
           }
-          j["median_ms"] = median(j["ms"].get<std::vector<double>>());
-          row[qk_turn ? "qklab" : "pytorch"].push_back(j);
+          pj["best"] = best[pi].to_json();
+          pj["best_label"] = best[pi].label();
         }
-        std::cerr << "  " << b.name << " " << v << " repetition " << rep + 1 << "/" << o.reps << " done\n";
+        // 2. QKLab and every peer at its best, alternating (the order rotated every repetition).
+        const auto qk_argv = qklab_command(o, b, v, text, cores);
+        const int n = 1 + static_cast<int>(o.peers.size());
+        for (int rep = 0; rep < o.reps; ++rep) {
+          for (int k = 0; k < n; ++k) {
+            const int who = (k + rep) % n;  // 0: QKLab
+            if (who == 0) {
+              auto j = run_child(qk_argv, {}, what + " QKLab");
+              row["qklab"].push_back(j);
+            } else {
+              const auto& p = o.peers[who - 1];
+              const auto [argv, env] = peer_command(p, best[who - 1], b, v, b.steps, cores, o.device);
+              row["peers"][p.name]["runs"].push_back(run_child(argv, env, what + " " + p.name));
+            }
+          }
+          std::cerr << "  " << what << " repetition " << rep + 1 << "/" << o.reps << " done (elapsed "
+                    << static_cast<int>(std::chrono::duration<double>(Clock::now() - t_start).count()) << " s)\n";
+        }
+        out["rows"].push_back(row);
       }
-      out["rows"].push_back(row);
     }
   }
   fs::remove_all(tmp);

@@ -1,8 +1,11 @@
 // qklab-bench — speed measurements (not tests), run on demand:
-//   qklab-bench train [--configs tiny,small,book] [--variants standard,merged] [--reps 3]
-//                     [--scale 1] [--no-reference] [--set key=value]... [--device cuda] [--json FILE]
-//       training against PyTorch (bench_train.h): ms/step, ratio, tokens/s, MFU, system time,
-//       peak memory, time per phase; Markdown tables on stdout, everything in FILE
+//   qklab-bench train [--configs tiny,small,book] [--variants standard,merged] [--cores 1,2]
+//                     [--peers all|torch-1.13,torch-2-eager,torch-2-compile,torch-2-max-autotune]
+//                     [--peers-python PATH] [--reps 3] [--scale 1] [--tune-scale 0.5] [--no-tune]
+//                     [--no-reference] [--set key=value]... [--device cuda] [--json FILE]
+//       training against every PyTorch peer at its best (bench_train.h): ms/step, each peer's best
+//       setting, the speed against the best peer, tokens/s, MFU, peak memory, compile times, time
+//       per phase; Markdown tables on stdout, everything (every tuning child too) in FILE
 //   qklab-bench misc   thread settings, spectra timings, GPT-2 tokenizer MB/s (QKLAB_DATA_DIR)
 //   qklab-bench        both
 // Reports ratios measured in the same run on the same machine.
@@ -18,6 +21,7 @@
 
 #include "analysis.h"
 #include "bench_train.h"
+#include "../helpers.h"
 #include "data.h"
 #include "gpt2_tokenizer.h"
 #include "kernels.h"
@@ -174,7 +178,8 @@ int main(int argc, char** argv) {
     }
     qkb::TrainBenchOptions o;
     o.self = std::filesystem::canonical("/proc/self/exe").string();
-    std::string json_path;
+    std::string json_path, peers = "all", peers_python = QKLAB_PEERS_PYTHON;
+    if (const char* e = std::getenv("QKLAB_PEERS_PYTHON"); e && *e) peers_python = e;
     for (size_t i = 1; i < args.size(); ++i) {
       const auto& a = args[i];
       const bool has = i + 1 < args.size();
@@ -185,12 +190,22 @@ int main(int argc, char** argv) {
       else if (a == "--set" && has) o.sets.push_back(args[++i]);
       else if (a == "--json" && has) json_path = args[++i];
       else if (a == "--device" && has) o.device = args[++i];
-      else if (a == "--no-reference") o.reference = false;
+      else if (a == "--no-reference") peers = "";
+      else if (a == "--peers" && has) peers = args[++i];
+      else if (a == "--peers-python" && has) peers_python = args[++i];
+      else if (a == "--no-tune") o.tune = false;
+      else if (a == "--tune-scale" && has) o.tune_scale = std::stod(args[++i]);
+      else if (a == "--cores" && has) {
+        o.cores.clear();
+        for (const auto& c : split_list(args[++i])) o.cores.push_back(std::stoi(c));
+      }
       else {
         std::cerr << "qklab-bench: unknown or incomplete option '" << a << "'\n";
         return 2;
       }
     }
+    if (o.device != "cpu") o.cores = {1};  // one column: the device (no pinning, no grid)
+    o.peers = qkb::make_peers(peers, qkt::reference_python(), peers_python, o.device);
     auto result = qkb::run_train_bench(o);
     if (!json_path.empty()) {
       std::ofstream(json_path) << result.dump(1) << "\n";
