@@ -2,6 +2,7 @@
 #include "analysis.h"
 
 #include <cmath>
+#include <optional>
 
 #include "error.h"
 #include "variants.h"
@@ -94,30 +95,62 @@ GPTModel clone_model(GPTModelImpl& m) {
   return c;
 }
 
-LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy) {
+std::vector<BatchScore> score_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy,
+                                      int64_t fuse_tokens) {
   EvalScope eval(m);
   const auto dev = m.parameters().front().device();
+  const int64_t V = m.config().vocab_size;
+  const int64_t cap = std::min<int64_t>(fuse_tokens, std::max<int64_t>(1, (int64_t(256) << 20) / (4 * std::max<int64_t>(1, V))));
+  std::vector<BatchScore> out;
+  for (size_t i = 0; i < batches.size();) {
+    // This forward's batches: [i, j), of one sequence length, within the token cap.
+    const int64_t T = batches[i].inputs.size(1);
+    size_t j = i + 1;
+    int64_t tokens = batches[i].inputs.numel();
+    while (fuse_tokens > 0 && j < batches.size() && batches[j].inputs.size(1) == T &&
+           tokens + batches[j].inputs.numel() <= cap)
+      tokens += batches[j++].inputs.numel();
+    std::vector<torch::Tensor> ins;
+    for (size_t k = i; k < j; ++k) ins.push_back(batches[k].inputs);
+    auto all = m.forward((j - i == 1 ? ins[0] : torch::cat(ins)).to(dev));  // (ΣB, T, V)
+    int64_t row = 0;
+    for (size_t k = i; k < j; ++k) {
+      const auto& b = batches[k];
+      const int64_t B = b.inputs.size(0);
+      auto logits = all.narrow(0, row, B);
+      row += B;
+      auto tg = b.targets.to(dev);
+      BatchScore s;
+      s.loss = torch::nn::functional::cross_entropy(logits.flatten(0, 1), tg.flatten()).item<double>();
+      auto mask = tg.ne(-100);  // (B, T)
+      switch (accuracy) {
+        case AccuracyKind::None: break;
+        case AccuracyKind::Sequence: {
+          auto wrong = logits.argmax(-1).ne(tg).logical_and(mask).any(1);  // (B)
+          auto has = mask.any(1);
+          s.correct = has.logical_and(wrong.logical_not()).sum().item<int64_t>();
+          s.counted = has.sum().item<int64_t>();
+          break;
+        }
+        case AccuracyKind::Token:
+          s.correct = logits.argmax(-1).eq(tg).logical_and(mask).sum().item<int64_t>();
+          s.counted = mask.sum().item<int64_t>();
+          break;
+      }
+      out.push_back(s);
+    }
+    i = j;
+  }
+  return out;
+}
+
+LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy, int64_t fuse_tokens) {
   double total = 0;
   int64_t correct = 0, counted = 0;
-  for (const auto& b : batches) {
-    auto tg = b.targets.to(dev);
-    auto logits = m.forward(b.inputs.to(dev));  // (B, T, V)
-    total += torch::nn::functional::cross_entropy(logits.flatten(0, 1), tg.flatten()).item<double>();
-    auto mask = tg.ne(-100);  // (B, T)
-    switch (accuracy) {
-      case AccuracyKind::None: break;
-      case AccuracyKind::Sequence: {
-        auto wrong = logits.argmax(-1).ne(tg).logical_and(mask).any(1);  // (B)
-        auto has = mask.any(1);
-        correct += has.logical_and(wrong.logical_not()).sum().item<int64_t>();
-        counted += has.sum().item<int64_t>();
-        break;
-      }
-      case AccuracyKind::Token:
-        correct += logits.argmax(-1).eq(tg).logical_and(mask).sum().item<int64_t>();
-        counted += mask.sum().item<int64_t>();
-        break;
-    }
+  for (const auto& s : score_batches(m, batches, accuracy, fuse_tokens)) {
+    total += s.loss;
+    correct += s.correct;
+    counted += s.counted;
   }
   LossAcc r;
   r.loss = batches.empty() ? std::numeric_limits<double>::quiet_NaN() : total / batches.size();
@@ -280,18 +313,46 @@ TruncationView truncation_curve(GPTModelImpl& m, const std::string& name, const 
                                 const std::function<void(int)>& on_rank) {
   TruncationView v;
   v.variant = name;
-  const int d = m.config().emb_dim;
-  std::vector<FormSvd> svds;  // every layer's forms decomposed once, for every rank
-  for (int l = 0; l < m.config().n_layers; ++l) {
+  const int d = m.config().emb_dim, L = m.config().n_layers;
+  for (int r : ranks)
+    if (r < 0 || r > d) throw Error("truncation: rank " + std::to_string(r) + " outside [0, " + std::to_string(d) + "]");
+  // Every layer's forms decomposed once, for every rank; one copy of the model whose attention
+  // parameters are put back before each rank (no clone per rank); a rank at or above every
+  // truncated form's rank bound leaves the model as it is: its loss is the model's, evaluated once.
+  std::vector<FormSvd> svds;
+  int64_t bound = 0;
+  for (int l = 0; l < L; ++l) {
     torch::NoGradGuard ng;
     svds.push_back(layer < 0 || l == layer ? m.attention(l).form_svd() : FormSvd());
+    if (svds.back().S.defined()) bound = std::max<int64_t>(bound, svds.back().S.size(-1));
   }
+  GPTModel c = clone_model(m);
+  std::vector<std::vector<torch::Tensor>> saved(static_cast<size_t>(L));
+  {
+    torch::NoGradGuard ng;
+    for (int l = 0; l < L; ++l)
+      if (layer < 0 || l == layer)
+        for (auto& p : c->attention(l).parameters()) saved[size_t(l)].push_back(p.detach().clone());
+  }
+  std::optional<LossAcc> full;
   for (int r : ranks) {
-    if (r < 0 || r > d) throw Error("truncation: rank " + std::to_string(r) + " outside [0, " + std::to_string(d) + "]");
-    GPTModel c = clone_model(m);
-    for (int l = 0; l < c->config().n_layers; ++l)
-      if (layer < 0 || l == layer) c->attention(l).truncate_forms(r, &svds[size_t(l)]);
-    auto la = evaluate_batches(*c, probe, accuracy);
+    LossAcc la;
+    if (r >= bound) {
+      if (!full) full = evaluate_batches(m, probe, accuracy, kEvalFuseTokens);
+      la = *full;
+    } else {
+      for (int l = 0; l < L; ++l) {
+        if (layer >= 0 && l != layer) continue;
+        auto& att = c->attention(l);
+        {
+          torch::NoGradGuard ng;
+          auto ps = att.parameters();
+          for (size_t k = 0; k < ps.size(); ++k) ps[k].copy_(saved[size_t(l)][k]);
+        }
+        att.truncate_forms(r, &svds[size_t(l)]);
+      }
+      la = evaluate_batches(*c, probe, accuracy, kEvalFuseTokens);
+    }
     if (on_rank) on_rank(r);
     v.ranks.push_back(r);
     v.val_loss.push_back(la.loss);

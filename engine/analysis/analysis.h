@@ -51,8 +51,18 @@ GPTModel clone_model(GPTModelImpl& m);
 // Mean loss over batches, eval mode, no grad, and the accuracy of `accuracy`'s kind (names.h):
 // Sequence = the fraction of sequences with every scored position right, Token = the fraction of
 // scored positions right, None = NaN.
+// fuse_tokens > 0 (fair mode's evaluations): consecutive batches of one sequence length go through
+// the model together, up to that many tokens per forward (fewer where the logits would pass
+// 256 MiB); each batch's loss is still its own mean, so only the floating-point rounding of the
+// larger matrix products differs. 0: one forward per batch, the book's order.
+constexpr int64_t kEvalFuseTokens = 16384;  // fair mode's evaluations and the analyses' probes
 struct LossAcc { double loss = 0, acc = std::numeric_limits<double>::quiet_NaN(); };
-LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy);
+LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy,
+                         int64_t fuse_tokens = 0);
+// The same per batch: (loss, correct, counted) of each batch, in order.
+struct BatchScore { double loss = 0; int64_t correct = 0, counted = 0; };
+std::vector<BatchScore> score_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy,
+                                      int64_t fuse_tokens = 0);
 
 // Mean over (sequence, scored position) of KL(p_a ‖ p_b) of the next-token distributions.
 double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batches);

@@ -113,45 +113,84 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
   v.base_acc = base.acc;
   tick();
 
-  // Per-position mean of every head's output over the validation sequences: [l] (H, T, hd).
-  std::vector<torch::Tensor> mean(L);
+  // One traced pass per probe batch: every head's output (for the means) and the residual stream
+  // entering each block (B, T, d). An intervention in layer l then recomputes only blocks l…L−1
+  // and the read-out; the earlier layers' outputs are these, exactly.
+  const size_t NB = probe.size();
+  std::vector<std::vector<torch::Tensor>> enter(NB);  // [batch][layer] (B, T, d)
+  std::vector<torch::Tensor> targets(NB);
+  std::vector<torch::Tensor> mean(L);  // [l] (H, T, hd): per-position mean over the sequences
   double count = 0;
-  for (const auto& b : probe) {
-    const auto rec = record_heads(m, b.inputs.to(dev));
-    for (int l = 0; l < L; ++l) mean[l] = mean[l].defined() ? mean[l] + rec[l].sum(0) : rec[l].sum(0);
-    count += static_cast<double>(b.inputs.size(0));
+  for (size_t bi = 0; bi < NB; ++bi) {
+    ForwardTrace tr;
+    const auto rec = record_heads(m, probe[bi].inputs.to(dev), &tr);
+    for (int l = 0; l < L; ++l) {
+      mean[l] = mean[l].defined() ? mean[l] + rec[l].sum(0) : rec[l].sum(0);
+      enter[bi].push_back(l == 0 ? tr.embed : tr.resid[size_t(l - 1)]);
+    }
+    targets[bi] = probe[bi].targets.to(dev).flatten();
+    count += static_cast<double>(probe[bi].inputs.size(0));
   }
   for (auto& t : mean)
     if (t.defined()) t = t / count;
+  // The loss of each of n stacked copies (n·B, T, d) run from block l to the read-out, added to
+  // total[j] (one mean per batch, as evaluate_batches).
+  EvalScope eval(m);
+  auto run_from = [&](GPTModelImpl& model, int l, torch::Tensor x, size_t bi, int64_t n, std::vector<double>& total) {
+    for (int j = l; j < L; ++j) x = model.block(j).forward(x, nullptr);
+    const int64_t B = x.size(0) / n;
+    for (int64_t j = 0; j < n; ++j)
+      total[size_t(j)] += torch::nn::functional::cross_entropy(model.unembed(x.narrow(0, j * B, B)).flatten(0, 1),
+                                                               targets[bi]).item<double>();
+  };
 
+  // Zero and mean ablation, the heads batched: copy 2h zeroes head h, copy 2h+1 puts in its mean;
+  // up to kEvalFuseTokens tokens of copies go through the blocks together.
+  v.zero_loss.assign(size_t(L * H), 0.0);
+  v.mean_loss.assign(size_t(L * H), 0.0);
   {
     HookScope scope(m);
     for (int l = 0; l < L; ++l) {
-      for (int h = 0; h < H; ++h) {
-        auto& att = m.attention(l);
-        att.head_hook = [h](const torch::Tensor& c) {
-          auto out = c.clone();
-          out.select(1, h).zero_();
-          return out;
-        };
-        v.zero_loss.push_back(evaluate_batches(m, probe, AccuracyKind::None).loss);
-        tick();
-        const auto mh = mean[l].select(0, h);  // (T, hd)
-        att.head_hook = [h, mh](const torch::Tensor& c) {
-          auto out = c.clone();
-          out.select(1, h).copy_(mh.narrow(0, 0, c.size(2)).unsqueeze(0).expand({c.size(0), c.size(2), c.size(3)}));
-          return out;
-        };
-        v.mean_loss.push_back(evaluate_batches(m, probe, AccuracyKind::None).loss);
-        tick();
-        att.head_hook = nullptr;
+      std::vector<double> zero(size_t(H), 0.0), meanl(size_t(H), 0.0);
+      for (int h0 = 0; h0 < H;) {
+        const int64_t per = std::max<int64_t>(1, kEvalFuseTokens / std::max<int64_t>(1, 2 * probe[0].inputs.numel()));
+        const int h1 = static_cast<int>(std::min<int64_t>(H, h0 + per));
+        const int64_t n = 2 * (h1 - h0);
+        for (size_t bi = 0; bi < NB; ++bi) {
+          const int64_t B = enter[bi][size_t(l)].size(0);
+          const auto ml = mean[l];
+          m.attention(l).head_hook = [h0, h1, B, ml](const torch::Tensor& c) {  // (n·B, H, T, hd)
+            auto out = c.clone();
+            for (int h = h0; h < h1; ++h) {
+              out.narrow(0, 2 * (h - h0) * B, B).select(1, h).zero_();
+              auto part = out.narrow(0, (2 * (h - h0) + 1) * B, B).select(1, h);  // (B, T, hd)
+              part.copy_(ml.select(0, h).narrow(0, 0, c.size(2)).unsqueeze(0).expand_as(part));
+            }
+            return out;
+          };
+          std::vector<double> total(size_t(n), 0.0);
+          run_from(m, l, enter[bi][size_t(l)].repeat({n, 1, 1}), bi, n, total);
+          for (int h = h0; h < h1; ++h) {
+            zero[size_t(h)] += total[size_t(2 * (h - h0))];
+            meanl[size_t(h)] += total[size_t(2 * (h - h0) + 1)];
+          }
+        }
+        m.attention(l).head_hook = nullptr;
+        for (int h = h0; h < h1; ++h) {
+          v.zero_loss[size_t(l * H + h)] = zero[size_t(h)] / double(NB);
+          tick();
+          v.mean_loss[size_t(l * H + h)] = meanl[size_t(h)] / double(NB);
+          tick();
+        }
+        h0 = h1;
       }
     }
   }
 
-  // Rank ablation on a copy: one head's form at a time, the others untouched.
+  // Rank ablation on a copy: one head's form at a time, the others untouched; from its layer on.
   {
     GPTModel c = clone_model(m);
+    EvalScope eval_c(*c);
     for (int l = 0; l < L; ++l) {
       auto& att = c->attention(l);
       const auto forms = att.bilinear_forms();
@@ -164,7 +203,9 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
           M[h].copy_(reconstruct(FormSvd{svd.U[h], svd.S[h], svd.Vh[h]}, r));
           att.set_forms(M);
           att.set_key_bias(u);
-          row.push_back(evaluate_batches(*c, probe, AccuracyKind::None).loss);
+          std::vector<double> total(1, 0.0);
+          for (size_t bi = 0; bi < NB; ++bi) run_from(*c, l, enter[bi][size_t(l)], bi, 1, total);
+          row.push_back(total[0] / double(NB));
           tick();
         }
         v.rank_loss.push_back(row);

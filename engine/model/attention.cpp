@@ -242,7 +242,7 @@ torch::Tensor MergedAttentionImpl::forward(const torch::Tensor& x, torch::Tensor
 }
 
 torch::Tensor MergedAttentionImpl::bilinear_forms() const {
-  return S.detach().to(torch::kFloat64).transpose(1, 2);  // (H, d, d) float64
+  return S.detach().to(torch::kFloat64, false, true).transpose(1, 2);  // (H, d, d) float64, a copy (never a view of S)
 }
 
 torch::Tensor MergedAttentionImpl::form_singular_values(int head) const {

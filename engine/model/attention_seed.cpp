@@ -87,7 +87,7 @@ torch::Tensor MergedSeedAttentionImpl::forward(const torch::Tensor& x, torch::Te
 }
 
 torch::Tensor MergedSeedAttentionImpl::bilinear_forms() const {
-  return stacked_S().detach().to(torch::kFloat64).transpose(1, 2);  // (H, d, d): M_h = S_hᵀ
+  return stacked_S().detach().to(torch::kFloat64, false, true).transpose(1, 2);  // (H, d, d): M_h = S_hᵀ, a copy
 }
 
 torch::Tensor MergedSeedAttentionImpl::form_singular_values(int head) const {

@@ -80,9 +80,31 @@ struct Experiment::Impl {
     r.tokens_seen = l.tokens_seen;
     // Train split first, then validation, as the book's evaluate_model (the loaders' draws).
     auto train_batches = l.data->eval_batches(false, max_batches);
-    auto tr = evaluate_batches(*l.model, train_batches, l.data->accuracy());
     auto val_batches = l.data->eval_batches(true, max_batches);
-    auto va = evaluate_batches(*l.model, val_batches, l.data->accuracy());
+    LossAcc tr, va;
+    if (cfg.train.mode == "book") {  // one forward per batch, the book's
+      tr = evaluate_batches(*l.model, train_batches, l.data->accuracy());
+      va = evaluate_batches(*l.model, val_batches, l.data->accuracy());
+    } else {  // both splits' batches through the model together (analysis.h: fuse_tokens)
+      std::vector<Batch> both = train_batches;
+      both.insert(both.end(), val_batches.begin(), val_batches.end());
+      const auto s = score_batches(*l.model, both, l.data->accuracy(), kEvalFuseTokens);
+      auto sum = [&](size_t from, size_t to) {
+        LossAcc r;
+        double total = 0;
+        int64_t correct = 0, counted = 0;
+        for (size_t k = from; k < to; ++k) {
+          total += s[k].loss;
+          correct += s[k].correct;
+          counted += s[k].counted;
+        }
+        r.loss = to > from ? total / double(to - from) : std::numeric_limits<double>::quiet_NaN();
+        if (counted) r.acc = double(correct) / double(counted);
+        return r;
+      };
+      tr = sum(0, train_batches.size());
+      va = sum(train_batches.size(), s.size());
+    }
     r.train_loss = tr.loss;
     r.val_loss = va.loss;
     r.train_acc = tr.acc;

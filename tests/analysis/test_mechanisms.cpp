@@ -24,6 +24,7 @@
 #include "esd.h"
 #include "geometry.h"
 #include "helpers.h"
+#include "linalg.h"
 #include "presets.h"
 #include "run_dir.h"
 #include "sweep.h"
@@ -244,6 +245,81 @@ TEST_CASE("ablation and patching: a dead head changes nothing — a live one doe
   if (a.patch_pairs > 0) CHECK(std::abs(a.patch_restored[dead]) < 1e-9);
   // Hooks are gone: the model computes what it did before.
   CHECK(evaluate_batches(*m, probe, AccuracyKind::None).loss == Approx(a.base_loss).epsilon(1e-15));
+}
+
+TEST_CASE("ablation: the heads batched from their layer on equal one full evaluation per head — fused evaluation equals one forward per batch",
+          "[mechanisms][ablation]") {
+  // The fast path (causal.cpp: the residual entering layer l cached, the heads' copies stacked)
+  // against the definition: the hook on one head, the whole probe evaluated, one head at a time.
+  // float64 models: merged's forms were once a view of S there, and rank ablation of head h
+  // silently kept heads 0…h−1 cut (this test found it).
+  torch::manual_seed(21);
+  auto cfg = qkt::tiny_model("float64");
+  cfg.n_layers = 3;
+  for (auto v : {Variant::Standard, Variant::Merged}) {
+    GPTModel m(v, cfg);
+    {
+      torch::NoGradGuard ng;
+      for (auto& p : m->parameters()) p.mul_(2.0);
+    }
+    std::vector<Batch> probe;
+    for (int i = 0; i < 3; ++i) {
+      auto in = torch::randint(0, cfg.vocab_size, {3, cfg.context_length}, torch::kInt64);
+      auto tg = torch::roll(in, -1, 1);
+      if (i == 1) tg.slice(1, 0, 5).fill_(-100);  // unscored positions: each batch keeps its own mean
+      probe.push_back({in, tg});
+    }
+    AblationOptions o;
+    o.ranks = {0, 2};
+    const auto a = model_ablation(*m, variant_name(v), probe, {}, o);
+    const int L = cfg.n_layers, H = cfg.n_heads;
+    REQUIRE(a.zero_loss.size() == size_t(L * H));
+    REQUIRE(a.rank_loss.size() == size_t(L * H));
+    // The per-position means, as the definition says: every head's output over the sequences.
+    std::vector<torch::Tensor> mean(L);
+    for (const auto& b : probe) {
+      const auto rec = record_heads(*m, b.inputs);
+      for (int l = 0; l < L; ++l) mean[l] = mean[l].defined() ? mean[l] + rec[l].sum(0) : rec[l].sum(0);
+    }
+    for (auto& t : mean) t = t / 9.0;
+    double worst = 0;
+    for (int l = 0; l < L; ++l)
+      for (int h = 0; h < H; ++h) {
+        for (int kind = 0; kind < 2; ++kind) {
+          const auto mh = mean[l].select(0, h);
+          m->attention(l).head_hook = [h, kind, mh](const torch::Tensor& c) {
+            auto out = c.clone();
+            if (kind == 0) out.select(1, h).zero_();
+            else out.select(1, h).copy_(mh.unsqueeze(0).expand({c.size(0), c.size(2), c.size(3)}));
+            return out;
+          };
+          const double want = evaluate_batches(*m, probe, AccuracyKind::None).loss;
+          m->attention(l).head_hook = nullptr;
+          const double got = kind == 0 ? a.zero_loss[size_t(l * H + h)] : a.mean_loss[size_t(l * H + h)];
+          worst = std::max(worst, std::abs(got - want) / std::abs(want));
+        }
+        // Rank ablation: that head's form cut, the whole model evaluated.
+        GPTModel c = clone_model(*m);
+        auto& att = c->attention(l);
+        auto forms = att.bilinear_forms();
+        const auto svd = att.form_svd();
+        forms[h].copy_(reconstruct(FormSvd{svd.U[h], svd.S[h], svd.Vh[h]}, 2));
+        att.set_forms(forms);
+        const double want = evaluate_batches(*c, probe, AccuracyKind::None).loss;
+        worst = std::max(worst, std::abs(a.rank_loss[size_t(l * H + h)][1] - want) / std::abs(want));
+      }
+    INFO(variant_name(v));
+    CHECK(worst < 1e-12);  // float64: the same numbers up to rounding
+    // Fused evaluation (fair mode, the analyses): the same per-batch means, the same accuracy.
+    const auto one = evaluate_batches(*m, probe, AccuracyKind::Token, 0);
+    const auto fused = evaluate_batches(*m, probe, AccuracyKind::Token, kEvalFuseTokens);
+    CHECK(fused.loss == Approx(one.loss).epsilon(1e-12));
+    CHECK(fused.acc == one.acc);
+    const auto scores = score_batches(*m, probe, AccuracyKind::Token, kEvalFuseTokens);
+    REQUIRE(scores.size() == 3);
+    CHECK(scores[1].counted == 3 * (cfg.context_length - 5));  // batch 1's unscored positions left out
+    CHECK(scores[1].loss == Approx(evaluate_batches(*m, {probe[1]}, AccuracyKind::None).loss).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("patch pairs: a recall query is swapped for another key", "[mechanisms][ablation]") {

@@ -19,6 +19,7 @@
 #include <QPlainTextEdit>
 #include <QComboBox>
 #include <QProgressBar>
+#include <QToolButton>
 #include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
@@ -124,6 +125,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
   report_progress_->setFormat(tr("report %p%"));
   report_progress_->setVisible(false);
   statusBar()->addPermanentWidget(report_progress_);
+  cancel_analysis_ = new QToolButton(this);  // stops a long analysis (ablation, circuits) at its next step
+  cancel_analysis_->setObjectName("cancelAnalysis");
+  cancel_analysis_->setText(tr("Cancel"));
+  cancel_analysis_->setToolTip(tr("Cancel the analysis in progress"));
+  cancel_analysis_->setVisible(false);
+  statusBar()->addPermanentWidget(cancel_analysis_);
+  connect(cancel_analysis_, &QToolButton::clicked, this, [this] { worker_->cancelAnalysis(); });
   statusBar()->addWidget(info_label_, 1);
   for (auto* w : {rate_label_, eta_label_, mem_label_, step_label_}) statusBar()->addPermanentWidget(w);
   statusBar()->addPermanentWidget(progress_);
@@ -145,6 +153,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(new Train
     // Long analyses (ablation, circuits) show their progress in the status bar's second bar.
     analysis_busy_ = done < total;
     report_progress_->setVisible(done < total);
+    cancel_analysis_->setVisible(done < total);
     report_progress_->setFormat(tr("%1 %p%").arg(what));
     report_progress_->setRange(0, std::max(total, 1));
     report_progress_->setValue(done);
@@ -509,6 +518,7 @@ void MainWindow::onFailed(const QString& message) {
   last_error_ = message;
   if (analysis_busy_) {  // an on-request analysis failed: it is over
     analysis_busy_ = false;
+    cancel_analysis_->setVisible(false);
     if (report_dir_.isEmpty()) report_progress_->setVisible(false);
   }
   setRunning(false);

@@ -17,6 +17,7 @@ class QComboBox;
 class QLabel;
 class QMenu;
 class QProgressBar;
+class QToolButton;
 class QPlainTextEdit;
 class QTabWidget;
 
@@ -146,6 +147,7 @@ class MainWindow : public QMainWindow {
   QAction* resume_ = nullptr;
   QLabel *step_label_, *rate_label_, *eta_label_, *mem_label_, *info_label_;
   QProgressBar *progress_, *report_progress_;
+  QToolButton* cancel_analysis_ = nullptr;
   QList<LabView*> views_;
   QString report_dir_;  // the report being computed
   ReportResult last_report_;

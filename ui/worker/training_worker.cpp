@@ -365,8 +365,10 @@ void TrainingWorker::requestTruncation(const QList<int>& ranks) {
 
 void TrainingWorker::requestMechanisms(const QString& kind, const QStringList& args) {
   analyse([&](AnalysisResult& r) {
+    cancel_ = false;
     auto progress = [this, &kind](int done, int total) {
       if (stop_) throw qk::Error(kind.toStdString() + " cancelled: the window is closing");
+      if (cancel_) throw qk::Error(kind.toStdString() + " cancelled (nothing was changed; Compute starts it again)");
       Q_EMIT analysisProgress(done, total, kind);
     };
     Q_EMIT analysisProgress(0, 1, kind);

@@ -29,6 +29,9 @@ class TrainingWorker : public QObject {
   TrainingWorker();
   ~TrainingWorker() override;
   std::atomic<bool>& stop_flag() { return stop_; }
+  // Cancels the analysis in progress (ablation, circuits, …) at its next progress tick; safe from
+  // the GUI thread (an atomic flag, no tensor touched). The next request clears it.
+  void cancelAnalysis() { cancel_ = true; }
 
  public Q_SLOTS:
   void configure(const qk::ExperimentConfig& config);  // builds the experiment (errors -> failed())
@@ -82,6 +85,7 @@ class TrainingWorker : public QObject {
   QString source_;           // run folder opened, or where the live run is saved
   bool running_ = false;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> cancel_{false};
   QElapsedTimer since_flush_, run_clock_;
   qint64 tokens_since_flush_ = 0, steps_since_flush_ = 0, steps_at_start_ = 0;
   double step_seconds_ = 0;
