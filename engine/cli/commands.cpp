@@ -273,9 +273,11 @@ int cmd_presets(bool as_json, const std::string& dump, std::ostream& out) {
     out << config_to_json(preset_config(dump)).dump(2) << "\n";
     return 0;
   }
+  size_t width = 0;  // the longest name and two spaces: every description starts in one column
+  for (const auto& p : presets()) width = std::max(width, p.name.size() + 2);
   for (const auto& p : presets()) {
     if (as_json) continue;
-    out << std::left << std::setw(16) << p.name << p.description << "\n";
+    out << std::left << std::setw(static_cast<int>(width)) << p.name << p.description << "\n";
   }
   if (as_json) {
     nlohmann::json j = nlohmann::json::array();

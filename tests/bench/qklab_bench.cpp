@@ -6,6 +6,11 @@
 //       training against every PyTorch peer at its best (bench_train.h): ms/step, each peer's best
 //       setting, the speed against the best peer, tokens/s, MFU, peak memory, compile times, time
 //       per phase; Markdown tables on stdout, everything (every tuning child too) in FILE
+//   qklab-bench analyses [--config book|small|tiny] [--no-ablation]
+//       the analyses against a paired training step (fair mode, standard and merged): the report's
+//       analyses phase by phase, head ablation (zero and mean apart), evaluation per token against
+//       the training step's forward; the book config trains the book-ch5 preset on the-verdict
+//       (QKLAB_DATA_DIR) where it is there, else random text
 //   qklab-bench misc   thread settings, spectra timings, GPT-2 tokenizer MB/s (QKLAB_DATA_DIR)
 //   qklab-bench        both
 // Reports ratios measured in the same run on the same machine.
@@ -14,6 +19,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
+#include <map>
+#include <random>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -23,9 +30,12 @@
 #include "bench_train.h"
 #include "../helpers.h"
 #include "data.h"
+#include "estimates.h"
 #include "gpt2_tokenizer.h"
 #include "kernels.h"
+#include "inspect.h"
 #include "presets.h"
+#include "report_data.h"
 #include "trainer.h"
 
 using Clock = std::chrono::steady_clock;
@@ -157,6 +167,141 @@ static int misc_bench() {
   return 0;
 }
 
+
+// The analyses' cost in paired training steps (the yardstick), in one process.
+static int analyses_bench(const std::vector<std::string>& args) {
+  std::string config = "book";
+  bool ablation = true;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
+    else if (args[i] == "--no-ablation") ablation = false;
+    else throw std::runtime_error("analyses: unknown option '" + args[i] + "'");
+  }
+  qk::ExperimentConfig c;
+  const char* dd = std::getenv("QKLAB_DATA_DIR");
+  const std::string verdict = dd ? std::string(dd) + "/the-verdict.txt" : "";
+  if (config == "book" && !verdict.empty() && std::filesystem::exists(verdict)) {
+    c = qk::preset_config("book-ch5");
+    c.data.path = verdict;
+    c.data.gpt2_dir = dd;
+    c.train.mode = "fair";
+    std::cout << "book-ch5 on the-verdict.txt, fair mode\n";
+  } else {
+    qk::ExperimentConfig b = qk::preset_config("default");
+    const auto all = qkb::bench_configs();
+    const auto it = std::find_if(all.begin(), all.end(), [&](const qkb::BenchConfig& x) { return x.name == config; });
+    if (it == all.end()) throw std::runtime_error("analyses: --config tiny, small or book");
+    const auto dir = std::filesystem::temp_directory_path() / ("qklab-bench-an-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::string text(400000, ' ');
+    std::mt19937 rng(7);
+    for (auto& ch : text) ch = static_cast<char>('A' + rng() % 60);
+    std::ofstream(dir / "corpus.txt") << text;
+    c.model.vocab_size = it->vocab;
+    c.model.context_length = it->ctx;
+    c.model.emb_dim = it->d;
+    c.model.n_layers = it->layers;
+    c.model.n_heads = it->heads;
+    c.model.drop_rate = it->drop;
+    c.data.kind = "text";
+    c.data.path = (dir / "corpus.txt").string();
+    c.data.tokenizer = "char";
+    c.train.batch_size = it->batch;
+    c.train.eval_batches = 5;
+    std::cout << config << " config on random text, fair mode\n";
+  }
+  c.variants = {qk::Variant::Standard, qk::Variant::Merged};
+  c.train.steps = 1000;
+  c.train.eval_every = 1 << 30;
+  c.train.track_kl = false;
+  qk::Experiment e(c);
+  for (int i = 0; i < 2; ++i) e.step(nullptr);
+  std::vector<double> steps;
+  const auto p0 = e.phase_seconds();
+  for (int i = 0; i < 3; ++i) {
+    auto t0 = Clock::now();
+    e.step(nullptr);
+    steps.push_back(seconds_since(t0));
+  }
+  const auto p1 = e.phase_seconds();
+  std::sort(steps.begin(), steps.end());
+  const double step = steps[1];
+  const double fwd = (p1.forward - p0.forward) / 3;  // both lanes' forwards per paired step
+  auto t0 = Clock::now();
+  qk::Inspector insp;
+  insp.attach(&e);
+  const auto probe = e.probe_batches();
+  int64_t probe_tokens = 0;
+  for (const auto& b : probe) probe_tokens += b.inputs.numel();
+  const double batch_tokens = double(c.train.batch_size) * c.model.context_length;
+  std::cout << std::fixed << std::setprecision(3) << "paired step (standard + merged): " << step << " s; the probe: "
+            << probe.size() << " batches, " << probe_tokens << " tokens\n";
+  // Evaluation (no autograd, batches fused) against the training step's forward, per token.
+  {
+    const double per_token_train = fwd / (2 * batch_tokens);
+    double fused = 0, single = 0;
+    for (int rep = 0; rep < 2; ++rep)
+      for (int lane = 0; lane < 2; ++lane) {
+        auto m = e.lane_model(lane);
+        auto t1 = Clock::now();
+        qk::evaluate_batches(*m, probe, qk::AccuracyKind::None, qk::kEvalFuseTokens);
+        if (rep) fused += seconds_since(t1);
+        t1 = Clock::now();
+        qk::evaluate_batches(*m, probe, qk::AccuracyKind::None, 0);
+        if (rep) single += seconds_since(t1);
+      }
+    const double per_token_eval = fused / (2.0 * probe_tokens), per_token_single = single / (2.0 * probe_tokens);
+    // What stands in the way: the forward's matmul FLOPs per token (a third of estimate()'s
+    // training count, both variants' mean) at the machine's sgemm rate on these threads.
+    const double fwd_flops = (qk::estimate(c, qk::Variant::Standard, c.model.vocab_size).flops_per_token +
+                              qk::estimate(c, qk::Variant::Merged, c.model.vocab_size).flops_per_token) / 6;
+    const auto [tt, bt] = qk::resolved_threads(c.train);
+    const double peak = qkb::sgemm_gflops(tt, bt) * 1e9;
+    qk::configure_threads(tt, bt);
+    std::cout << "the forward's matmuls at the sgemm rate (" << std::setprecision(1) << peak / 1e9
+              << " GFLOP/s): training forward " << 100 * fwd_flops / per_token_train / peak << "% of it, evaluation "
+              << 100 * fwd_flops / per_token_eval / peak << "%\n" << std::setprecision(3);
+    std::cout << "evaluation: " << per_token_eval * 1e6 << " us/token (one forward per batch: " << per_token_single * 1e6
+              << ") against the training forward's " << per_token_train * 1e6 << " us/token: x" << std::setprecision(2)
+              << per_token_train / per_token_eval << " faster\n" << std::setprecision(3);
+  }
+  // The report, phase by phase.
+  std::map<std::string, double> phase;
+  std::string current;
+  auto mark = Clock::now();
+  qk::RunContents history;
+  history.config = c;
+  t0 = Clock::now();
+  qk::collect_report(insp, history, "", [&](int, int, const std::string& what) {
+    const auto now = Clock::now();
+    if (!current.empty()) phase[current] += std::chrono::duration<double>(now - mark).count();
+    current = what.substr(0, what.find(':'));
+    mark = now;
+  });
+  const double report_s = seconds_since(t0);
+  std::cout << "report's analyses: " << report_s << " s = " << std::setprecision(1) << report_s / step
+            << " paired steps\n";
+  for (const auto& [k, v] : phase)
+    std::cout << "  " << std::left << std::setw(32) << k << std::right << std::setprecision(3) << v << " s ("
+              << std::setprecision(1) << v / step << " steps)\n";
+  if (ablation) {
+    // Zero and mean ablation end at tick 1 + 2·L·H (causal.cpp's order); rank ablation and patching follow.
+    const int LH = c.model.n_layers * c.model.n_heads;
+    double zero_mean = 0;
+    t0 = Clock::now();
+    auto vstart = t0;  // where the variant's ablation began
+    insp.ablation([&](int done, int total) {
+      if (done == 1 + 2 * LH) zero_mean += seconds_since(vstart);
+      if (done == total) vstart = Clock::now();
+    });
+    const double all = seconds_since(t0);
+    std::cout << std::setprecision(3) << "ablation, both variants: zero and mean " << zero_mean << " s = "
+              << std::setprecision(1) << zero_mean / step << " paired steps; everything (rank ablation, patching) "
+              << std::setprecision(3) << all << " s = " << std::setprecision(1) << all / step << " paired steps\n";
+  }
+  return 0;
+}
+
 static std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -172,6 +317,7 @@ int main(int argc, char** argv) {
   try {
     if (mode == "child") return qkb::train_child({args.begin() + 1, args.end()});
     if (mode == "misc") return misc_bench();
+    if (mode == "analyses") return analyses_bench({args.begin() + 1, args.end()});
     if (mode != "train" && mode != "all") {
       std::cerr << "usage: qklab-bench [train|misc] (see the top of tests/bench/qklab_bench.cpp)\n";
       return 2;

@@ -6,11 +6,14 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_run.h"
+#include "commands.h"
+#include "presets.h"
 #include "helpers.h"
 #include "checkpoint.h"
 #include "run_dir.h"
@@ -319,3 +322,20 @@ TEST_CASE("cli: report renders the GUI's report headless from a run folder", "[c
   CHECK_THAT(nr.err, Contains("not a run folder"));
 }
 #endif
+
+TEST_CASE("presets: every name, then its description in one column", "[cli]") {
+  std::ostringstream out;
+  REQUIRE(qk::cmd_presets(false, "", out) == 0);
+  std::istringstream in(out.str());
+  std::set<size_t> columns;
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    const auto gap = line.find("  ");  // names have no spaces; at least two before the description
+    REQUIRE(gap != std::string::npos);
+    const auto col = line.find_first_not_of(' ', gap);
+    REQUIRE(col != std::string::npos);
+    columns.insert(col);
+  }
+  CHECK(lines == qk::presets().size());
+  CHECK(columns.size() == 1);
+}
