@@ -7,6 +7,11 @@
 #include <QAction>
 #include <QImage>
 #include <QPlainTextEdit>
+#include <QPushButton>
+#include <QThread>
+#include <QToolButton>
+
+#include <atomic>
 #include <QTableWidget>
 #include <QTemporaryDir>
 
@@ -14,6 +19,7 @@
 #include "circuits_view.h"
 #include "figure_export.h"
 #include "geometry_view.h"
+#include "training_worker.h"
 #include "ui_helpers.h"
 
 using namespace qkt_ui;
@@ -102,4 +108,40 @@ TEST_CASE("a live run's Geometry is stamped with its step and marked stale as tr
   const QString now = QString("at step %1").arg(w.stepsDone());
   w.showView("geometry");  // shown again after training moved on: recomputed
   CHECK(wait_until([&] { return geo->status().contains(now) && !geo->status().contains("stale"); }, 30000));
+}
+
+TEST_CASE("Cancel stops an ablation in progress — nothing is kept — Compute starts it again", "[ui][mechanisms][cancel]") {
+  QTemporaryDir run;
+  write_run(run.path(), 60, 1);
+  MainWindow w;
+  w.show();
+  w.openRunFolder(run.path());
+  REQUIRE(wait_until([&] { return !w.info().run_dir.isEmpty(); }, 20000));
+  auto* worker = w.worker();
+  std::atomic<bool> held{false};
+  // On the worker's thread, at the ablation's first tick: wait there until Cancel is pressed, so the
+  // press lands mid-analysis whatever the machine's speed (the test waits on states, not on time).
+  auto hold = QObject::connect(
+      worker, &qkui::TrainingWorker::analysisProgress, worker,
+      [&](int done, int total, const QString& kind) {
+        if (kind == "ablation" && done == 1 && total > 2 && !held.exchange(true))
+          for (int i = 0; i < 6000 && !worker->analysisCancelRequested(); ++i) QThread::msleep(10);
+      },
+      Qt::DirectConnection);
+  w.showView("ablation");  // a small model's ablation starts when its tab is shown
+  auto* cancel = w.findChild<QToolButton*>("cancelAnalysis");
+  REQUIRE(cancel);
+  REQUIRE(wait_until([&] { return cancel->isVisible() && held.load(); }, 60000));
+  cancel->click();
+  REQUIRE(wait_until([&] { return !w.analysisBusy() && !cancel->isVisible(); }, 60000));
+  CHECK(w.lastError().contains("ablation cancelled"));
+  CHECK(w.ablationView()->ablation().empty());
+  QObject::disconnect(hold);
+  auto* compute = w.findChild<QPushButton*>("compute_ablation");
+  REQUIRE(compute);
+  compute->click();
+  REQUIRE(wait_until([&] { return !w.ablationView()->ablation().empty(); }, 120000));
+  CHECK(w.ablationView()->ablation().size() == 2);
+  CHECK(!w.analysisBusy());
+  CHECK(!cancel->isVisible());
 }

@@ -524,7 +524,8 @@ void MainWindow::onFailed(const QString& message) {
   setRunning(false);
   log_->appendPlainText(tr("Error: %1").arg(message));
   statusBar()->showMessage(message, 10000);
-  if (!QApplication::platformName().contains("offscreen"))
+  // A cancelled analysis is what the user asked for: the log and the status bar say so, no dialog.
+  if (!QApplication::platformName().contains("offscreen") && !message.contains(" cancelled"))
     QMessageBox::warning(this, tr("QKLab"), message);
 }
 

@@ -72,6 +72,7 @@ class MainWindow : public QMainWindow {
   bool workerRunning() const { return worker_running_; }
   // An on-request analysis (geometry, circuits, ablation) is being computed.
   bool analysisBusy() const { return analysis_busy_; }
+  TrainingWorker* worker() const { return worker_; }  // tests: its signals (never its tensors)
   QString lastError() const { return last_error_; }
   const ExperimentInfo& info() const { return info_; }
   bool reportBusy() const { return !report_dir_.isEmpty(); }

@@ -32,6 +32,7 @@ class TrainingWorker : public QObject {
   // Cancels the analysis in progress (ablation, circuits, …) at its next progress tick; safe from
   // the GUI thread (an atomic flag, no tensor touched). The next request clears it.
   void cancelAnalysis() { cancel_ = true; }
+  bool analysisCancelRequested() const { return cancel_; }
 
  public Q_SLOTS:
   void configure(const qk::ExperimentConfig& config);  // builds the experiment (errors -> failed())
