@@ -105,7 +105,7 @@ PY
   # 4. The benchmark on the device: QKLab against PyTorch on the same device, alternating.
   t0=$SECONDS
   "$build/tests/qklab-bench" train --configs "${QKLAB_BENCH_CONFIGS:-book}" --reps "${QKLAB_BENCH_REPS:-3}" \
-    --device "$device" --json "$out/bench.json" > "$out/bench.md" 2>&1
+    --device "$device" --peers-python "$QKLAB_PYTHON" --json "$out/bench.json" > "$out/bench.md" 2>&1
   echo "bench: exit $? in $((SECONDS - t0)) s"
   cat "$out/bench.md"
 }
