@@ -27,7 +27,8 @@ packages=(build-essential cmake ninja-build ccache pkg-config
           python3-torch xvfb xauth imagemagick clang libclang-rt-14-dev
           slurm-wlm munge libtcmalloc-minimal4
           libprotobuf-dev protobuf-compiler libboost-dev python3-venv zlib1g-dev
-          bible-kjv stress-ng python3-regex)
+          bible-kjv stress-ng python3-regex
+          python3-dev)  # Python.h: torch.compile (the benchmark's peer) builds its CPU kernels against it
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
