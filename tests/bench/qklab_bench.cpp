@@ -255,10 +255,13 @@ static int analyses_bench(const std::vector<std::string>& args) {
     // training count, both variants' mean) at the machine's sgemm rate on these threads.
     const double fwd_flops = (qk::estimate(c, qk::Variant::Standard, c.model.vocab_size).flops_per_token +
                               qk::estimate(c, qk::Variant::Merged, c.model.vocab_size).flops_per_token) / 6;
+    // The sgemm rate on the run's cores: OpenBLAS threaded or LibTorch's threads, whichever is faster
+    // (one OpenBLAS thread alone would be one core's rate).
     const auto [tt, bt] = qk::resolved_threads(c.train);
-    const double peak = qkb::sgemm_gflops(tt, bt) * 1e9;
+    const int cores = std::max(tt, bt);
+    const double peak = std::max(qkb::sgemm_gflops(1, cores), qkb::sgemm_gflops(cores, 1)) * 1e9;
     qk::configure_threads(tt, bt);
-    std::cout << "the forward's matmuls at the sgemm rate (" << std::setprecision(1) << peak / 1e9
+    std::cout << "the forward's matmuls at the sgemm rate on " << cores << " cores (" << std::setprecision(1) << peak / 1e9
               << " GFLOP/s): training forward " << 100 * fwd_flops / per_token_train / peak << "% of it, evaluation "
               << 100 * fwd_flops / per_token_eval / peak << "%\n" << std::setprecision(3);
     std::cout << "evaluation: " << per_token_eval * 1e6 << " us/token (one forward per batch: " << per_token_single * 1e6
