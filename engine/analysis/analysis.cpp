@@ -144,18 +144,23 @@ std::vector<BatchScore> score_batches(GPTModelImpl& m, const std::vector<Batch>&
   return out;
 }
 
-LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy, int64_t fuse_tokens) {
+LossAcc combine_scores(const std::vector<BatchScore>& scores, size_t from, size_t to) {
   double total = 0;
   int64_t correct = 0, counted = 0;
-  for (const auto& s : score_batches(m, batches, accuracy, fuse_tokens)) {
-    total += s.loss;
-    correct += s.correct;
-    counted += s.counted;
+  for (size_t k = from; k < to; ++k) {
+    total += scores[k].loss;
+    correct += scores[k].correct;
+    counted += scores[k].counted;
   }
   LossAcc r;
-  r.loss = batches.empty() ? std::numeric_limits<double>::quiet_NaN() : total / batches.size();
+  r.loss = to > from ? total / double(to - from) : std::numeric_limits<double>::quiet_NaN();
   if (counted) r.acc = static_cast<double>(correct) / counted;
   return r;
+}
+
+LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy, int64_t fuse_tokens) {
+  const auto s = score_batches(m, batches, accuracy, fuse_tokens);
+  return combine_scores(s, 0, s.size());
 }
 
 double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batches) {

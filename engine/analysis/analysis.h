@@ -63,6 +63,9 @@ LossAcc evaluate_batches(GPTModelImpl& m, const std::vector<Batch>& batches, Acc
 struct BatchScore { double loss = 0; int64_t correct = 0, counted = 0; };
 std::vector<BatchScore> score_batches(GPTModelImpl& m, const std::vector<Batch>& batches, AccuracyKind accuracy,
                                       int64_t fuse_tokens = 0);
+// Batches [from, to) of `scores` as evaluate_batches reports them: the mean of the batches' losses,
+// the pooled accuracy (NaN when nothing was counted or the range is empty).
+LossAcc combine_scores(const std::vector<BatchScore>& scores, size_t from, size_t to);
 
 // Mean over (sequence, scored position) of KL(p_a ‖ p_b) of the next-token distributions.
 double mean_kl(GPTModelImpl& a, GPTModelImpl& b, const std::vector<Batch>& batches);

@@ -89,21 +89,8 @@ struct Experiment::Impl {
       std::vector<Batch> both = train_batches;
       both.insert(both.end(), val_batches.begin(), val_batches.end());
       const auto s = score_batches(*l.model, both, l.data->accuracy(), kEvalFuseTokens);
-      auto sum = [&](size_t from, size_t to) {
-        LossAcc r;
-        double total = 0;
-        int64_t correct = 0, counted = 0;
-        for (size_t k = from; k < to; ++k) {
-          total += s[k].loss;
-          correct += s[k].correct;
-          counted += s[k].counted;
-        }
-        r.loss = to > from ? total / double(to - from) : std::numeric_limits<double>::quiet_NaN();
-        if (counted) r.acc = double(correct) / double(counted);
-        return r;
-      };
-      tr = sum(0, train_batches.size());
-      va = sum(train_batches.size(), s.size());
+      tr = combine_scores(s, 0, train_batches.size());
+      va = combine_scores(s, train_batches.size(), s.size());
     }
     r.train_loss = tr.loss;
     r.val_loss = va.loss;
