@@ -24,6 +24,23 @@ std::vector<int64_t> top_ids(const torch::Tensor& v, int top) {
   return std::vector<int64_t>(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + k);
 }
 
+// A tall matrix's column space through its Gram matrix (float64): Xᵀ·X = W·Λ·Wᵀ gives X = Q·R
+// with R = Λ^½·Wᵀ (r, n) and Q = X·T (V, r) orthonormal, T = W·Λ^-½ (n, r). Eigenvalues at or below
+// 1e-10·λ_max are dropped: directions X spans by less than 1e-5 of its largest singular value
+// (the normalised embeddings' columns sum to zero, so [N, 1] always loses one).
+struct ColumnBasis {
+  torch::Tensor R, T;
+};
+
+ColumnBasis column_basis(const torch::Tensor& X) {
+  const auto [lam, W] = torch::linalg_eigh(torch::matmul(X.t(), X));  // ascending
+  const double top = lam.numel() ? lam.max().item<double>() : 0.0;
+  const auto keep = torch::nonzero(lam > 1e-10 * top).squeeze(1);
+  const auto root = lam.index_select(0, keep).sqrt();  // (r)
+  const auto Wk = W.index_select(1, keep);             // (n, r)
+  return {(Wk * root.unsqueeze(0)).t().contiguous(), Wk / root.unsqueeze(0)};
+}
+
 }  // namespace
 
 std::string token_label(const Tokenizer* tokenizer, int64_t id) {
@@ -54,46 +71,57 @@ std::pair<torch::Tensor, torch::Tensor> ov_factors(GPTModelImpl& m, int layer) {
   return {A, B};
 }
 
-std::vector<CompositionScore> composition_scores(GPTModelImpl& m) {
+std::vector<FormSvd> model_form_svds(GPTModelImpl& m) {
+  std::vector<FormSvd> out;
+  for (int l = 0; l < m.config().n_layers; ++l) out.push_back(m.attention(l).form_svd());
+  return out;
+}
+
+std::vector<CompositionScore> composition_scores(GPTModelImpl& m) { return composition_scores(m, model_form_svds(m)); }
+
+std::vector<CompositionScore> composition_scores(GPTModelImpl& m, const std::vector<FormSvd>& qk) {
   torch::NoGradGuard ng;
   const auto& cfg = m.config();
   const int L = cfg.n_layers, H = cfg.n_heads;
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> ov(L);
-  std::vector<FormSvd> qk(L);
-  std::vector<torch::Tensor> ra(L), rb(L), ov_norm(L);
+  const int64_t d = cfg.emb_dim;
+  // ‖OV_a·X‖_F² = ⟨P_a, X·Xᵀ⟩ with P_a = F_a·F_aᵀ, F_a = B_a·R_aᵀ (A_a = Q·R_a): each score is an
+  // inner product of two d×d Gram matrices, packed to their upper triangle (off-diagonal ×2).
+  const auto iu = torch::triu_indices(d, d, 0, torch::TensorOptions().dtype(torch::kInt64));
+  const auto flat = (iu[0] * d + iu[1]).contiguous();                                      // (d(d+1)/2)
+  const auto weight = torch::where(iu[0] == iu[1], torch::ones({1}, kF64), torch::full({1}, 2.0, kF64));
+  const auto pack = [&](const torch::Tensor& G) { return G.reshape({G.size(0), d * d}).index_select(1, flat); };
+  const auto P = torch::empty({L * H, flat.size(0)}, kF64);  // (L·H, d(d+1)/2), the weights folded in
+  const auto ov_sq = torch::empty({L * H}, kF64);              // ‖OV_h‖_F² of every head
+  std::vector<torch::Tensor> ov_b(L);
   for (int l = 0; l < L; ++l) {
-    ov[l] = ov_factors(m, l);
-    qk[l] = m.attention(l).form_svd();                         // U (H, d, k), S (H, k), Vh (H, k, d)
-    ra[l] = qr_r(ov[l].first);                                 // (H, hd, hd)
-    rb[l] = qr_r(ov[l].second);                                // (H, hd, hd)
-    ov_norm[l] = fro(torch::matmul(ra[l], ov[l].second.transpose(1, 2)));  // (H) ‖OV_h‖_F
+    const auto [A, B] = ov_factors(m, l);                      // (H, d, hd) each, OV_h = A_h·B_hᵀ
+    const auto F = torch::matmul(B, qr_r(A).transpose(1, 2));  // (H, d, hd)
+    P.narrow(0, l * H, H).copy_(pack(torch::matmul(F, F.transpose(1, 2))) * weight);
+    ov_sq.narrow(0, l * H, H).copy_(F.pow(2).sum({1, 2}));
+    ov_b[l] = torch::matmul(A, qr_r(B).transpose(1, 2));       // (H, d, hd): OV_h·OV_hᵀ = ov_b·ov_bᵀ
+  }
+  std::vector<std::vector<double>> score(L);  // score[b]: (b·H, 3H), rows (a, h_a), columns (kind, h_b)
+  for (int b = 1; b < L; ++b) {
+    const auto US = qk[b].U * qk[b].S.unsqueeze(1);                   // (H, d, k): M = US·Vh
+    const auto VS = qk[b].Vh.transpose(1, 2) * qk[b].S.unsqueeze(1);  // (H, d, k): Mᵀ = VS·Uᵀ
+    const auto grams = torch::cat({pack(torch::matmul(US, US.transpose(1, 2))),            // M·Mᵀ
+                                   pack(torch::matmul(VS, VS.transpose(1, 2))),            // Mᵀ·M
+                                   pack(torch::matmul(ov_b[b], ov_b[b].transpose(1, 2)))},  // OV·OVᵀ
+                                  0);                                                       // (3H, d(d+1)/2)
+    const auto sq = torch::matmul(P.narrow(0, 0, b * H), grams.t()).clamp_min(0);            // (b·H, 3H)
+    const auto qk_sq = qk[b].S.pow(2).sum(-1);                                                // (H) ‖M_h‖_F²
+    const auto den = (ov_sq.narrow(0, 0, b * H).unsqueeze(1) *
+                      torch::cat({qk_sq, qk_sq, ov_sq.narrow(0, b * H, H)}, 0).unsqueeze(0)).sqrt();  // (b·H, 3H)
+    score[b] = to_doubles(torch::where(den > 0, sq.sqrt() / den.clamp_min(1e-300), torch::zeros_like(sq)));
   }
   std::vector<CompositionScore> out;
-  for (int a = 0; a < L; ++a) {
-    const auto Ra = ra[a].unsqueeze(1);                        // (Ha, 1, hd, hd)
-    const auto BaT = ov[a].second.transpose(1, 2).unsqueeze(1);  // (Ha, 1, hd, d)
-    for (int b = a + 1; b < L; ++b) {
-      const auto& s = qk[b];
-      const auto S = s.S.unsqueeze(0).unsqueeze(2);                               // (1, Hb, 1, k)
-      const auto qn = fro(torch::matmul(Ra, torch::matmul(BaT, s.U.unsqueeze(0))) * S);                   // (Ha, Hb)
-      const auto kn = fro(torch::matmul(Ra, torch::matmul(BaT, s.Vh.transpose(1, 2).unsqueeze(0))) * S);  // (Ha, Hb)
-      const auto vn = fro(torch::matmul(torch::matmul(Ra, torch::matmul(BaT, ov[b].first.unsqueeze(0))),
-                                        rb[b].transpose(1, 2).unsqueeze(0)));                             // (Ha, Hb)
-      const auto qk_norm = s.S.pow(2).sum(-1).sqrt();  // (Hb) ‖M_h‖_F
-      const auto den_qk = ov_norm[a].unsqueeze(1) * qk_norm.unsqueeze(0);
-      const auto den_v = ov_norm[a].unsqueeze(1) * ov_norm[b].unsqueeze(0);
-      const auto safe = [](const torch::Tensor& num, const torch::Tensor& den) {
-        return torch::where(den > 0, num / den.clamp_min(1e-300), torch::zeros_like(num));
-      };
-      const std::pair<const char*, torch::Tensor> kinds[] = {
-          {"Q", safe(qn, den_qk)}, {"K", safe(kn, den_qk)}, {"V", safe(vn, den_v)}};
-      for (const auto& [kind, t] : kinds) {
-        const auto v = to_doubles(t);
+  const char* kinds[] = {"Q", "K", "V"};
+  for (int a = 0; a < L; ++a)
+    for (int b = a + 1; b < L; ++b)
+      for (int k = 0; k < 3; ++k)
         for (int ha = 0; ha < H; ++ha)
-          for (int hb = 0; hb < H; ++hb) out.push_back({kind, a, ha, b, hb, v[static_cast<size_t>(ha * H + hb)]});
-      }
-    }
-  }
+          for (int hb = 0; hb < H; ++hb)
+            out.push_back({kinds[k], a, ha, b, hb, score[b][static_cast<size_t>((a * H + ha) * 3 * H + k * H + hb)]});
   return out;
 }
 
@@ -118,48 +146,94 @@ double composition_baseline(GPTModelImpl& m) {
 
 std::vector<CircuitReadout> circuit_readouts(GPTModelImpl& m, const std::function<std::string(int64_t)>& label,
                                              int directions, int top, const std::function<void(int, int)>& on_head) {
+  return circuit_readouts(m, model_form_svds(m), label, directions, top, on_head);
+}
+
+std::vector<CircuitReadout> circuit_readouts(GPTModelImpl& m, const std::vector<FormSvd>& qk,
+                                             const std::function<std::string(int64_t)>& label, int directions, int top,
+                                             const std::function<void(int, int)>& on_head) {
   torch::NoGradGuard ng;
   const auto& cfg = m.config();
   const int L = cfg.n_layers, H = cfg.n_heads;
-  const int64_t V = cfg.vocab_size;
-  // Thin factors of at most this many columns keep a head's read-out to about a GFLOP.
-  const int64_t cap = std::max<int64_t>(8, static_cast<int64_t>(4e6 / static_cast<double>(V)));
-  const auto WE = m.tok_emb->weight.detach();                          // (V, d)
-  const auto WU = m.out_head->weight.detach().to(kF64) * m.final_norm->scale.detach().to(kF64).unsqueeze(0);  // (V, d)·γ_f
+  const int64_t d = cfg.emb_dim;
+  // The token spaces, once per model. LN₁ of layer l on every embedding is E_l = X·C_l with
+  // X = [N, 1] (V, d+1), N the embeddings normalised (no scale or shift), C_l = [diag γ_l; β_lᵀ];
+  // the unembedding side is Y = W_U·diag(γ_f) (V, d). With X = Q_X·R_X and Y = Q_Y·R_Y:
+  //   E_l·M·E_lᵀ = Q_X·(R_X·C_l·M·C_lᵀ·R_Xᵀ)·Q_Xᵀ,  E_l·OV·diag(γ_f)·W_Uᵀ = Q_X·(R_X·C_l·OV·R_Yᵀ)·Q_Yᵀ
+  // so each head's circuit is a core of side ≤ d+1, and only its few read-out directions go back
+  // to the vocabulary (one matrix product per layer).
+  const auto emb = m.tok_emb->weight.detach().to(kF64);  // (V, d)
+  const double eps = m.block(0).norm1->eps;
+  const auto mean = emb.mean({1}, true), var = emb.var({1}, false, true);
+  const auto X = torch::cat({(emb - mean) / torch::sqrt(var + eps), torch::ones({emb.size(0), 1}, kF64)}, 1);  // (V, d+1)
+  const auto Y = m.out_head->weight.detach().to(kF64) * m.final_norm->scale.detach().to(kF64).unsqueeze(0);  // (V, d)
+  const auto bx = column_basis(X), by = column_basis(Y);
+  const auto Xf = X.to(torch::kFloat32), Yf = Y.to(torch::kFloat32);  // the read-outs only rank tokens
   std::vector<CircuitReadout> out;
-  auto read = [&](const char* circuit, int l, int h, const torch::Tensor& Lf, const torch::Tensor& Rf) {
-    const auto svd = factored_form_svd(Lf, Rf);  // U (V, k), S (k), Vh (k, V)
-    CircuitReadout r;
-    r.circuit = circuit;
-    r.layer = l;
-    r.head = h;
-    // The leading (at most 8) non-zero singular values: a planted rank-one circuit shows one.
-    for (double s : to_doubles(svd.S))
-      if (r.sigma.size() < 8 && s > 1e-10 * svd.S[0].item<double>()) r.sigma.push_back(s);
-    for (int i = 0; i < directions && i < static_cast<int>(r.sigma.size()); ++i) {
-      auto u = svd.U.select(1, i), v = svd.Vh.select(0, i);
-      // A singular pair's sign is arbitrary: orient it so that u's largest |coordinate| is positive.
-      if (u[u.abs().argmax()].item<double>() < 0) { u = -u; v = -v; }
-      CircuitDirection dir;
-      dir.sigma = svd.S[i].item<double>();
-      for (auto id : top_ids(u, top)) dir.left.push_back(label(id));
-      for (auto id : top_ids(v, top)) dir.right.push_back(label(id));
-      r.directions.push_back(dir);
-    }
-    out.push_back(r);
-  };
+  if (bx.R.size(0) == 0 || by.R.size(0) == 0) {  // a zero (un)embedding: every circuit is zero
+    for (int l = 0; l < L; ++l)
+      for (int h = 0; h < H; ++h) {
+        for (const char* c : {"QK", "OV"}) out.push_back({c, l, h, {}, {}, qk[l].S.size(-1), 0});
+        if (on_head) on_head(l, h);
+      }
+    return out;
+  }
   for (int l = 0; l < L; ++l) {
-    const auto E = m.block(l).norm1->forward(WE).detach().to(kF64);  // (V, d) LN₁ of every token embedding
-    const auto qk = m.attention(l).form_svd();                       // M_h = U·S·Vh
-    const auto [A, B] = ov_factors(m, l);                            // OV_h = A_h·B_hᵀ
-    for (int h = 0; h < H; ++h) {
-      const int64_t k = std::min<int64_t>(cap, qk.S.size(-1));
-      const auto U = qk.U[h].narrow(1, 0, k) * qk.S[h].narrow(0, 0, k).unsqueeze(0);  // (d, k)
-      const auto Vt = qk.Vh[h].narrow(0, 0, k).transpose(0, 1);                        // (d, k)
-      read("QK", l, h, torch::matmul(E, U), torch::matmul(E, Vt));                      // E·M·Eᵀ
-      read("OV", l, h, torch::matmul(E, A[h]), torch::matmul(WU, B[h]));               // E·OV·γ·W_Uᵀ
-      if (on_head) on_head(l, h);
+    auto& norm = *m.block(l).norm1;
+    if (norm.eps != eps) throw std::runtime_error("circuits: the LayerNorms' eps differ across layers");
+    const auto g = norm.scale.detach().to(kF64), beta = norm.shift.detach().to(kF64);
+    const auto RC = bx.R.narrow(1, 0, d) * g.unsqueeze(0) + bx.R.narrow(1, d, 1) * beta.unsqueeze(0);  // (r, d) = R_X·C_l
+    const int64_t k = std::min<int64_t>(kReadoutFormRank, qk[l].S.size(-1));
+    const auto U = qk[l].U.narrow(2, 0, k) * qk[l].S.narrow(1, 0, k).unsqueeze(1);  // (H, d, k)
+    const auto Vt = qk[l].Vh.narrow(1, 0, k).transpose(1, 2);                       // (H, d, k)
+    const auto [A, B] = ov_factors(m, l);                                            // (H, d, hd)
+    const FormSvd cores[] = {factored_form_svd(torch::matmul(RC, U), torch::matmul(RC, Vt)),           // QK
+                             factored_form_svd(torch::matmul(RC, A), torch::matmul(by.R, B))};         // OV
+    // The read-out directions in the token spaces: coefficients on X (or Y), one column each.
+    std::vector<torch::Tensor> left, right_x, right_y;  // (r) / (r_Y) each
+    std::vector<CircuitReadout> layer;
+    for (int h = 0; h < H; ++h)
+      for (int c = 0; c < 2; ++c) {
+        const auto& svd = cores[c];
+        CircuitReadout r;
+        r.circuit = c == 0 ? "QK" : "OV";
+        r.layer = l;
+        r.head = h;
+        r.form_rank = qk[l].S.size(-1);
+        r.form_rank_read = c == 0 ? k : A.size(2);
+        const auto S = to_doubles(svd.S[h]);
+        // The leading (at most 8) non-zero singular values: a planted rank-one circuit shows one.
+        for (double s : S)
+          if (r.sigma.size() < 8 && s > 1e-10 * S[0]) r.sigma.push_back(s);
+        for (int i = 0; i < directions && i < static_cast<int>(r.sigma.size()); ++i) {
+          left.push_back(svd.U[h].select(1, i));
+          (c == 0 ? right_x : right_y).push_back(svd.Vh[h].select(0, i));
+          CircuitDirection dir;
+          dir.sigma = S[static_cast<size_t>(i)];
+          r.directions.push_back(dir);
+        }
+        layer.push_back(r);
+      }
+    // Token vectors (V, n): Q·u = X·T·u. A singular pair's sign is arbitrary: orient each pair so
+    // that its left vector's largest |coordinate| is positive.
+    const auto tokens = [&](const torch::Tensor& Z, const ColumnBasis& b, const std::vector<torch::Tensor>& cols) {
+      if (cols.empty()) return torch::Tensor();
+      return torch::matmul(Z, torch::matmul(b.T, torch::stack(cols, 1)).to(torch::kFloat32));  // (V, n)
+    };
+    const auto lt = tokens(Xf, bx, left), rx = tokens(Xf, bx, right_x), ry = tokens(Yf, by, right_y);
+    int64_t il = 0, ix = 0, iy = 0;
+    for (auto& r : layer) {
+      for (auto& dir : r.directions) {
+        auto u = lt.select(1, il++);
+        auto v = r.circuit == "QK" ? rx.select(1, ix++) : ry.select(1, iy++);
+        if (u[u.abs().argmax()].item<float>() < 0) { u = -u; v = -v; }
+        for (auto id : top_ids(u, top)) dir.left.push_back(label(id));
+        for (auto id : top_ids(v, top)) dir.right.push_back(label(id));
+      }
+      out.push_back(std::move(r));
     }
+    if (on_head)
+      for (int h = 0; h < H; ++h) on_head(l, h);
   }
   return out;
 }
@@ -170,9 +244,10 @@ CircuitsView model_circuits(GPTModelImpl& m, const std::string& variant,
   v.variant = variant;
   v.layers = m.config().n_layers;
   v.heads = m.config().n_heads;
-  v.composition = composition_scores(m);
+  const auto qk = model_form_svds(m);  // decomposed once for both
+  v.composition = composition_scores(m, qk);
   v.baseline = composition_baseline(m);
-  v.readouts = circuit_readouts(m, label, 3, 5, on_head);
+  v.readouts = circuit_readouts(m, qk, label, 3, 5, on_head);
   return v;
 }
 

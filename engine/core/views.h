@@ -79,6 +79,7 @@ struct CircuitReadout {
   int layer = 0, head = 0;
   std::vector<double> sigma;                // leading singular values
   std::vector<CircuitDirection> directions;
+  int64_t form_rank = 0, form_rank_read = 0;  // QK: the form's rank bound, and how many of its leading directions were read
 };
 struct CompositionScore {
   std::string kind;  // "Q", "K" or "V": the later head's query, key or value reads the earlier head

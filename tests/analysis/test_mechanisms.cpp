@@ -205,6 +205,65 @@ TEST_CASE("circuits: token read-outs of a planted QK circuit", "[mechanisms][cir
   CHECK(r[1].circuit == "OV");
 }
 
+TEST_CASE("circuits: token read-outs equal the SVD of the dense V×V circuits — every variant, V above and below d",
+          "[mechanisms][circuits]") {
+  for (const int64_t vocab : {23, 9}) {
+    for (const auto& info : all_variants()) {
+      INFO(info.name << ", vocabulary " << vocab);
+      torch::manual_seed(12);
+      auto cfg = qkt::tiny_model("float64");
+      cfg.vocab_size = vocab;
+      GPTModel m(info.variant, cfg);
+      torch::NoGradGuard ng;
+      for (int l = 0; l < cfg.n_layers; ++l) {  // LayerNorms that are not the identity
+        m->block(l).norm1->scale.copy_(torch::rand({cfg.emb_dim}, f64) + 0.5);
+        m->block(l).norm1->shift.copy_(torch::randn({cfg.emb_dim}, f64) * 0.3);
+      }
+      m->final_norm->scale.copy_(torch::rand({cfg.emb_dim}, f64) + 0.5);
+      const auto label = [](int64_t id) { return "t" + std::to_string(id); };
+      const auto r = circuit_readouts(*m, label);
+      REQUIRE(r.size() == static_cast<size_t>(2 * cfg.n_layers * cfg.n_heads));
+      const auto WU = m->out_head->weight * m->final_norm->scale.unsqueeze(0);  // (V, d)
+      size_t i = 0;
+      int compared = 0;
+      for (int l = 0; l < cfg.n_layers; ++l) {
+        const auto E = m->block(l).norm1->forward(m->tok_emb->weight);  // (V, d)
+        const auto forms = m->attention(l).bilinear_forms();
+        const auto [A, B] = ov_factors(*m, l);
+        for (int h = 0; h < cfg.n_heads; ++h)
+          for (const auto& dense : {torch::matmul(torch::matmul(E, forms[h]), E.t()),
+                                    torch::matmul(torch::matmul(E, torch::matmul(A[h], B[h].t())), WU.t())}) {
+            const auto& got = r[i++];
+            CHECK(got.layer == l);
+            CHECK(got.head == h);
+            const auto svd = torch::linalg_svd(dense, false, c10::nullopt);  // the definition
+            const auto S = std::get<1>(svd);
+            const double s0 = S[0].item<double>();
+            size_t nonzero = 0;
+            for (int64_t j = 0; j < S.size(0); ++j) nonzero += S[j].item<double>() > 1e-8 * s0;
+            CHECK(got.sigma.size() == std::min<size_t>(8, nonzero));
+            for (size_t j = 0; j < got.sigma.size(); ++j) CHECK(got.sigma[j] == Approx(S[int64_t(j)].item<double>()).epsilon(1e-9));
+            // Directions whose σ is well apart from the next one are unique up to sign: same tokens.
+            for (size_t j = 0; j < got.directions.size(); ++j) {
+              if (S[int64_t(j)].item<double>() < 1.05 * S[int64_t(j) + 1].item<double>() ||
+                  (j > 0 && S[int64_t(j) - 1].item<double>() < 1.05 * S[int64_t(j)].item<double>()))
+                continue;
+              auto u = std::get<0>(svd).select(1, int64_t(j)), v = std::get<2>(svd).select(0, int64_t(j));
+              if (u[u.abs().argmax()].item<double>() < 0) { u = -u; v = -v; }
+              const auto tu = std::get<1>(torch::topk(u, 5)), tv = std::get<1>(torch::topk(v, 5));
+              for (int t = 0; t < 5; ++t) {
+                CHECK(got.directions[j].left[size_t(t)] == label(tu[t].item<int64_t>()));
+                CHECK(got.directions[j].right[size_t(t)] == label(tv[t].item<int64_t>()));
+              }
+              ++compared;
+            }
+          }
+      }
+      CHECK(compared > cfg.n_layers * cfg.n_heads);  // most directions are separated enough to compare
+    }
+  }
+}
+
 TEST_CASE("ablation and patching: a dead head changes nothing — a live one does", "[mechanisms][ablation]") {
   torch::manual_seed(9);
   auto cfg = qkt::tiny_model("float64");

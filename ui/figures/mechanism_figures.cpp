@@ -247,6 +247,8 @@ QString readouts_text(const std::vector<qk::CircuitsView>& views, int layer, int
       if (r.layer != layer || r.head != head) continue;
       s += r.circuit == "QK" ? QObject::tr("  QK circuit (query token → key token)\n")
                              : QObject::tr("  OV circuit (attended token → logits raised)\n");
+      if (r.circuit == "QK" && r.form_rank_read < r.form_rank)
+        s += QObject::tr("    (read from the leading %1 of M_h's %2 directions)\n").arg(r.form_rank_read).arg(r.form_rank);
       for (size_t i = 0; i < r.directions.size(); ++i)
         s += QString("    σ%1 = %2:  %3  →  %4\n").arg(i + 1).arg(r.directions[i].sigma, 0, 'g', 4)
                  .arg(show(r.directions[i].left), show(r.directions[i].right));
