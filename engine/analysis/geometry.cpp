@@ -85,6 +85,11 @@ GeometryView model_geometry(GPTModelImpl& m, const std::string& variant, const s
     auto& att = m.attention(l);
     const auto forms = att.bilinear_forms();  // (H, d, d) float64
     const auto svd = att.form_svd();          // U (H, d, k), S (H, k), Vh (H, k, d)
+    // Every head's eigenvalues, the heads spread over the cores (LAPACK is serial per matrix).
+    std::vector<std::vector<std::pair<double, double>>> eig(static_cast<size_t>(cfg.n_heads));
+    for_each_matrix(cfg.n_heads, [&](int64_t h) {
+      eig[static_cast<size_t>(h)] = form_eigenvalues(svd.U[h], svd.S[h], svd.Vh[h], att.form_eps());
+    });
     HeadGeometry layer_row;
     layer_row.layer = l;
     const auto lg = form_geometry(forms.sum(0));
@@ -103,7 +108,7 @@ GeometryView model_geometry(GPTModelImpl& m, const std::string& variant, const s
       r.symmetry = g.symmetry;
       r.directionality = g.directionality;
       if (!diag.empty()) r.diagonal_mass = diag[l][h];
-      for (const auto& [re, im] : form_eigenvalues(svd.U[h], svd.S[h], svd.Vh[h], att.form_eps())) {
+      for (const auto& [re, im] : eig[static_cast<size_t>(h)]) {
         r.eig_re.push_back(re);
         r.eig_im.push_back(im);
       }

@@ -1,9 +1,60 @@
 // QKLab engine — linear algebra of bilinear forms (see linalg.h).
 #include "linalg.h"
 
+#include <ATen/Parallel.h>
+
 #include <limits>
 
 namespace qk {
+
+void for_each_matrix(int64_t n, const std::function<void(int64_t)>& f) {
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) f(i);
+  });
+}
+
+namespace {
+
+// The SVD of one matrix A·Bᵀ from its factors (d, k): QR of both, SVD of R_A·R_Bᵀ.
+FormSvd factored_svd_one(const torch::Tensor& A, const torch::Tensor& B) {
+  auto qa = torch::linalg_qr(A, "reduced");  // A = Q_A R_A
+  auto qb = torch::linalg_qr(B, "reduced");  // B = Q_B R_B
+  auto core = torch::linalg_svd(torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2)), false,
+                                c10::nullopt);  // R_A R_Bᵀ = U_c S V_cᵀ
+  // A Bᵀ = Q_A (U_c S V_cᵀ) Q_Bᵀ
+  return {torch::matmul(std::get<0>(qa), std::get<0>(core)), std::get<1>(core),
+          torch::matmul(std::get<2>(core), std::get<0>(qb).transpose(-1, -2))};
+}
+
+// f(one matrix's slice …) for every matrix of a batch, spread over the cores, the results stacked
+// back to the batch's shape. (…, r, c) inputs share their leading dims.
+FormSvd svd_batched(const std::vector<torch::Tensor>& in, const std::function<FormSvd(const std::vector<torch::Tensor>&)>& one) {
+  const auto lead = in[0].sizes().slice(0, in[0].dim() - 2).vec();
+  if (lead.empty()) return one(in);
+  std::vector<torch::Tensor> flat;
+  for (const auto& t : in) flat.push_back(t.reshape({-1, t.size(-2), t.size(-1)}));
+  const int64_t n = flat[0].size(0);
+  std::vector<FormSvd> parts(static_cast<size_t>(n));
+  for_each_matrix(n, [&](int64_t i) {
+    std::vector<torch::Tensor> args;
+    for (const auto& t : flat) args.push_back(t[i]);
+    parts[static_cast<size_t>(i)] = one(args);
+  });
+  std::vector<torch::Tensor> U, S, Vh;
+  for (const auto& p : parts) {
+    U.push_back(p.U);
+    S.push_back(p.S);
+    Vh.push_back(p.Vh);
+  }
+  auto shape = [&](const torch::Tensor& t) {
+    auto sh = lead;
+    for (int64_t k = 1; k < t.dim(); ++k) sh.push_back(t.size(k));
+    return t.reshape(sh);
+  };
+  return {shape(torch::stack(U)), shape(torch::stack(S)), shape(torch::stack(Vh))};
+}
+
+}  // namespace
 
 torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B) {
   auto qa = torch::linalg_qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A, R_A (…, k, k)
@@ -19,18 +70,16 @@ torch::Tensor dense_singular_values(const torch::Tensor& M) {
 }
 
 FormSvd form_svd(const torch::Tensor& M) {
-  auto svd = torch::linalg_svd(M.to(torch::kFloat64), false, c10::nullopt);
-  return {std::get<0>(svd), std::get<1>(svd), std::get<2>(svd)};  // U (…, d, d), S (…, d), Vh (…, d, d)
+  // U (…, d, d), S (…, d), Vh (…, d, d); LAPACK is serial per matrix, so the batch is spread over the cores.
+  return svd_batched({M.to(torch::kFloat64)}, [](const std::vector<torch::Tensor>& m) {
+    auto svd = torch::linalg_svd(m[0], false, c10::nullopt);
+    return FormSvd{std::get<0>(svd), std::get<1>(svd), std::get<2>(svd)};
+  });
 }
 
 FormSvd factored_form_svd(const torch::Tensor& A, const torch::Tensor& B) {
-  auto qa = torch::linalg_qr(A.to(torch::kFloat64), "reduced");  // A = Q_A R_A
-  auto qb = torch::linalg_qr(B.to(torch::kFloat64), "reduced");  // B = Q_B R_B
-  auto core = torch::linalg_svd(torch::matmul(std::get<1>(qa), std::get<1>(qb).transpose(-1, -2)), false,
-                                 c10::nullopt);  // R_A R_Bᵀ = U_c S V_cᵀ (k×k)
-  // A Bᵀ = Q_A (U_c S V_cᵀ) Q_Bᵀ
-  return {torch::matmul(std::get<0>(qa), std::get<0>(core)), std::get<1>(core),
-          torch::matmul(std::get<2>(core), std::get<0>(qb).transpose(-1, -2))};
+  return svd_batched({A.to(torch::kFloat64), B.to(torch::kFloat64)},
+                     [](const std::vector<torch::Tensor>& f) { return factored_svd_one(f[0], f[1]); });
 }
 
 torch::Tensor reconstruct(const FormSvd& svd, int64_t r) {

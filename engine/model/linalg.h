@@ -4,10 +4,15 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <utility>
 #include <vector>
 
 namespace qk {
+
+// f(i) for i in [0, n), spread over LibTorch's intra-op threads: for per-matrix LAPACK calls
+// (decompositions of every head), which are serial per matrix. Each call is the serial one.
+void for_each_matrix(int64_t n, const std::function<void(int64_t)>& f);
 
 // σ(A·Bᵀ) for A, B of shape (…, d, k), batched: QR of both, SVD of R_A·R_Bᵀ (k×k). float64.
 torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tensor& B);

@@ -235,7 +235,7 @@ static int analyses_bench(const std::vector<std::string>& args) {
   for (const auto& b : probe) probe_tokens += b.inputs.numel();
   const double batch_tokens = double(c.train.batch_size) * c.model.context_length;
   std::cout << std::fixed << std::setprecision(3) << "paired step (standard + merged): " << step << " s; the probe: "
-            << probe.size() << " batches, " << probe_tokens << " tokens\n";
+            << probe.size() << " batches, " << probe_tokens << " tokens\n" << std::flush;
   // Evaluation (no autograd, batches fused) against the training step's forward, per token.
   {
     const double per_token_train = fwd / (2 * batch_tokens);
@@ -266,7 +266,7 @@ static int analyses_bench(const std::vector<std::string>& args) {
               << 100 * fwd_flops / per_token_eval / peak << "%\n" << std::setprecision(3);
     std::cout << "evaluation: " << per_token_eval * 1e6 << " us/token (one forward per batch: " << per_token_single * 1e6
               << ") against the training forward's " << per_token_train * 1e6 << " us/token: x" << std::setprecision(2)
-              << per_token_train / per_token_eval << " faster\n" << std::setprecision(3);
+              << per_token_train / per_token_eval << " faster\n" << std::flush << std::setprecision(3);
   }
   // The report, phase by phase.
   std::map<std::string, double> phase;
@@ -283,10 +283,11 @@ static int analyses_bench(const std::vector<std::string>& args) {
   });
   const double report_s = seconds_since(t0);
   std::cout << "report's analyses: " << report_s << " s = " << std::setprecision(1) << report_s / step
-            << " paired steps\n";
+            << " paired steps\n" << std::flush;
   for (const auto& [k, v] : phase)
     std::cout << "  " << std::left << std::setw(32) << k << std::right << std::setprecision(3) << v << " s ("
               << std::setprecision(1) << v / step << " steps)\n";
+  std::cout << std::flush;
   if (ablation) {
     // Zero and mean ablation end at tick 1 + 2·L·H (causal.cpp's order); rank ablation and patching follow.
     const int LH = c.model.n_layers * c.model.n_heads;
