@@ -188,20 +188,28 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
   }
 
   // Rank ablation on a copy: one head's form at a time, the others untouched; from its layer on.
+  // The layer's attention parameters are put back exactly after each head.
   {
     GPTModel c = clone_model(m);
     EvalScope eval_c(*c);
     for (int l = 0; l < L; ++l) {
       auto& att = c->attention(l);
-      const auto forms = att.bilinear_forms();
       const auto u = att.key_bias();
       const auto svd = att.form_svd();
+      std::vector<torch::Tensor> saved;
+      {
+        torch::NoGradGuard ng;
+        for (auto& p : att.parameters()) saved.push_back(p.detach().clone());
+      }
+      auto restore = [&] {
+        torch::NoGradGuard ng;
+        auto ps = att.parameters();
+        for (size_t k = 0; k < ps.size(); ++k) ps[k].copy_(saved[k]);
+      };
       for (int h = 0; h < H; ++h) {
         std::vector<double> row;
         for (int r : v.ranks) {
-          auto M = forms.clone();
-          M[h].copy_(reconstruct(FormSvd{svd.U[h], svd.S[h], svd.Vh[h]}, r));
-          att.set_forms(M);
+          att.truncate_head_form(h, r, FormSvd{svd.U[h], svd.S[h], svd.Vh[h]});
           att.set_key_bias(u);
           std::vector<double> total(1, 0.0);
           for (size_t bi = 0; bi < NB; ++bi) run_from(*c, l, enter[bi][size_t(l)], bi, 1, total);
@@ -209,9 +217,8 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
           tick();
         }
         v.rank_loss.push_back(row);
+        restore();
       }
-      att.set_forms(forms);
-      att.set_key_bias(u);
     }
   }
 

@@ -163,12 +163,20 @@ std::vector<CircuitReadout> circuit_readouts(GPTModelImpl& m, const std::vector<
   // so each head's circuit is a core of side ≤ d+1, and only its few read-out directions go back
   // to the vocabulary (one matrix product per layer).
   const auto emb = m.tok_emb->weight.detach().to(kF64);  // (V, d)
-  const double eps = m.block(0).norm1->eps;
   const auto mean = emb.mean({1}, true), var = emb.var({1}, false, true);
-  const auto X = torch::cat({(emb - mean) / torch::sqrt(var + eps), torch::ones({emb.size(0), 1}, kF64)}, 1);  // (V, d+1)
+  double eps = m.block(0).norm1->eps;
+  torch::Tensor Xf;  // (V, d+1) float32: the read-outs only rank tokens
+  ColumnBasis bx;
+  auto embedding_space = [&](double e) {  // every LayerNorm has the same ε; a different one gets its own X
+    eps = e;
+    const auto X = torch::cat({(emb - mean) / torch::sqrt(var + e), torch::ones({emb.size(0), 1}, kF64)}, 1);
+    bx = column_basis(X);
+    Xf = X.to(torch::kFloat32);
+  };
+  embedding_space(eps);
   const auto Y = m.out_head->weight.detach().to(kF64) * m.final_norm->scale.detach().to(kF64).unsqueeze(0);  // (V, d)
-  const auto bx = column_basis(X), by = column_basis(Y);
-  const auto Xf = X.to(torch::kFloat32), Yf = Y.to(torch::kFloat32);  // the read-outs only rank tokens
+  const auto by = column_basis(Y);
+  const auto Yf = Y.to(torch::kFloat32);
   std::vector<CircuitReadout> out;
   if (bx.R.size(0) == 0 || by.R.size(0) == 0) {  // a zero (un)embedding: every circuit is zero
     for (int l = 0; l < L; ++l)
@@ -180,7 +188,7 @@ std::vector<CircuitReadout> circuit_readouts(GPTModelImpl& m, const std::vector<
   }
   for (int l = 0; l < L; ++l) {
     auto& norm = *m.block(l).norm1;
-    if (norm.eps != eps) throw std::runtime_error("circuits: the LayerNorms' eps differ across layers");
+    if (norm.eps != eps) embedding_space(norm.eps);
     const auto g = norm.scale.detach().to(kF64), beta = norm.shift.detach().to(kF64);
     const auto RC = bx.R.narrow(1, 0, d) * g.unsqueeze(0) + bx.R.narrow(1, d, 1) * beta.unsqueeze(0);  // (r, d) = R_X·C_l
     const int64_t k = std::min<int64_t>(kReadoutFormRank, qk[l].S.size(-1));

@@ -101,6 +101,16 @@ std::vector<EsdRecord> model_esd(GPTModelImpl& m, const std::string& variant, in
     r.step = step;
     out.push_back(std::move(r));
   };
+  // Every weight matrix (one per head of a (H, a, b) parameter) and every form, decomposed with the
+  // matrices spread over the cores (LAPACK is serial per matrix); the records keep this order.
+  struct Job {
+    std::string name;
+    int layer, head;
+    torch::Tensor w;         // (a, b) float64, or undefined for a form
+    int64_t rows, cols;
+    std::vector<double> sigma;
+  };
+  std::vector<Job> jobs;
   for (const auto& p : m.named_parameters()) {
     const auto& w = p.value();
     if (w.dim() < 2) continue;
@@ -109,17 +119,28 @@ std::vector<EsdRecord> model_esd(GPTModelImpl& m, const std::string& variant, in
     if (name.rfind("trf_blocks.", 0) == 0) layer = std::stoi(name.substr(11));
     const auto t = w.detach().to(torch::kFloat64);
     if (w.dim() == 2) {
-      add(esd_from_sigma(to_doubles(torch::linalg_svdvals(t, c10::nullopt)), t.size(0), t.size(1)), name, layer, -1);
+      jobs.push_back({name, layer, -1, t, t.size(0), t.size(1), {}});
     } else {  // (H, a, b): one record per head
       const auto flat = t.reshape({t.size(0), t.size(-2), t.size(-1)});
-      const auto sv = torch::linalg_svdvals(flat, c10::nullopt);  // (H, k)
       for (int64_t h = 0; h < flat.size(0); ++h)
-        add(esd_from_sigma(to_doubles(sv[h]), flat.size(1), flat.size(2)), name, layer, static_cast<int>(h));
+        jobs.push_back({name, layer, static_cast<int>(h), flat[h], flat.size(1), flat.size(2), {}});
     }
   }
   const auto& cfg = m.config();
+  const size_t weights = jobs.size();
+  std::vector<torch::Tensor> forms(static_cast<size_t>(cfg.n_layers));  // (H, k) per layer
+  for_each_matrix(static_cast<int64_t>(weights) + cfg.n_layers, [&](int64_t i) {
+    if (static_cast<size_t>(i) < weights) {
+      auto& j = jobs[static_cast<size_t>(i)];
+      j.sigma = to_doubles(torch::linalg_svdvals(j.w, c10::nullopt));
+    } else {
+      const int l = static_cast<int>(i - static_cast<int64_t>(weights));
+      forms[static_cast<size_t>(l)] = m.attention(l).form_singular_values();
+    }
+  });
+  for (const auto& j : jobs) add(esd_from_sigma(j.sigma, j.rows, j.cols), j.name, j.layer, j.head);
   for (int l = 0; l < cfg.n_layers; ++l) {
-    const auto sv = m.attention(l).form_singular_values();  // (H, k)
+    const auto& sv = forms[static_cast<size_t>(l)];
     for (int h = 0; h < cfg.n_heads; ++h) add(esd_from_sigma(to_doubles(sv[h]), cfg.emb_dim, cfg.emb_dim), "form", l, h);
   }
   return out;

@@ -45,15 +45,14 @@ FormGeometry form_geometry(const torch::Tensor& Min) {
   return g;
 }
 
-std::vector<std::pair<double, double>> form_eigenvalues(const torch::Tensor& U, const torch::Tensor& S,
-                                                        const torch::Tensor& Vh, double eps) {
-  // M = (U·Σ)·Vh: its non-zero eigenvalues are those of Vh·(U·Σ) (k×k).
-  const auto core = torch::matmul(Vh.to(torch::kFloat64), U.to(torch::kFloat64) * S.to(torch::kFloat64).unsqueeze(0));
+namespace {
+
+// The eigenvalues of a k×k core above smax·d·eps (the SVD's rank tolerance), by |λ| descending.
+std::vector<std::pair<double, double>> nonzero_eigenvalues(const torch::Tensor& core, double smax, int64_t d,
+                                                           double eps) {
   const auto lam = torch::linalg_eigvals(core);  // (k) complex
   const auto re = to_doubles(torch::real(lam)), im = to_doubles(torch::imag(lam));
-  const auto s = to_doubles(S);
-  const double smax = s.empty() ? 0 : *std::max_element(s.begin(), s.end());
-  const double tol = smax * static_cast<double>(U.size(0)) * eps;
+  const double tol = smax * static_cast<double>(d) * eps;
   std::vector<std::pair<double, double>> out;
   for (size_t i = 0; i < re.size(); ++i)
     if (std::hypot(re[i], im[i]) > tol) out.emplace_back(re[i], im[i]);
@@ -61,6 +60,16 @@ std::vector<std::pair<double, double>> form_eigenvalues(const torch::Tensor& U, 
     return std::hypot(a.first, a.second) > std::hypot(b.first, b.second);
   });
   return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<double, double>> form_eigenvalues(const torch::Tensor& U, const torch::Tensor& S,
+                                                        const torch::Tensor& Vh, double eps) {
+  // M = (U·Σ)·Vh: its non-zero eigenvalues are those of Vh·(U·Σ) (k×k).
+  const auto core = torch::matmul(Vh.to(torch::kFloat64), U.to(torch::kFloat64) * S.to(torch::kFloat64).unsqueeze(0));
+  const double smax = S.numel() ? S.max().item<double>() : 0.0;
+  return nonzero_eigenvalues(core, smax, U.size(0), eps);
 }
 
 double uniform_diagonal_mass(int64_t T) {
@@ -84,11 +93,17 @@ GeometryView model_geometry(GPTModelImpl& m, const std::string& variant, const s
   for (int l = 0; l < cfg.n_layers; ++l) {
     auto& att = m.attention(l);
     const auto forms = att.bilinear_forms();  // (H, d, d) float64
-    const auto svd = att.form_svd();          // U (H, d, k), S (H, k), Vh (H, k, d)
+    // A form of full rank bound (k = d: merged) is its own core, so only its singular values are
+    // needed (the tolerance); a factored one goes through its SVD: U (H, d, k), S (H, k), Vh (H, k, d).
+    const auto sv = att.form_singular_values();  // (H, k)
+    const bool full = sv.size(-1) == cfg.emb_dim;
+    const FormSvd svd = full ? FormSvd() : att.form_svd();
     // Every head's eigenvalues, the heads spread over the cores (LAPACK is serial per matrix).
     std::vector<std::vector<std::pair<double, double>>> eig(static_cast<size_t>(cfg.n_heads));
     for_each_matrix(cfg.n_heads, [&](int64_t h) {
-      eig[static_cast<size_t>(h)] = form_eigenvalues(svd.U[h], svd.S[h], svd.Vh[h], att.form_eps());
+      eig[static_cast<size_t>(h)] =
+          full ? nonzero_eigenvalues(forms[h], sv[h].max().item<double>(), cfg.emb_dim, att.form_eps())
+               : form_eigenvalues(svd.U[h], svd.S[h], svd.Vh[h], att.form_eps());
     });
     HeadGeometry layer_row;
     layer_row.layer = l;

@@ -195,6 +195,14 @@ void StandardAttentionImpl::set_forms(const torch::Tensor& M) {
   set_factors(svd_factors(M, qk_head_dim, qk_head_dim));
 }
 
+void StandardAttentionImpl::truncate_head_form(int h, int64_t r, const FormSvd& svd_h) {
+  torch::NoGradGuard ng;
+  const auto [A, B] = svd_factors(FormSvd{svd_h.U.unsqueeze(0), svd_h.S.unsqueeze(0), svd_h.Vh.unsqueeze(0)}, r,
+                                  qk_head_dim);  // (1, d, qk) each: U_r·Σ_r^½, V_r·Σ_r^½
+  W_query->weight.narrow(0, h * qk_head_dim, qk_head_dim).copy_(A[0].t().to(W_query->weight.dtype()));
+  W_key->weight.narrow(0, h * qk_head_dim, qk_head_dim).copy_(B[0].t().to(W_key->weight.dtype()));
+}
+
 torch::Tensor StandardAttentionImpl::key_bias() const {
   const int64_t d = W_query->weight.size(1);
   if (!W_query->bias.defined()) return torch::zeros({n_heads, d}, torch::kFloat64);

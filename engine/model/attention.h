@@ -69,6 +69,14 @@ class CausalAttentionImpl : public torch::nn::Module {
   // Every head's form ← M (H, d, d): exactly where the variant can represent M_h, else its best
   // approximation in the variant's family (standard: rank qk_head_dim). Conversions use this.
   virtual void set_forms(const torch::Tensor& M) = 0;
+  // Head h's form ← its best rank-r approximation, from svd_h, its SVD (U (d, k), S (k), Vh (k, d));
+  // the other heads untouched. A variant whose set_forms refits every head (standard: a dense SVD
+  // per head) overrides it to write head h's factors from svd_h directly.
+  virtual void truncate_head_form(int h, int64_t r, const FormSvd& svd_h) {
+    auto all = bilinear_forms();
+    all[h].copy_(reconstruct(svd_h, r));
+    set_forms(all);
+  }
   // The key-side score bias u_h of every head, (H, d) float64: scores_ij gain u_hᵀ·x_j. With
   // query/key biases, (W_q x_i + b_q)·(W_k x_j + b_k) = x_iᵀM_h x_j + b_qᵀW_k x_j + (terms of the
   // query alone, which softmax cancels), so u_h = W_key[h]ᵀ·b_query[h] is all of the biases that
@@ -139,6 +147,7 @@ class StandardAttentionImpl : public CausalAttentionImpl {
   FormSvd form_svd() const override;
   void truncate_forms(int64_t r, const FormSvd* svd) override;
   void set_forms(const torch::Tensor& M) override;
+  void truncate_head_form(int h, int64_t r, const FormSvd& svd_h) override;  // head h's factors only
   torch::Tensor key_bias() const override;
   void set_key_bias(const torch::Tensor& u) override;  // b_query[h] by least squares, b_key = 0
   // M_h = A_h·B_hᵀ with A_h = W_query[h]ᵀ, B_h = W_key[h]ᵀ: (H, d, qk) each.

@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace qk {
@@ -66,7 +67,13 @@ torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tens
 torch::Tensor dense_singular_values(const torch::Tensor& M) {
   // In the matrix's own precision (a float32 S is float32 data: its SVD's backward error is at
   // the float32 level either way, and float32 is ~1.8x faster), returned as float64.
-  return torch::linalg_svdvals(M, c10::nullopt).to(torch::kFloat64);
+  if (M.dim() < 3) return torch::linalg_svdvals(M, c10::nullopt).to(torch::kFloat64);
+  const auto flat = M.reshape({-1, M.size(-2), M.size(-1)});
+  std::vector<torch::Tensor> parts(static_cast<size_t>(flat.size(0)));
+  for_each_matrix(flat.size(0), [&](int64_t i) { parts[static_cast<size_t>(i)] = torch::linalg_svdvals(flat[i], c10::nullopt); });
+  auto shape = M.sizes().slice(0, M.dim() - 2).vec();
+  shape.push_back(std::min(M.size(-2), M.size(-1)));
+  return torch::stack(parts).reshape(shape).to(torch::kFloat64);  // the matrices spread over the cores
 }
 
 FormSvd form_svd(const torch::Tensor& M) {
@@ -83,8 +90,14 @@ FormSvd factored_form_svd(const torch::Tensor& A, const torch::Tensor& B) {
 }
 
 torch::Tensor reconstruct(const FormSvd& svd, int64_t r) {
-  auto keep = torch::arange(svd.S.size(-1), svd.S.options()).lt(static_cast<double>(r)).to(svd.S.dtype());
-  return torch::matmul(svd.U * (svd.S * keep).unsqueeze(-2), svd.Vh);
+  // Only the leading r directions enter the product: O(d²·r) per form, not O(d²·k).
+  const int64_t rr = std::clamp<int64_t>(r, 0, svd.S.size(-1));
+  if (rr == 0) {
+    auto shape = svd.U.sizes().vec();  // (…, d, d')
+    shape.back() = svd.Vh.size(-1);
+    return torch::zeros(shape, svd.U.options());
+  }
+  return torch::matmul(svd.U.narrow(-1, 0, rr) * svd.S.narrow(-1, 0, rr).unsqueeze(-2), svd.Vh.narrow(-2, 0, rr));
 }
 
 torch::Tensor truncate_dense(const torch::Tensor& M, int64_t r) {
