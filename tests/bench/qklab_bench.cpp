@@ -6,7 +6,7 @@
 //       training against every PyTorch peer at its best (bench_train.h): ms/step, each peer's best
 //       setting, the speed against the best peer, tokens/s, MFU, peak memory, compile times, time
 //       per phase; Markdown tables on stdout, everything (every tuning child too) in FILE
-//   qklab-bench analyses [--config book|small|tiny] [--no-ablation]
+//   qklab-bench analyses [--config book|small|tiny] [--no-ablation] [--no-report]
 //       the analyses against a paired training step (fair mode, standard and merged): the report's
 //       analyses phase by phase, head ablation (zero and mean apart), evaluation per token against
 //       the training step's forward; the book config trains the book-ch5 preset on the-verdict
@@ -171,10 +171,11 @@ static int misc_bench() {
 // The analyses' cost in paired training steps (the yardstick), in one process.
 static int analyses_bench(const std::vector<std::string>& args) {
   std::string config = "book";
-  bool ablation = true;
+  bool ablation = true, report = true;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
     else if (args[i] == "--no-ablation") ablation = false;
+    else if (args[i] == "--no-report") report = false;
     else throw std::runtime_error("analyses: unknown option '" + args[i] + "'");
   }
   qk::ExperimentConfig c;
@@ -275,28 +276,41 @@ static int analyses_bench(const std::vector<std::string>& args) {
   qk::RunContents history;
   history.config = c;
   t0 = Clock::now();
-  qk::collect_report(insp, history, "", [&](int, int, const std::string& what) {
+  if (report) qk::collect_report(insp, history, "", [&](int, int, const std::string& what) {
     const auto now = Clock::now();
     if (!current.empty()) phase[current] += std::chrono::duration<double>(now - mark).count();
     current = what.substr(0, what.find(':'));
     mark = now;
   });
   const double report_s = seconds_since(t0);
-  std::cout << "report's analyses: " << report_s << " s = " << std::setprecision(1) << report_s / step
+  if (report) std::cout << "report's analyses: " << report_s << " s = " << std::setprecision(1) << report_s / step
             << " paired steps\n" << std::flush;
   for (const auto& [k, v] : phase)
     std::cout << "  " << std::left << std::setw(32) << k << std::right << std::setprecision(3) << v << " s ("
               << std::setprecision(1) << v / step << " steps)\n";
   std::cout << std::flush;
   if (ablation) {
-    // Zero and mean ablation end at tick 1 + 2·L·H (causal.cpp's order); rank ablation and patching follow.
+    // The inspector counts ticks over both variants (2·T); each variant's zero and mean ablation
+    // ends at its tick 1 + 2·L·H (causal.cpp's order), then rank ablation and patching follow.
     const int LH = c.model.n_layers * c.model.n_heads;
+    const char* names[] = {"standard", "merged"};
     double zero_mean = 0;
     t0 = Clock::now();
     auto vstart = t0;  // where the variant's ablation began
     insp.ablation([&](int done, int total) {
-      if (done == 1 + 2 * LH) zero_mean += seconds_since(vstart);
-      if (done == total) vstart = Clock::now();
+      const int per = total / 2, v = (done - 1) / per, local = done - v * per;
+      if (local == 1 + 2 * LH) {
+        const double zm = seconds_since(vstart);
+        zero_mean += zm;
+        std::cout << std::setprecision(3) << "ablation, " << names[v] << ": zero and mean " << zm << " s = "
+                  << std::setprecision(1) << zm / step << " paired steps\n" << std::flush;
+      }
+      if (local == per) {
+        const double all = seconds_since(vstart);
+        std::cout << std::setprecision(3) << "ablation, " << names[v] << ": everything (rank ablation, patching) "
+                  << all << " s = " << std::setprecision(1) << all / step << " paired steps\n" << std::flush;
+        vstart = Clock::now();
+      }
     });
     const double all = seconds_since(t0);
     std::cout << std::setprecision(3) << "ablation, both variants: zero and mean " << zero_mean << " s = "
