@@ -178,7 +178,7 @@ std::vector<CircuitReadout> circuit_readouts(GPTModelImpl& m, const std::vector<
   const auto by = column_basis(Y);
   const auto Yf = Y.to(torch::kFloat32);
   std::vector<CircuitReadout> out;
-  if (bx.R.size(0) == 0 || by.R.size(0) == 0) {  // a zero (un)embedding: every circuit is zero
+  if (by.R.size(0) == 0) {  // a zero unembedding (X never is: its ones column): every circuit reads zero
     for (int l = 0; l < L; ++l)
       for (int h = 0; h < H; ++h) {
         for (const char* c : {"QK", "OV"}) out.push_back({c, l, h, {}, {}, qk[l].S.size(-1), 0});

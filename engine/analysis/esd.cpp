@@ -106,7 +106,7 @@ std::vector<EsdRecord> model_esd(GPTModelImpl& m, const std::string& variant, in
   struct Job {
     std::string name;
     int layer, head;
-    torch::Tensor w;         // (a, b) float64, or undefined for a form
+    torch::Tensor w;  // (a, b) float64
     int64_t rows, cols;
     std::vector<double> sigma;
   };

@@ -27,32 +27,29 @@ FormSvd factored_svd_one(const torch::Tensor& A, const torch::Tensor& B) {
           torch::matmul(std::get<2>(core), std::get<0>(qb).transpose(-1, -2))};
 }
 
-// f(one matrix's slice …) for every matrix of a batch, spread over the cores, the results stacked
-// back to the batch's shape. (…, r, c) inputs share their leading dims.
-FormSvd svd_batched(const std::vector<torch::Tensor>& in, const std::function<FormSvd(const std::vector<torch::Tensor>&)>& one) {
+// f(one matrix of each input) for every matrix of a batch, spread over the cores; each of f's
+// outputs stacked back to the batch's leading dims. The inputs (…, r, c) share their leading dims.
+std::vector<torch::Tensor> per_matrix(const std::vector<torch::Tensor>& in,
+                                      const std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>&)>& f) {
   const auto lead = in[0].sizes().slice(0, in[0].dim() - 2).vec();
-  if (lead.empty()) return one(in);
+  if (lead.empty()) return f(in);
   std::vector<torch::Tensor> flat;
   for (const auto& t : in) flat.push_back(t.reshape({-1, t.size(-2), t.size(-1)}));
-  const int64_t n = flat[0].size(0);
-  std::vector<FormSvd> parts(static_cast<size_t>(n));
-  for_each_matrix(n, [&](int64_t i) {
+  std::vector<std::vector<torch::Tensor>> parts(static_cast<size_t>(flat[0].size(0)));
+  for_each_matrix(flat[0].size(0), [&](int64_t i) {
     std::vector<torch::Tensor> args;
     for (const auto& t : flat) args.push_back(t[i]);
-    parts[static_cast<size_t>(i)] = one(args);
+    parts[static_cast<size_t>(i)] = f(args);
   });
-  std::vector<torch::Tensor> U, S, Vh;
-  for (const auto& p : parts) {
-    U.push_back(p.U);
-    S.push_back(p.S);
-    Vh.push_back(p.Vh);
+  std::vector<torch::Tensor> out;
+  for (size_t k = 0; k < parts[0].size(); ++k) {
+    std::vector<torch::Tensor> col;
+    for (const auto& p : parts) col.push_back(p[k]);
+    auto shape = lead;
+    for (int64_t j = 0; j < col[0].dim(); ++j) shape.push_back(col[0].size(j));
+    out.push_back(torch::stack(col).reshape(shape));
   }
-  auto shape = [&](const torch::Tensor& t) {
-    auto sh = lead;
-    for (int64_t k = 1; k < t.dim(); ++k) sh.push_back(t.size(k));
-    return t.reshape(sh);
-  };
-  return {shape(torch::stack(U)), shape(torch::stack(S)), shape(torch::stack(Vh))};
+  return out;
 }
 
 }  // namespace
@@ -67,26 +64,27 @@ torch::Tensor factored_singular_values(const torch::Tensor& A, const torch::Tens
 torch::Tensor dense_singular_values(const torch::Tensor& M) {
   // In the matrix's own precision (a float32 S is float32 data: its SVD's backward error is at
   // the float32 level either way, and float32 is ~1.8x faster), returned as float64.
-  if (M.dim() < 3) return torch::linalg_svdvals(M, c10::nullopt).to(torch::kFloat64);
-  const auto flat = M.reshape({-1, M.size(-2), M.size(-1)});
-  std::vector<torch::Tensor> parts(static_cast<size_t>(flat.size(0)));
-  for_each_matrix(flat.size(0), [&](int64_t i) { parts[static_cast<size_t>(i)] = torch::linalg_svdvals(flat[i], c10::nullopt); });
-  auto shape = M.sizes().slice(0, M.dim() - 2).vec();
-  shape.push_back(std::min(M.size(-2), M.size(-1)));
-  return torch::stack(parts).reshape(shape).to(torch::kFloat64);  // the matrices spread over the cores
+  // The matrices of a batch spread over the cores (LAPACK is serial per matrix).
+  return per_matrix({M}, [](const std::vector<torch::Tensor>& m) {
+           return std::vector<torch::Tensor>{torch::linalg_svdvals(m[0], c10::nullopt)};
+         })[0].to(torch::kFloat64);
 }
 
 FormSvd form_svd(const torch::Tensor& M) {
   // U (…, d, d), S (…, d), Vh (…, d, d); LAPACK is serial per matrix, so the batch is spread over the cores.
-  return svd_batched({M.to(torch::kFloat64)}, [](const std::vector<torch::Tensor>& m) {
+  const auto o = per_matrix({M.to(torch::kFloat64)}, [](const std::vector<torch::Tensor>& m) {
     auto svd = torch::linalg_svd(m[0], false, c10::nullopt);
-    return FormSvd{std::get<0>(svd), std::get<1>(svd), std::get<2>(svd)};
+    return std::vector<torch::Tensor>{std::get<0>(svd), std::get<1>(svd), std::get<2>(svd)};
   });
+  return {o[0], o[1], o[2]};
 }
 
 FormSvd factored_form_svd(const torch::Tensor& A, const torch::Tensor& B) {
-  return svd_batched({A.to(torch::kFloat64), B.to(torch::kFloat64)},
-                     [](const std::vector<torch::Tensor>& f) { return factored_svd_one(f[0], f[1]); });
+  const auto o = per_matrix({A.to(torch::kFloat64), B.to(torch::kFloat64)}, [](const std::vector<torch::Tensor>& f) {
+    const auto svd = factored_svd_one(f[0], f[1]);
+    return std::vector<torch::Tensor>{svd.U, svd.S, svd.Vh};
+  });
+  return {o[0], o[1], o[2]};
 }
 
 torch::Tensor reconstruct(const FormSvd& svd, int64_t r) {
