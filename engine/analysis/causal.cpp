@@ -145,7 +145,9 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
   };
 
   // Zero and mean ablation, the heads batched: copy 2h zeroes head h, copy 2h+1 puts in its mean;
-  // up to kEvalFuseTokens tokens of copies go through the blocks together.
+  // up to kEvalFuseTokens tokens of copies go through the blocks together. The copies share layer
+  // l's input, so its scores and values are computed once and the hook stacks the copies
+  // (attention.h): each copy runs from layer l's out_proj on.
   v.zero_loss.assign(size_t(L * H), 0.0);
   v.mean_loss.assign(size_t(L * H), 0.0);
   {
@@ -159,8 +161,8 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
         for (size_t bi = 0; bi < NB; ++bi) {
           const int64_t B = enter[bi][size_t(l)].size(0);
           const auto ml = mean[l];
-          m.attention(l).head_hook = [h0, h1, B, ml](const torch::Tensor& c) {  // (n·B, H, T, hd)
-            auto out = c.clone();
+          m.attention(l).head_hook = [h0, h1, B, n, ml](const torch::Tensor& c) {  // (B, H, T, hd)
+            auto out = c.repeat({n, 1, 1, 1});                                     // (n·B, H, T, hd)
             for (int h = h0; h < h1; ++h) {
               out.narrow(0, 2 * (h - h0) * B, B).select(1, h).zero_();
               auto part = out.narrow(0, (2 * (h - h0) + 1) * B, B).select(1, h);  // (B, T, hd)
@@ -169,7 +171,7 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
             return out;
           };
           std::vector<double> total(size_t(n), 0.0);
-          run_from(m, l, enter[bi][size_t(l)].repeat({n, 1, 1}), bi, n, total);
+          run_from(m, l, enter[bi][size_t(l)], bi, n, total);  // block l stacks the n copies
           for (int h = h0; h < h1; ++h) {
             zero[size_t(h)] += total[size_t(2 * (h - h0))];
             meanl[size_t(h)] += total[size_t(2 * (h - h0) + 1)];
@@ -188,7 +190,9 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
   }
 
   // Rank ablation on a copy: one head's form at a time, the others untouched; from its layer on.
-  // The layer's attention parameters are put back exactly after each head.
+  // The layer's attention parameters are put back exactly after each (head, rank): a variant's
+  // set_forms may start from the weights it finds (shared-qkv's factor is the one nearest its
+  // current W), so a rank must not start from the previous rank's cut.
   {
     GPTModel c = clone_model(m);
     EvalScope eval_c(*c);
@@ -214,10 +218,10 @@ AblationView model_ablation(GPTModelImpl& m, const std::string& variant, const s
           std::vector<double> total(1, 0.0);
           for (size_t bi = 0; bi < NB; ++bi) run_from(*c, l, enter[bi][size_t(l)], bi, 1, total);
           row.push_back(total[0] / double(NB));
+          restore();
           tick();
         }
         v.rank_loss.push_back(row);
-        restore();
       }
     }
   }

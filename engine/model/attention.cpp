@@ -30,9 +30,9 @@ torch::Tensor CausalAttentionImpl::attend(torch::Tensor scores, const torch::Ten
   const int64_t H = values.size(1), hd = values.size(3);
   auto context = fused ? parallel_bmm(attn.reshape({B * H, T, T}), values.reshape({B * H, T, hd})).view({B, H, T, hd})
                        : torch::matmul(attn, values);  // (B, H, T, hd)
-  if (head_hook) context = head_hook(context);  // ablation / patching (analyses only)
-  context = context.transpose(1, 2);            // (B, T, H, hd)
-  context = context.contiguous().view({B, T, -1});             // (B, T, d)
+  if (head_hook) context = head_hook(context);  // ablation / patching (analyses only); may stack n copies
+  context = context.transpose(1, 2);            // (n·B, T, H, hd)
+  context = context.contiguous().view({context.size(0), T, -1});  // (n·B, T, d)
   return out_proj ? project(out_proj, context) : context;
 }
 

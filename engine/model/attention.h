@@ -44,7 +44,10 @@ struct ValuePath {
 };
 
 // An intervention on every head's output (B, H, T, hd), before out_proj: head ablation and
-// activation patching (causal.h) set it on a copy of a model; empty in training.
+// activation patching (causal.h) set it on a copy of a model; empty in training. It may return n
+// stacked copies (n·B, H, T, hd), copy j in rows j·B … (j+1)·B − 1: the block then carries n copies
+// of its residual stream on (TransformerBlockImpl::forward), so interventions that share a layer's
+// input share its attention scores too.
 using HeadHook = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // Interface of an attention variant: everything variant-specific lives behind it (names, labels

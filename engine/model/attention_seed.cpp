@@ -82,8 +82,8 @@ torch::Tensor MergedSeedAttentionImpl::forward(const torch::Tensor& x, torch::Te
   }
   if (weights) *weights = torch::stack(w, 1);  // (B, H, T, T)
   if (!head_hook) return torch::cat(context, -1);  // (B, T, H·hd)
-  auto c = head_hook(torch::stack(context, 1));   // (B, H, T, hd): ablation / patching
-  return c.transpose(1, 2).contiguous().view({B, T, -1});
+  auto c = head_hook(torch::stack(context, 1));   // (B, H, T, hd) in, (n·B, H, T, hd) out: ablation / patching
+  return c.transpose(1, 2).contiguous().view({c.size(0), T, -1});
 }
 
 torch::Tensor MergedSeedAttentionImpl::bilinear_forms() const {

@@ -57,6 +57,8 @@ torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& in, torch::Tens
   auto x = norm1(in);
   x = att->forward(x, attn_weights);
   x = drop_shortcut(x);
+  if (x.size(0) != shortcut.size(0))  // a head hook stacked n copies (attention.h): (n·B, T, d)
+    shortcut = shortcut.repeat({x.size(0) / shortcut.size(0), 1, 1});
   x = x + shortcut;
   shortcut = x;
   x = norm2(x);

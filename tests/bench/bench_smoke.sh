@@ -4,7 +4,8 @@
 # (allocator here: one core allows one thread), and the table and JSON carry a number for every
 # column. Peers: Debian's torch 1.13, and torch 2.x compiled where the peers' environment exists
 # (QKLAB_PEERS_PYTHON / the build's); without it that peer is left out, except in CI (CI=true) or
-# with QKLAB_REQUIRE_PEERS=1, where a missing peer fails. usage: bench_smoke.sh path/to/qklab-bench
+# with QKLAB_REQUIRE_PEERS=1, where a missing peer fails. Then `analyses --zero-mean` on tiny prints
+# each variant's head-ablation time in paired steps. usage: bench_smoke.sh path/to/qklab-bench
 set -euo pipefail
 bench="$1"
 peers_python="${2:-}"
@@ -55,3 +56,12 @@ for v, r in rows.items():
     assert abs(sum(ph.values()) - s["qklab_ms"]) < 0.5 * s["qklab_ms"], (ph, s["qklab_ms"])
 print("bench smoke: ok")
 PY
+# The analyses in paired training steps, head ablation stopped after zero and mean: each variant's
+# time is printed, in seconds and in paired steps.
+"$bench" analyses --config tiny --no-report --zero-mean > "$dir/analyses.txt"
+cat "$dir/analyses.txt"
+for v in standard merged; do
+  grep -Eq "^ablation, $v: zero and mean [0-9.]+ s = [0-9.]+ paired steps$" "$dir/analyses.txt"
+done
+grep -Eq "^paired step \(standard \+ merged\): [0-9.]+ s" "$dir/analyses.txt"
+echo "bench analyses smoke: ok"

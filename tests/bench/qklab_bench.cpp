@@ -6,15 +6,17 @@
 //       training against every PyTorch peer at its best (bench_train.h): ms/step, each peer's best
 //       setting, the speed against the best peer, tokens/s, MFU, peak memory, compile times, time
 //       per phase; Markdown tables on stdout, everything (every tuning child too) in FILE
-//   qklab-bench analyses [--config book|small|tiny] [--no-ablation] [--no-report]
+//   qklab-bench analyses [--config book|small|tiny] [--no-ablation] [--no-report] [--zero-mean]
 //       the analyses against a paired training step (fair mode, standard and merged): the report's
-//       analyses phase by phase, head ablation (zero and mean apart), evaluation per token against
+//       analyses phase by phase, head ablation (zero and mean apart; --zero-mean: each variant's
+//       ablation stopped after its zero and mean part, as Cancel would), evaluation per token against
 //       the training step's forward; the book config trains the book-ch5 preset on the-verdict
 //       (QKLAB_DATA_DIR) where it is there, else random text
 //   qklab-bench misc   thread settings, spectra timings, GPT-2 tokenizer MB/s (QKLAB_DATA_DIR)
 //   qklab-bench        both
 // Reports ratios measured in the same run on the same machine.
 #include "blas_kernels.h"
+#include "causal.h"
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -171,11 +173,12 @@ static int misc_bench() {
 // The analyses' cost in paired training steps (the yardstick), in one process.
 static int analyses_bench(const std::vector<std::string>& args) {
   std::string config = "book";
-  bool ablation = true, report = true;
+  bool ablation = true, report = true, zero_mean_only = false;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--config" && i + 1 < args.size()) config = args[++i];
     else if (args[i] == "--no-ablation") ablation = false;
     else if (args[i] == "--no-report") report = false;
+    else if (args[i] == "--zero-mean") zero_mean_only = true;
     else throw std::runtime_error("analyses: unknown option '" + args[i] + "'");
   }
   qk::ExperimentConfig c;
@@ -289,7 +292,30 @@ static int analyses_bench(const std::vector<std::string>& args) {
     std::cout << "  " << std::left << std::setw(32) << k << std::right << std::setprecision(3) << v << " s ("
               << std::setprecision(1) << v / step << " steps)\n";
   std::cout << std::flush;
-  if (ablation) {
+  if (ablation && zero_mean_only) {
+    // Each variant's ablation (the inspector's own call, on the live lane) stopped once its zero
+    // and mean losses are in: tick 1 + 2·L·H (causal.cpp's order).
+    struct Stop {};
+    const int LH = c.model.n_layers * c.model.n_heads;
+    qk::AblationOptions o;
+    o.accuracy = qk::accuracy_kind(c.data.kind);
+    double both = 0;
+    for (int lane = 0; lane < 2; ++lane) {
+      const auto t1 = Clock::now();
+      try {
+        qk::model_ablation(*e.lane_model(lane), e.lane_names()[size_t(lane)], probe, {}, o, {}, [&](int done, int) {
+          if (done == 1 + 2 * LH) throw Stop{};
+        });
+      } catch (const Stop&) {
+      }
+      const double zm = seconds_since(t1);
+      both += zm;
+      std::cout << std::setprecision(3) << "ablation, " << e.lane_names()[size_t(lane)] << ": zero and mean " << zm
+                << " s = " << std::setprecision(1) << zm / step << " paired steps\n" << std::flush;
+    }
+    std::cout << std::setprecision(3) << "ablation, both variants: zero and mean " << both << " s = "
+              << std::setprecision(1) << both / step << " paired steps\n";
+  } else if (ablation) {
     // The inspector counts ticks over both variants (2·T); each variant's zero and mean ablation
     // ends at its tick 1 + 2·L·H (causal.cpp's order), then rank ablation and patching follow.
     const int LH = c.model.n_layers * c.model.n_heads;
